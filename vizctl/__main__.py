@@ -1,0 +1,7 @@
+"""``python -m vizctl``."""
+
+import sys
+
+from vizctl.cli import main
+
+sys.exit(main())

@@ -1,0 +1,154 @@
+"""Every error vizctl raises on purpose, and the exit code each one ends in.
+
+The tree::
+
+    VizctlError                     anything vizctl reports as one readable message
+    ├── UsageError                  a bad flag or argument                  -> 64
+    ├── ConfigError                 no endpoint, no token, bad setting       -> 1
+    ├── ManifestError               every problem in the manifests at once   -> 1
+    ├── PlanError                   the plan cannot be carried out           -> 1
+    │   └── StalePlanError          a saved plan no longer matches           -> 1
+    └── ApiError                    talking to ModelArts went wrong          -> 1
+        ├── TransportError          no HTTP answer at all (refused, reset)
+        │   └── RequestTimeout      no answer within the request timeout
+        ├── ProtocolError           an answer vizctl cannot read
+        └── ApiResponseError        an error answer: HTTP status + ModelArts error_code
+            ├── AuthError           401 / 403: never retried
+            ├── ThrottledError      429 or APIG.0308, with the advised wait
+            └── ServerError         5xx
+
+``ApiError.ambiguous`` tells whether a mutation may have been carried out
+despite the error (a timeout, a reset connection or a 5xx): such a create is
+never retried before the live list says the job does not exist.
+
+:func:`exit_status_for` in ``cli.py`` is the one place errors become exit codes.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class ExitStatus(enum.IntEnum):
+    """vizctl's documented exit codes."""
+
+    OK = 0
+    ERROR = 1  # invalid manifest, configuration or API error, refused plan
+    CHANGES = 2  # plan --detailed-exitcode: there is something to do
+    NOT_CONVERGED = 3  # apply finished, but some job failed or timed out
+    USAGE = 64  # bad command line
+    INTERRUPTED = 130  # Ctrl-C
+
+
+class VizctlError(Exception):
+    """Base of every error vizctl reports as one readable message."""
+
+    exit_status = ExitStatus.ERROR
+
+
+class UsageError(VizctlError):
+    """A bad flag, argument or combination of them."""
+
+    exit_status = ExitStatus.USAGE
+
+
+class ConfigError(VizctlError):
+    """Missing or invalid connection settings."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with the manifests, with where it is."""
+
+    path: str
+    line: int | None
+    message: str
+
+    def __str__(self) -> str:
+        where = self.path if self.line is None else f"{self.path}:{self.line}"
+        return f"{where}: {self.message}"
+
+
+class ManifestError(VizctlError):
+    """The manifests are invalid; carries every problem found."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        files = len({p.path for p in problems})
+        noun = "problem" if len(problems) == 1 else "problems"
+        fnoun = "file" if files == 1 else "files"
+        super().__init__(f"{len(problems)} {noun} in {files} {fnoun}; nothing was sent to the API")
+
+    def __str__(self) -> str:
+        return "\n".join([*(str(p) for p in self.problems), self.args[0]])
+
+
+class PlanError(VizctlError):
+    """The plan has problems that stop apply (duplicates, quota, refused prune)."""
+
+
+class StalePlanError(PlanError):
+    """A saved plan no longer matches the manifests or the live jobs."""
+
+
+class ApiError(VizctlError):
+    """Talking to the ModelArts API failed."""
+
+    ambiguous = False  # may a mutation have taken effect anyway?
+    retryable = False  # may a read be retried unchanged?
+
+
+class TransportError(ApiError):
+    """No HTTP answer at all: connection refused, reset or dropped."""
+
+    ambiguous = True
+    retryable = True
+
+
+class RequestTimeout(TransportError):
+    """No answer within the request timeout."""
+
+
+class ProtocolError(ApiError):
+    """An answer that is not the JSON the API documents."""
+
+    ambiguous = True
+
+
+class ApiResponseError(ApiError):
+    """The API answered with an error: HTTP status plus ModelArts code and message."""
+
+    def __init__(self, http_status: int, error_code: str | None, message: str, *, method: str = "", path: str = ""):
+        self.http_status = http_status
+        self.error_code = error_code
+        self.error_message = message
+        self.method = method
+        self.path = path
+        code = f"{error_code}: " if error_code else ""
+        where = f" ({method} {path})" if method else ""
+        super().__init__(f"API error {http_status} {code}{message}{where}")
+
+
+class AuthError(ApiResponseError):
+    """401 or 403: credentials refused. Never retried (an AK locks after repeated failures)."""
+
+
+class ThrottledError(ApiResponseError):
+    """429 or APIG.0308: flow control. ``retry_after`` is the advised wait in seconds."""
+
+    retryable = True
+
+    def __init__(self, *args, retry_after: float | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.retry_after = retry_after
+
+
+class ServerError(ApiResponseError):
+    """5xx: the request may or may not have been carried out."""
+
+    ambiguous = True
+    retryable = True
+
+
+DUPLICATE_NAME_CODE = "ModelArts.0103"
