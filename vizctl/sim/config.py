@@ -1,0 +1,149 @@
+"""Settings of the simulator: job timings, fault injection and API readings.
+
+:class:`SimConfig` is shared by reference between the state and the HTTP
+server, so :meth:`SimConfig.update` (behind ``POST /__sim__/config``) changes
+a running simulator's behaviour for the requests that follow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import typing
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+
+@dataclass
+class SimConfig:
+    """How the simulated ModelArts behaves; every field has the documented default."""
+
+    startup_seconds: float = 2.0  # INIT -> WAITING -> RUNNING takes this long
+    startup_jitter: float = 0.0  # fraction: each job's startup is uniform in [s*(1-j), s*(1+j)]
+    fail_pattern: str | None = None  # fnmatch glob on job_name: such jobs end in fail_status
+    fail_status: int = 3  # IMAGE_FAILED by default
+    latency: float = 0.0  # seconds added to every API request
+    rate_429: float = 0.0  # fraction of API requests answered 429 APIG.0308 with Retry-After
+    retry_after: float = 1.0  # seconds, sent in the Retry-After header
+    rate_5xx: float = 0.0  # fraction answered 500 ModelArts.0010 (nothing done)
+    rate_drop: float = 0.0  # fraction whose connection is closed with no answer (nothing done)
+    rate_lost_response: float = 0.0  # fraction of mutations carried out, then closed with no answer
+    max_rps: float | None = None  # above this many API requests/second (sliding 1 s window): 429
+    seed: int | None = None  # RNG seed for faults and jitter
+    quota: int = 1000  # `quotas`: max jobs per project
+    max_per_page: int = 1000  # per_page above this is clamped (100 serves the SDK page's reading)
+    numbers_as_strings: bool = True  # create answers job_id/status/create_time as strings
+    reject_duplicate_names: bool = False  # create of an existing name -> 400 ModelArts.0103
+    token: str | None = None  # None: any non-empty X-Auth-Token is accepted; else it must equal this
+    delete_seconds: float = 0.5  # a deleted job shows KILLING this long, then disappears
+    stop_seconds: float = 0.5  # a stopped job shows KILLING this long, then KILLED
+    hour_seconds: float = 3600.0  # length of one schedule hour (auto-stop); tests shrink it
+
+    def __post_init__(self) -> None:
+        for name in ("startup_jitter", "rate_429", "rate_5xx", "rate_drop", "rate_lost_response"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be within [0, 1], not {getattr(self, name)}")
+        for name in ("startup_seconds", "latency", "retry_after", "delete_seconds", "stop_seconds"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must not be negative, not {getattr(self, name)}")
+        if self.hour_seconds <= 0:
+            raise ValueError(f"hour_seconds must be positive, not {self.hour_seconds}")
+        if self.max_rps is not None and self.max_rps <= 0:
+            raise ValueError(f"max_rps must be positive, not {self.max_rps}")
+        if self.quota < 0:
+            raise ValueError(f"quota must not be negative, not {self.quota}")
+        if self.max_per_page < 1:
+            raise ValueError(f"max_per_page must be at least 1, not {self.max_per_page}")
+        if self.fail_status < 0:
+            raise ValueError(f"fail_status must not be negative, not {self.fail_status}")
+
+    @classmethod
+    def from_args(cls, ns: argparse.Namespace) -> "SimConfig":
+        """Build a config from a namespace filled by :func:`add_arguments` (unset flags keep defaults)."""
+        values = {
+            f.name: getattr(ns, f.name)
+            for f in dataclasses.fields(cls)
+            if getattr(ns, f.name, None) is not None
+        }
+        if getattr(ns, "numeric_ids", False):
+            values["numbers_as_strings"] = False
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The settings as a JSON-ready dict."""
+        return dataclasses.asdict(self)
+
+    def update(self, changes: Mapping[str, Any]) -> None:
+        """Change some settings in place, from JSON values; all or nothing.
+
+        Raises ValueError for an unknown field, a value of the wrong type or
+        an out-of-range value.
+        """
+        unknown = sorted(set(changes) - _TYPES.keys())
+        if unknown:
+            raise ValueError(f"unknown setting(s): {', '.join(unknown)}")
+        checked = dataclasses.replace(self, **{k: _coerce(k, v) for k, v in changes.items()})
+        for name in changes:
+            setattr(self, name, getattr(checked, name))
+
+
+_TYPES = typing.get_type_hints(SimConfig)
+
+
+def _coerce(name: str, value: Any) -> Any:
+    """A JSON value checked against the field's type (an int is accepted for a float)."""
+    allowed = typing.get_args(_TYPES[name]) or (_TYPES[name],)
+    if value is None:
+        if type(None) in allowed:
+            return None
+        raise ValueError(f"{name} must not be null")
+    base = next(t for t in allowed if t is not type(None))
+    if isinstance(value, bool) and base is not bool:
+        raise ValueError(f"{name} must be {base.__name__}, not a boolean")
+    if base is float and isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, base):
+        return value
+    raise ValueError(f"{name} must be {base.__name__}, not {type(value).__name__}")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the simulator's flags (one per setting) to ``parser``; read them back with from_args."""
+    d = SimConfig()
+    add = parser.add_argument
+    add("--startup-seconds", type=float, metavar="S",
+        help=f"time a new job takes from INIT to RUNNING (default {d.startup_seconds})")
+    add("--startup-jitter", type=float, metavar="FRACTION",
+        help="spread each job's startup uniformly by this fraction (default 0)")
+    add("--fail-pattern", metavar="GLOB",
+        help="jobs whose name matches this glob end in --fail-status instead of RUNNING")
+    add("--fail-status", type=int, metavar="N",
+        help=f"status of jobs matching --fail-pattern (default {d.fail_status}, IMAGE_FAILED)")
+    add("--latency", type=float, metavar="S", help="seconds added to every API request (default 0)")
+    add("--rate-429", type=float, metavar="FRACTION",
+        help="fraction of API requests throttled with 429 APIG.0308 (default 0)")
+    add("--retry-after", type=float, metavar="S",
+        help=f"seconds sent in the Retry-After header of a 429 (default {d.retry_after})")
+    add("--rate-5xx", type=float, metavar="FRACTION",
+        help="fraction of API requests answered 500 ModelArts.0010, nothing done (default 0)")
+    add("--rate-drop", type=float, metavar="FRACTION",
+        help="fraction of API requests whose connection is closed unanswered, nothing done (default 0)")
+    add("--rate-lost-response", type=float, metavar="FRACTION",
+        help="fraction of mutations carried out whose answer is then lost (default 0)")
+    add("--max-rps", type=float, metavar="N",
+        help="throttle with 429 above this many API requests per second (default: no limit)")
+    add("--seed", type=int, metavar="N", help="random seed for faults and startup jitter")
+    add("--quota", type=int, metavar="N", help=f"maximum number of jobs per project (default {d.quota})")
+    add("--max-per-page", type=int, metavar="N",
+        help=f"clamp the list's per_page to this (default {d.max_per_page}; the SDK page says 100)")
+    add("--numeric-ids", action="store_true",
+        help="answer create with numbers, not the sample's strings, for job_id/status/create_time")
+    add("--reject-duplicate-names", action="store_true",
+        help="refuse a create whose name is taken with 400 ModelArts.0103")
+    add("--token", metavar="TOKEN", help="accept only this X-Auth-Token (default: any non-empty token)")
+    add("--delete-seconds", type=float, metavar="S",
+        help=f"a deleted job shows KILLING this long before it disappears (default {d.delete_seconds})")
+    add("--stop-seconds", type=float, metavar="S",
+        help=f"a stopped job shows KILLING this long before KILLED (default {d.stop_seconds})")
+    add("--hour-seconds", type=float, metavar="S",
+        help=f"length of one auto-stop schedule hour (default {d.hour_seconds})")

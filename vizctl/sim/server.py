@@ -1,0 +1,344 @@
+"""The simulator's HTTP front: routing, auth, fault injection and the ``/__sim__/`` admin endpoints.
+
+API requests (``/v1/{project_id}/visualization-jobs...``) go through, in order:
+latency, authentication, the ``max_rps`` throttle, random 429 / 5xx / dropped
+connection, the operation itself (:class:`~vizctl.sim.state.SimState`), and for
+mutations a possible lost response. Admin requests skip all of that and are not
+counted in :attr:`SimServer.stats`.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import random
+import re
+import sys
+import threading
+import time
+import traceback
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from vizctl.sim.config import SimConfig
+from vizctl.sim.state import SimApiError, SimState
+
+MAX_BODY = 12 * 1024 * 1024  # the gateway refuses bodies over 12 MB
+_DEFAULT_LIMIT_SHOWN = 100  # "limit:N" in a random 429 when no max_rps is set
+# (method, number of path parts after "visualization-jobs", action) -> route name
+_ROUTES = {
+    ("POST", 0, None): "create",
+    ("GET", 0, None): "list",
+    ("GET", 1, None): "detail",
+    ("PUT", 1, None): "update",
+    ("DELETE", 1, None): "delete",
+    ("POST", 2, "stop"): "stop",
+    ("POST", 2, "restart"): "restart",
+}
+_MUTATIONS = {"create", "update", "delete", "stop", "restart"}
+_SIGNED = re.compile(r"SDK-HMAC-SHA256\s+Access=[^,\s]+,\s*SignedHeaders=[^,\s]+,\s*Signature=[0-9a-fA-F]+")
+
+
+class _Drop(Exception):
+    """Close the connection without answering."""
+
+
+class SimServer:
+    """The simulated ModelArts visualization-job API over HTTP, on a thread or in the foreground.
+
+    Give a ``state`` to share one (and its clock) with the test, or a
+    ``state_path`` to persist jobs across instances; the config is the state's.
+    ``verbose`` logs each request and any handler traceback to stderr.
+    """
+
+    def __init__(self, config: SimConfig | None = None, *, state: SimState | None = None,
+                 state_path=None, host: str = "127.0.0.1", port: int = 0, verbose: bool = False):
+        if state is not None and (state_path is not None or config not in (None, state.config)):
+            raise ValueError("pass either a state, or a config and state_path")
+        self.state = state if state is not None else SimState(config or SimConfig(), state_path)
+        self.config = self.state.config
+        self.verbose = verbose
+        self.stats: collections.Counter = collections.Counter()
+        self._lock = threading.Lock()
+        self._rng = random.Random(self.config.seed)
+        self._window: collections.deque[float] = collections.deque()
+        self._thread: threading.Thread | None = None
+        self._httpd = _HTTPServer((host, port), _Handler)
+        self._httpd.sim = self
+        self.url = f"http://{host}:{self._httpd.server_address[1]}"
+
+    def start(self) -> "SimServer":
+        """Serve on a daemon thread; returns self."""
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.01},
+                                        name=f"vizctl-sim {self.url}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving (after :meth:`start`) and close the listening socket."""
+        if self._thread is not None:
+            self._httpd.shutdown()
+            self._thread.join()
+            self._thread = None
+        self._httpd.server_close()
+
+    def serve_forever(self) -> None:
+        """Serve in the foreground until interrupted (``vizctl sim serve``)."""
+        try:
+            self._httpd.serve_forever(poll_interval=0.2)
+        finally:
+            self._httpd.server_close()
+
+    def __enter__(self) -> "SimServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # -- used by the request handler ---------------------------------------------
+
+    def count(self, key: str) -> None:
+        """Add one to a stats counter."""
+        with self._lock:
+            self.stats[key] += 1
+
+    def stats_snapshot(self) -> dict[str, int]:
+        """A copy of the counters."""
+        with self._lock:
+            return dict(self.stats)
+
+    def reset_stats(self) -> None:
+        """Zero all counters (the Counter object stays the same)."""
+        with self._lock:
+            self.stats.clear()
+
+    def over_rate(self) -> bool:
+        """True when this request exceeds max_rps over the last second; else it is counted in the window."""
+        limit = self.config.max_rps
+        if limit is None:
+            return False
+        now = time.monotonic()
+        with self._lock:
+            while self._window and self._window[0] <= now - 1.0:
+                self._window.popleft()
+            if len(self._window) >= limit:
+                return True
+            self._window.append(now)
+            return False
+
+    def draw(self) -> float:
+        """A uniform random number in [0, 1) from the seeded fault RNG."""
+        with self._lock:
+            return self._rng.random()
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+    request_queue_size = 128  # clients open 10-50 connections at once
+    sim: SimServer
+
+    def handle_error(self, request, client_address) -> None:
+        # Only connection-level errors get here (a client went away); stay quiet.
+        if self.sim.verbose:
+            super().handle_error(request, client_address)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "vizctl-sim"
+    sys_version = ""
+    server: _HTTPServer
+
+    def do_GET(self) -> None:
+        try:
+            self._dispatch()
+        except _Drop:
+            self.close_connection = True
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = do_GET
+
+    def log_message(self, format: str, *args: Any) -> None:
+        if self.server.sim.verbose:
+            super().log_message(format, *args)
+
+    # -- dispatch ------------------------------------------------------------------
+
+    def _dispatch(self) -> None:
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if length < 0:
+            self.close_connection = True
+            self._send(400, {"error_code": "APIG.0201", "error_msg": "Bad Content-Length"})
+            return
+        if length > MAX_BODY:
+            self.close_connection = True
+            self._send(413, {"error_code": "APIG.0201", "error_msg": "Request entity too large"})
+            return
+        raw = self.rfile.read(length) if length else b""
+        url = urlsplit(self.path)
+        parts = [unquote(p) for p in url.path.strip("/").split("/")]
+        query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
+        if parts[0] == "__sim__":
+            self._admin("/".join(parts[1:]), query, raw)
+            return
+        route = _route(self.command, parts)
+        if route is None:
+            self._send(404, {"error_code": "APIG.0101",
+                             "error_msg": "The API does not exist or has not been published in the environment"})
+            return
+        self._api(route, parts, query, raw)
+
+    def _api(self, route: str, parts: list[str], query: dict[str, str], raw: bytes) -> None:
+        sim = self.server.sim
+        cfg = sim.config
+        sim.count(f"{self.command} {route}")
+        if cfg.latency:
+            time.sleep(cfg.latency)
+        if not self._authorized(cfg):
+            self._send(401, {"is_success": False, "error_code": "ModelArts.0108",
+                             "error_message": "Authorization failed: a valid X-Auth-Token is required"})
+            return
+        if sim.over_rate():
+            self._fault("max_rps")
+            self._throttle(cfg.max_rps)
+            return
+        u = sim.draw()
+        if u < cfg.rate_429:
+            self._fault("429")
+            self._throttle(cfg.max_rps or _DEFAULT_LIMIT_SHOWN)
+            return
+        if u < cfg.rate_429 + cfg.rate_5xx:
+            self._fault("5xx")
+            self._send(500, {"is_success": False, "error_code": "ModelArts.0010",
+                             "error_message": "Internal error, please try again later"})
+            return
+        if u < cfg.rate_429 + cfg.rate_5xx + cfg.rate_drop:
+            self._fault("drop")
+            raise _Drop
+        status, body = self._operate(route, parts[1], parts[3] if len(parts) > 3 else "", query, raw)
+        if route in _MUTATIONS and cfg.rate_lost_response and sim.draw() < cfg.rate_lost_response:
+            self._fault("lost_response")
+            raise _Drop
+        self._send(status, body)
+
+    def _operate(self, route: str, project_id: str, job_id: str, query: dict[str, str],
+                 raw: bytes) -> tuple[int, dict[str, Any]]:
+        state = self.server.sim.state
+        try:
+            if route == "list":
+                return 200, state.list_jobs(project_id, query)
+            if route == "detail":
+                return 200, state.get_job(project_id, job_id)
+            if route in ("create", "update"):
+                try:
+                    body = json.loads(raw or b"null")
+                except ValueError:
+                    raise SimApiError(400, "ModelArts.0101", "The request body is not valid JSON") from None
+                if route == "create":
+                    return 200, state.create_job(project_id, body)
+                return 200, state.update_job(project_id, job_id, body)
+            operation = {"delete": state.delete_job, "stop": state.stop_job, "restart": state.restart_job}[route]
+            return 200, operation(project_id, job_id)
+        except SimApiError as exc:
+            return exc.http_status, exc.body()
+        except Exception as exc:  # a simulator bug: answer like the service's internal error
+            if self.server.sim.verbose:
+                traceback.print_exc(file=sys.stderr)
+            return 500, {"is_success": False, "error_code": "ModelArts.0010", "error_message": f"Internal error: {exc}"}
+
+    def _authorized(self, cfg: SimConfig) -> bool:
+        token = self.headers.get("X-Auth-Token")
+        if cfg.token is not None:
+            return token == cfg.token
+        if token:
+            return True
+        # An AK/SK-signed request is accepted by shape: the simulator knows no secret key to check it.
+        signed = _SIGNED.fullmatch(self.headers.get("Authorization", "").strip())
+        return bool(signed and self.headers.get("X-Sdk-Date"))
+
+    def _throttle(self, limit: float) -> None:
+        retry_after = f"{self.server.sim.config.retry_after:g}"
+        self._send(429, {
+            "error_code": "APIG.0308",
+            "error_msg": f"The throttling threshold has been reached: policy user over ratelimit, "
+                         f"limit:{limit:g}, time:1 second",
+            "request_id": uuid.uuid4().hex,
+        }, {"Retry-After": retry_after})
+
+    def _fault(self, kind: str) -> None:
+        self.server.sim.count("faults")
+        self.server.sim.count(f"faults.{kind}")
+
+    # -- admin ---------------------------------------------------------------------
+
+    def _admin(self, path: str, query: dict[str, str], raw: bytes) -> None:
+        sim = self.server.sim
+        try:
+            body = json.loads(raw) if raw else {}
+        except ValueError:
+            self._send(400, {"error": "the body is not valid JSON"})
+            return
+        key = (self.command, path)
+        try:
+            if key == ("GET", "health"):
+                answer = {"status": "ok", "url": sim.url}
+            elif key == ("GET", "stats"):
+                answer = sim.stats_snapshot()
+            elif key == ("POST", "stats/reset"):
+                sim.reset_stats()
+                answer = {"status": "ok"}
+            elif key == ("GET", "config"):
+                answer = sim.config.to_dict()
+            elif key == ("POST", "config"):
+                if not isinstance(body, dict):
+                    raise ValueError("the body must be an object of settings")
+                sim.config.update(body)
+                answer = sim.config.to_dict()
+            elif key == ("POST", "seed"):
+                if not query.get("project_id") or not isinstance(body, dict):
+                    raise ValueError('needs ?project_id=P and a body {"jobs": [...]}')
+                answer = {"jobs": sim.state.seed_jobs(query["project_id"], body.get("jobs"))}
+            elif key == ("POST", "fail"):
+                if not isinstance(body, dict) or not {"project_id", "job_id", "status"} <= body.keys():
+                    raise ValueError('needs a body {"project_id", "job_id", "status"}')
+                sim.state.set_fail(str(body["project_id"]), body["job_id"], body["status"])
+                answer = {"status": "ok"}
+            else:
+                self._send(404, {"error": f"no admin endpoint {self.command} /__sim__/{path}"})
+                return
+        except SimApiError as exc:
+            self._send(exc.http_status, {"error": exc.message, "error_code": exc.error_code})
+            return
+        except ValueError as exc:
+            self._send(400, {"error": str(exc)})
+            return
+        self._send(200, answer)
+
+    # -- output --------------------------------------------------------------------
+
+    def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json;charset=UTF-8")
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(data)
+
+
+def _route(method: str, parts: list[str]) -> str | None:
+    """The API route name for a request path split on "/", or None."""
+    if len(parts) < 3 or parts[0] != "v1" or not parts[1] or parts[2] != "visualization-jobs":
+        return None
+    rest = parts[3:]
+    if any(not p for p in rest):
+        return None
+    return _ROUTES.get((method, len(rest), rest[1] if len(rest) == 2 else None))
