@@ -1,0 +1,173 @@
+"""Fast unit tests of the pure planner: every action kind, drift, quota, prune, targets."""
+
+from __future__ import annotations
+
+import pytest
+
+from vizctl.model import JobSpec, LiveJob, LiveSnapshot, Location, Manifest, PruneScope
+from vizctl.plan import Action, plan_from_dict, plan_to_dict
+from vizctl.planner import PlanOptions, build_plan, details_needed
+
+
+def spec(name, train_url="/b/logs/", line=1, **extra):
+    flags = {k: extra.pop(k) for k in ("replace_on_drift", "recreate_failed") if k in extra}
+    body = {"job_name": name, "train_url": train_url, **extra}
+    return JobSpec(name=name, body=body, location=Location("m.yaml", line), source="m.yaml", **flags)
+
+
+def live(job_id, name, status=8, train_url="/b/logs/", job_desc="", **extra):
+    return LiveJob(str(job_id), name, status, job_desc=job_desc, train_url=train_url, extra=extra)
+
+
+def manifest(*specs, prune=(), empty=False):
+    return Manifest(jobs=tuple(specs), prune_scopes=tuple(prune), files=("m.yaml",), digest="d", explicitly_empty=empty)
+
+
+def snap(*jobs, limit=None):
+    return LiveSnapshot(jobs=tuple(jobs), job_count_limit=limit)
+
+
+def one(plan, name):
+    [change] = [c for c in plan.changes if c.job_name == name]
+    return change
+
+
+def test_missing_job_is_created_with_its_body():
+    plan = build_plan(manifest(spec("a", job_desc="x")), snap())
+    change = one(plan, "a")
+    assert change.action is Action.CREATE
+    assert change.after == {"job_name": "a", "train_url": "/b/logs/", "job_desc": "x"}
+    assert plan.summary_line() == "Plan: 1 to create, 0 to update, 0 to replace, 0 to restart."
+
+
+def test_running_job_as_declared_is_a_noop_and_converged():
+    plan = build_plan(manifest(spec("a")), snap(live(1, "a")))
+    assert one(plan, "a").action is Action.NOOP
+    assert not plan.has_changes and plan.converged
+
+
+def test_pending_job_needs_waiting_only():
+    plan = build_plan(manifest(spec("a")), snap(live(1, "a", status=7)))
+    change = one(plan, "a")
+    assert change.action is Action.WAIT and "WAITING" in change.reason
+    assert not plan.has_changes and not plan.converged
+
+
+def test_job_desc_drift_is_an_in_place_update():
+    plan = build_plan(manifest(spec("a", job_desc="new")), snap(live(1, "a", job_desc="old")))
+    change = one(plan, "a")
+    assert change.action is Action.UPDATE
+    assert [(d.path, d.before, d.after, d.fix) for d in change.diff] == [("job_desc", "old", "new", "in-place")]
+
+
+def test_train_url_drift_is_a_warning_unless_replace_is_asked():
+    declared = spec("a", train_url="/new/")
+    current = snap(live(1, "a", train_url="/old/"))
+    plan = build_plan(manifest(declared), current)
+    change = one(plan, "a")
+    assert change.action is Action.NOOP
+    assert change.diff[0].path == "train_url" and change.diff[0].fix == "replace"
+    assert "--replace a" in change.notes[0]
+
+    assert one(build_plan(manifest(declared), current, options=PlanOptions(replace=frozenset({"a"}))), "a").action is Action.REPLACE
+    flagged = spec("a", train_url="/new/", replace_on_drift=True)
+    replaced = one(build_plan(manifest(flagged), current), "a")
+    assert replaced.action is Action.REPLACE and "replace_on_drift" in replaced.reason and not replaced.notes
+
+
+def test_detail_fields_are_compared_only_when_the_api_returned_them():
+    declared = spec("a", job_type="mindinsight", flavor={"code": "gpu"}, schedule={"type": "stop", "time_unit": "HOURS", "duration": 4})
+    current = snap(live(1, "a"))
+    assert details_needed(manifest(declared), current, PlanOptions()) == ["1"]
+    # the API returned nothing for them: no drift
+    assert one(build_plan(manifest(declared), current, {"1": live(1, "a")}), "a").diff == ()
+    detail = live(1, "a", job_type="tensorboard", flavor={"code": "cpu", "extra": 1}, schedule=[{"type": "stop", "time_unit": "HOURS", "duration": 2}])
+    diff = one(build_plan(manifest(declared), current, {"1": detail}), "a").diff
+    assert [(d.path, d.before, d.after) for d in diff] == [
+        ("flavor.code", "cpu", "gpu"),
+        ("job_type", "tensorboard", "mindinsight"),
+        ("schedule.duration", 2, 4),
+    ]
+
+
+def test_no_details_needed_without_detail_fields():
+    assert details_needed(manifest(spec("a", job_desc="x")), snap(live(1, "a")), PlanOptions()) == []
+
+
+@pytest.mark.parametrize("status", [10, 12, 13, 9])
+def test_stopped_or_stopping_job_is_restarted(status):
+    change = one(build_plan(manifest(spec("a")), snap(live(1, "a", status=status))), "a")
+    assert change.action is Action.RESTART
+
+
+@pytest.mark.parametrize("status", [3, 5, 6, 11, 14, 16, 17, 21])
+def test_failed_job_is_shown_and_recreated_only_when_asked(status):
+    change = one(build_plan(manifest(spec("a")), snap(live(1, "a", status=status))), "a")
+    assert change.action is Action.FAILED and change.is_problem
+    assert one(build_plan(manifest(spec("a", recreate_failed=True)), snap(live(1, "a", status=status))), "a").action is Action.REPLACE
+
+
+def test_two_live_jobs_with_the_declared_name_are_ambiguous():
+    change = one(build_plan(manifest(spec("a")), snap(live(12, "a"), live(3, "a"))), "a")
+    assert change.action is Action.AMBIGUOUS
+    assert change.live_ids == ("3", "12") and "3, 12" in change.reason
+
+
+def test_unmanaged_jobs_are_listed_and_left_alone():
+    plan = build_plan(manifest(spec("a")), snap(live(1, "a"), live(2, "other"), live(3, "a-old")))
+    assert [j.job_name for j in plan.unmanaged] == ["other", "a-old"]
+    assert all(c.job_name == "a" for c in plan.changes)
+
+
+def test_quota_exceeded_is_an_error():
+    plan = build_plan(manifest(spec("a"), spec("b"), spec("c")), snap(limit=2))
+    assert any("quota: 3 jobs to create" in e for e in plan.errors)
+    assert build_plan(manifest(spec("a"), spec("b")), snap(limit=2)).errors == ()
+
+
+def test_targets_limit_the_plan_and_warn():
+    plan = build_plan(manifest(spec("a"), spec("b")), snap(), options=PlanOptions(targets=frozenset({"b"})))
+    assert [c.job_name for c in plan.changes] == ["b"]
+    assert plan.warnings and "--target b" in plan.warnings[0]
+    bad = build_plan(manifest(spec("a")), snap(), options=PlanOptions(targets=frozenset({"zz"})))
+    assert bad.errors and "zz" in bad.errors[0]
+
+
+def _team(n_declared, n_live_extra, empty=False):
+    specs = [spec(f"t-{i}") for i in range(n_declared)]
+    jobs = [live(i, f"t-{i}") for i in range(n_declared)] + [live(100 + i, f"t-x{i}") for i in range(n_live_extra)]
+    jobs.append(live(999, "outside"))
+    return manifest(*specs, prune=[PruneScope(Location("m.yaml", 1), prefix="t-")], empty=empty), snap(*jobs)
+
+
+def test_prune_deletes_only_undeclared_jobs_in_scope():
+    m, s = _team(9, 1)
+    plan = build_plan(m, s, options=PlanOptions(prune=True))
+    assert [(c.job_name, c.action) for c in plan.changes if c.action is Action.DELETE] == [("t-x0", Action.DELETE)]
+    assert not plan.errors
+    assert not any(c.action is Action.DELETE for c in build_plan(m, s).changes)  # opt-in
+
+
+def test_prune_refuses_more_than_30_percent_without_force():
+    m, s = _team(6, 4)
+    plan = build_plan(m, s, options=PlanOptions(prune=True))
+    assert plan.errors and "4 of 10" in plan.errors[0]
+    assert not build_plan(m, s, options=PlanOptions(prune=True, force=True)).errors
+
+
+def test_prune_refuses_to_delete_everything_unless_explicitly_empty_and_forced():
+    m, s = _team(0, 3)
+    assert build_plan(m, s, options=PlanOptions(prune=True, force=True)).errors
+    m_empty, _ = _team(0, 3, empty=True)
+    plan = build_plan(m_empty, s, options=PlanOptions(prune=True, force=True))
+    assert not plan.errors
+    assert sorted(c.job_name for c in plan.changes) == ["t-x0", "t-x1", "t-x2"]
+
+
+def test_plan_json_round_trips():
+    plan = build_plan(manifest(spec("a", job_desc="n"), spec("b")), snap(live(1, "a", job_desc="o")))
+    data = {"kind": "vizctl-plan", **plan_to_dict(plan)}
+    again = plan_from_dict(data)
+    assert again.changes == plan.changes
+    summary = plan_to_dict(again)["summary"]
+    assert (summary["create"], summary["update"], summary["no-op"], summary["has_changes"]) == (1, 1, 0, True)

@@ -1,0 +1,100 @@
+"""The I/O around planning: read the live jobs, build the plan, save it, check a saved one.
+
+The planning itself is pure (:mod:`vizctl.planner`); this module is where it
+meets the API and the file system.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from vizctl.client import ModelArtsClient
+from vizctl.errors import StalePlanError, VizctlError
+from vizctl.model import LiveJob, LiveSnapshot, Manifest
+from vizctl.plan import PLAN_FILE_KIND, Action, Plan, fingerprint, plan_from_dict, plan_to_dict
+from vizctl.planner import PlanOptions, build_plan, details_needed
+
+
+@dataclass(frozen=True)
+class SavedPlan:
+    """A plan read back from ``plan --out``, with what it was made against."""
+
+    plan: Plan
+    endpoint: str
+    project_id: str
+    options: PlanOptions
+
+
+def make_plan(client: ModelArtsClient, manifest: Manifest, options: PlanOptions, parallelism: int = 10) -> tuple[Plan, LiveSnapshot]:
+    """Read the live jobs (all pages, details only where needed) and plan against them."""
+    snapshot = client.list_all()
+    ids = details_needed(manifest, snapshot, options)
+    details: dict[str, LiveJob] = {}
+    if ids:
+        with ThreadPoolExecutor(max_workers=max(1, min(parallelism, len(ids)))) as pool:
+            details = {job.job_id: job for job in pool.map(client.get_job, ids)}
+    return build_plan(manifest, snapshot, details, options), snapshot
+
+
+def save_plan(path: str, plan: Plan, endpoint: str, project_id: str, options: PlanOptions) -> None:
+    """Write the plan file atomically. It holds no credentials, only where and what."""
+    data: dict[str, Any] = {
+        "kind": PLAN_FILE_KIND,
+        **plan_to_dict(plan),
+        "connection": {"endpoint": endpoint, "project_id": project_id},
+        "options": {"targets": sorted(options.targets), "replace": sorted(options.replace), "prune": options.prune, "force": options.force},
+    }
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".vizctl-plan-", dir=directory)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=2, ensure_ascii=False)
+            handle.write("\n")
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise VizctlError(f"cannot write the plan to {path}: {exc.strerror or exc}") from None
+
+
+def load_plan(path: str) -> SavedPlan:
+    """Read a plan file written by :func:`save_plan`."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except OSError as exc:
+        raise VizctlError(f"cannot read the plan file {path}: {exc.strerror or exc}") from None
+    except ValueError:
+        raise StalePlanError(f"{path} is not a vizctl plan file (not JSON)") from None
+    plan = plan_from_dict(data)
+    try:
+        opts = data["options"]
+        options = PlanOptions(frozenset(opts["targets"]), frozenset(opts["replace"]), bool(opts["prune"]), bool(opts["force"]))
+        return SavedPlan(plan, data["connection"]["endpoint"], data["connection"]["project_id"], options)
+    except (KeyError, TypeError):
+        raise StalePlanError(f"{path} is a damaged plan file") from None
+
+
+def check_fresh(saved: Plan, manifest: Manifest, snapshot: LiveSnapshot) -> None:
+    """Refuse a saved plan whose manifests or touched live jobs changed since it was made."""
+    if manifest.digest != saved.manifest_digest:
+        raise StalePlanError("plan is stale: the manifests changed since it was made; run `vizctl plan` again")
+    by_name = snapshot.by_name()
+    by_id = {job.job_id: job for job in snapshot.jobs}
+    changed = []
+    for change in saved.changes:
+        if not change.action.is_change:
+            continue
+        if change.action is Action.DELETE:
+            now = fingerprint([by_id[change.job_id]] if change.job_id in by_id else [])
+        else:
+            now = fingerprint(by_name.get(change.job_name, []))
+        if now != change.fingerprint:
+            changed.append(change.job_name)
+    if changed:
+        raise StalePlanError(
+            "plan is stale: the live state changed since it was made for " + ", ".join(changed) + "; run `vizctl plan` again"
+        )

@@ -1,0 +1,202 @@
+"""What a plan is: one :class:`Change` per declared job (and per job to prune), plus
+unmanaged jobs, errors and warnings; and its stable, versioned JSON form.
+
+The JSON form (``plan_to_dict``) is both ``plan --output json`` and the saved
+plan file of ``plan --out``; ``docs/plan-json.md`` documents it.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from vizctl import __version__
+from vizctl.errors import StalePlanError
+from vizctl.model import LiveJob, Location, status_name
+
+FORMAT_VERSION = "1.0"
+PLAN_FILE_KIND = "vizctl-plan"
+
+
+class Action(str, enum.Enum):
+    """What apply will do about one job."""
+
+    CREATE = "create"
+    UPDATE = "update"  # job_desc, in place (PUT)
+    REPLACE = "replace"  # delete, wait for the name to go, create
+    RESTART = "restart"  # a stopped job (update first when job_desc drifted)
+    DELETE = "delete"  # prune: an undeclared job inside a declared prune scope
+    NOOP = "no-op"  # running and as declared
+    WAIT = "wait"  # exists but still starting: nothing to send, not converged yet
+    FAILED = "failed"  # in a failed status; recreated only when asked
+    AMBIGUOUS = "ambiguous"  # several live jobs share the name: vizctl touches none
+
+    @property
+    def is_change(self) -> bool:
+        return self in _CHANGES
+
+
+_CHANGES = {Action.CREATE, Action.UPDATE, Action.REPLACE, Action.RESTART, Action.DELETE}
+SUMMARY_ACTIONS = (Action.CREATE, Action.UPDATE, Action.REPLACE, Action.RESTART)
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    """One field that differs: dotted path, live value, declared value and how apply fixes it."""
+
+    path: str
+    before: Any
+    after: Any
+    fix: str  # "in-place", "replace" or "none"
+
+
+@dataclass(frozen=True)
+class Change:
+    """The plan for one job."""
+
+    job_name: str
+    action: Action
+    reason: str
+    after: dict[str, Any] | None = None  # the create body, for jobs that are declared
+    before: dict[str, Any] | None = None  # the live fields compared
+    diff: tuple[FieldChange, ...] = ()
+    job_id: str | None = None
+    status: int | None = None
+    location: Location | None = None
+    live_ids: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()  # warnings about this job: drift apply will not fix, ...
+    fingerprint: str = ""  # of the live jobs with this name, for stale-plan checks
+
+    @property
+    def status_name(self) -> str | None:
+        return None if self.status is None else status_name(self.status)
+
+    @property
+    def is_problem(self) -> bool:
+        return self.action in (Action.FAILED, Action.AMBIGUOUS) or bool(self.notes)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything ``plan`` found; ``apply`` carries out the changes."""
+
+    changes: tuple[Change, ...]
+    unmanaged: tuple[LiveJob, ...] = ()
+    errors: tuple[str, ...] = ()  # block apply altogether (quota, refused prune, ...)
+    warnings: tuple[str, ...] = ()
+    job_count_limit: int | None = None
+    quotas: int | None = None
+    manifest_digest: str = ""
+    manifest_files: tuple[str, ...] = ()
+    targets: tuple[str, ...] = ()
+
+    def counts(self) -> dict[str, int]:
+        out = {action.value: 0 for action in Action}
+        for change in self.changes:
+            out[change.action.value] += 1
+        return out
+
+    @property
+    def has_changes(self) -> bool:
+        return any(change.action.is_change for change in self.changes)
+
+    @property
+    def converged(self) -> bool:
+        """Nothing to do and every declared job already running."""
+        return all(change.action is Action.NOOP for change in self.changes)
+
+    def summary_line(self) -> str:
+        counts = self.counts()
+        parts = [f"{counts[a.value]} to {a.value}" for a in SUMMARY_ACTIONS]
+        if counts[Action.DELETE.value]:
+            parts.append(f"{counts[Action.DELETE.value]} to delete")
+        return "Plan: " + ", ".join(parts) + "."
+
+
+def fingerprint(jobs: Iterable[LiveJob]) -> str:
+    """A short digest of what matters about live jobs for a saved plan to still hold."""
+    rows = sorted((j.job_id, j.status, j.job_desc, j.train_url) for j in jobs)
+    return hashlib.sha256(json.dumps(rows).encode()).hexdigest()[:16]
+
+
+def plan_to_dict(plan: Plan) -> dict[str, Any]:
+    """The documented JSON form of a plan (``format_version`` 1.0)."""
+    return {
+        "format_version": FORMAT_VERSION,
+        "vizctl_version": __version__,
+        "summary": {**plan.counts(), "has_changes": plan.has_changes, "converged": plan.converged},
+        "changes": [_change_to_dict(c) for c in plan.changes],
+        "unmanaged": [{"job_name": j.job_name, "job_id": j.job_id, "status": j.status} for j in plan.unmanaged],
+        "errors": list(plan.errors),
+        "warnings": list(plan.warnings),
+        "quota": {"job_count_limit": plan.job_count_limit, "quotas": plan.quotas},
+        "targets": list(plan.targets),
+        "manifests": {"files": list(plan.manifest_files), "digest": plan.manifest_digest},
+    }
+
+
+def _change_to_dict(change: Change) -> dict[str, Any]:
+    return {
+        "job_name": change.job_name,
+        "action": change.action.value,
+        "reason": change.reason,
+        "job_id": change.job_id,
+        "status": change.status,
+        "status_name": change.status_name,
+        "before": change.before,
+        "after": change.after,
+        "diff": [{"path": d.path, "before": d.before, "after": d.after, "fix": d.fix} for d in change.diff],
+        "location": None if change.location is None else str(change.location),
+        "live_ids": list(change.live_ids),
+        "notes": list(change.notes),
+        "fingerprint": change.fingerprint,
+    }
+
+
+def plan_from_dict(data: Any) -> Plan:
+    """Read back a saved plan; refuses a format this vizctl does not know."""
+    if not isinstance(data, dict) or data.get("kind") != PLAN_FILE_KIND:
+        raise StalePlanError("not a vizctl plan file")
+    version = str(data.get("format_version", ""))
+    if version.split(".")[0] != FORMAT_VERSION.split(".")[0]:
+        raise StalePlanError(f"plan file format {version or '?'} is not supported by vizctl {__version__} (it reads {FORMAT_VERSION})")
+    try:
+        changes = tuple(
+            Change(
+                job_name=c["job_name"],
+                action=Action(c["action"]),
+                reason=c["reason"],
+                after=c.get("after"),
+                before=c.get("before"),
+                diff=tuple(FieldChange(d["path"], d["before"], d["after"], d["fix"]) for d in c.get("diff", ())),
+                job_id=c.get("job_id"),
+                status=c.get("status"),
+                location=_location(c.get("location")),
+                live_ids=tuple(c.get("live_ids", ())),
+                notes=tuple(c.get("notes", ())),
+                fingerprint=c.get("fingerprint", ""),
+            )
+            for c in data["changes"]
+        )
+        return Plan(
+            changes=changes,
+            errors=tuple(data.get("errors", ())),
+            warnings=tuple(data.get("warnings", ())),
+            job_count_limit=data.get("quota", {}).get("job_count_limit"),
+            quotas=data.get("quota", {}).get("quotas"),
+            manifest_digest=data["manifests"]["digest"],
+            manifest_files=tuple(data["manifests"]["files"]),
+            targets=tuple(data.get("targets", ())),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise StalePlanError(f"the plan file is damaged ({exc!r})") from None
+
+
+def _location(text: str | None) -> Location | None:
+    if not text:
+        return None
+    path, _, line = text.rpartition(":")
+    return Location(path, int(line))

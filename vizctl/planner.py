@@ -1,0 +1,227 @@
+"""Planning: pure functions from (manifests, live snapshot, details, options) to a Plan.
+
+No I/O here. The manager reads the live jobs, asks :func:`details_needed` which
+jobs need a details call, and hands everything to :func:`build_plan`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from deepdiff import DeepDiff
+
+from vizctl.model import LISTED_FIELDS, JobSpec, LiveJob, LiveSnapshot, Manifest, Phase
+from vizctl.plan import Action, Change, FieldChange, Plan, fingerprint
+
+DETAIL_FIELDS = ("job_type", "flavor", "schedule")  # not in the list answer
+IN_PLACE_FIELDS = ("job_desc",)  # the only field the API updates
+PRUNE_MAX_FRACTION = 0.3
+PRUNE_MIN_SCOPE = 10
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    """What the user asked for on the command line."""
+
+    targets: frozenset[str] = frozenset()
+    replace: frozenset[str] = frozenset()
+    prune: bool = False
+    force: bool = False
+
+
+def details_needed(manifest: Manifest, snapshot: LiveSnapshot, options: PlanOptions) -> list[str]:
+    """Ids of the live jobs whose declared fields the list does not return."""
+    live = snapshot.by_name()
+    ids = []
+    for spec in _in_scope(manifest, options):
+        matches = live.get(spec.name, [])
+        if len(matches) == 1 and any(key in spec.body for key in DETAIL_FIELDS):
+            ids.append(matches[0].job_id)
+    return ids
+
+
+def build_plan(
+    manifest: Manifest,
+    snapshot: LiveSnapshot,
+    details: Mapping[str, LiveJob] | None = None,
+    options: PlanOptions = PlanOptions(),
+) -> Plan:
+    """The plan that converges the live jobs to the manifests."""
+    details = details or {}
+    live = snapshot.by_name()
+    declared = {spec.name for spec in manifest.jobs}
+    errors: list[str] = []
+    warnings: list[str] = []
+
+    unknown = sorted(options.targets - declared)
+    if unknown:
+        errors.append("--target names jobs no manifest declares: " + ", ".join(unknown))
+    if options.targets:
+        warnings.append("Plan limited to --target " + ", ".join(sorted(options.targets)) + ": other jobs are not looked at")
+    unknown_replace = sorted(options.replace - declared)
+    if unknown_replace:
+        errors.append("--replace names jobs no manifest declares: " + ", ".join(unknown_replace))
+
+    changes = [
+        _plan_job(spec, live.get(spec.name, []), details, options)
+        for spec in _in_scope(manifest, options)
+    ]
+    unmanaged = tuple(job for job in snapshot.jobs if job.job_name not in declared)
+
+    creates = sum(1 for c in changes if c.action is Action.CREATE)
+    if snapshot.job_count_limit is not None and creates > snapshot.job_count_limit:
+        errors.append(
+            f"quota: {creates} jobs to create but the project may create only {snapshot.job_count_limit} more"
+            + (f" (quota {snapshot.quotas})" if snapshot.quotas is not None else "")
+        )
+
+    if options.prune:
+        if options.targets:
+            warnings.append("--prune is ignored with --target")
+        else:
+            deletes, prune_errors = _plan_prune(manifest, snapshot, unmanaged, options)
+            changes += deletes
+            errors += prune_errors
+
+    return Plan(
+        changes=tuple(changes),
+        unmanaged=unmanaged,
+        errors=tuple(errors),
+        warnings=tuple(warnings),
+        job_count_limit=snapshot.job_count_limit,
+        quotas=snapshot.quotas,
+        manifest_digest=manifest.digest,
+        manifest_files=manifest.files,
+        targets=tuple(sorted(options.targets)),
+    )
+
+
+def _in_scope(manifest: Manifest, options: PlanOptions) -> list[JobSpec]:
+    return [spec for spec in manifest.jobs if not options.targets or spec.name in options.targets]
+
+
+def _plan_job(spec: JobSpec, matches: list[LiveJob], details: Mapping[str, LiveJob], options: PlanOptions) -> Change:
+    common = {"job_name": spec.name, "after": spec.body, "location": spec.location, "fingerprint": fingerprint(matches)}
+    if not matches:
+        return Change(action=Action.CREATE, reason="not found in the live project", **common)
+    if len(matches) > 1:
+        ids = tuple(sorted((j.job_id for j in matches), key=_id_order))
+        return Change(
+            action=Action.AMBIGUOUS,
+            reason=f"{len(matches)} live jobs are named {spec.name} (ids {', '.join(ids)}): "
+            "vizctl will neither pick one nor add another; delete the extra ones",
+            live_ids=ids,
+            **common,
+        )
+
+    job = matches[0]
+    before = _live_fields(job, details.get(job.job_id))
+    diff = _diff(before, spec.body)
+    common |= {"before": before, "diff": diff, "job_id": job.job_id, "status": job.status}
+    needs_replace = [d.path for d in diff if d.fix == "replace"]
+    desc_drift = any(d.fix == "in-place" for d in diff)
+    notes: list[str] = []
+
+    if spec.name in options.replace:
+        action, reason = Action.REPLACE, "replacement requested with --replace"
+    elif job.phase is Phase.FAILED and spec.recreate_failed:
+        action, reason = Action.REPLACE, f"job is {job.status_name} and recreate_failed is set"
+    elif needs_replace and spec.replace_on_drift:
+        action, reason = Action.REPLACE, f"{', '.join(needs_replace)} changed and replace_on_drift is set"
+    elif job.phase is Phase.FAILED:
+        action, reason = Action.FAILED, f"job is {job.status_name}"
+        notes.append(f"job is {job.status_name}: apply will not fix it; recreate it with --replace {spec.name} or recreate_failed: true")
+    elif job.phase in (Phase.STOPPED, Phase.STOPPING):
+        action = Action.RESTART
+        reason = f"job is {job.status_name}" + (" and job_desc changed" if desc_drift else "")
+    elif desc_drift:
+        action, reason = Action.UPDATE, "job_desc changed"
+    elif job.phase is Phase.PENDING:
+        action, reason = Action.WAIT, f"job is {job.status_name}: not running yet; apply waits for it"
+    else:
+        action, reason = Action.NOOP, "running and as declared"
+
+    if needs_replace and action is not Action.REPLACE:
+        notes.append(
+            f"{', '.join(needs_replace)} differs and cannot be changed in place; apply will not change it: "
+            f"use --replace {spec.name} or replace_on_drift: true"
+        )
+    return Change(action=action, reason=reason, notes=tuple(notes), **common)
+
+
+def _live_fields(job: LiveJob, detail: LiveJob | None) -> dict[str, Any]:
+    """The live values vizctl can compare: listed fields, plus detail fields the API returned."""
+    fields: dict[str, Any] = {name: getattr(job, name) for name in LISTED_FIELDS}
+    if detail is not None:
+        for name in DETAIL_FIELDS:
+            value = detail.extra.get(name)
+            if name == "schedule" and isinstance(value, list):
+                value = value[0] if len(value) == 1 else None  # the documents also show a one-element list
+            if value not in (None, ""):
+                fields[name] = value
+    return fields
+
+
+def _diff(before: dict[str, Any], body: dict[str, Any]) -> tuple[FieldChange, ...]:
+    """Declared fields that differ from the live ones; a field the API did not return never drifts."""
+    declared = {k: v for k, v in body.items() if k != "job_name" and k in before}
+    live = {k: _subset(before[k], v) for k, v in declared.items()}
+    tree = DeepDiff(live, declared, view="tree", ignore_order=True)
+    out = []
+    for report in tree.values():
+        for level in report:
+            path = ".".join(str(p) for p in level.path(output_format="list"))
+            field = path.split(".", 1)[0]
+            before_value = None if _missing(level.t1) else level.t1
+            after_value = None if _missing(level.t2) else level.t2
+            out.append(FieldChange(path, before_value, after_value, "in-place" if field in IN_PLACE_FIELDS else "replace"))
+    return tuple(sorted(out, key=lambda d: d.path))
+
+
+def _subset(live_value: Any, declared_value: Any) -> Any:
+    """Only the declared keys of a live map (a live flavor may carry more than the code)."""
+    if isinstance(live_value, dict) and isinstance(declared_value, dict):
+        return {k: live_value.get(k) for k in declared_value}
+    return live_value
+
+
+def _missing(value: Any) -> bool:
+    return type(value).__name__ == "NotPresent"
+
+
+def _id_order(job_id: str) -> tuple[int, str]:
+    return (int(job_id), job_id) if job_id.isdigit() else (0, job_id)
+
+
+def _plan_prune(manifest: Manifest, snapshot: LiveSnapshot, unmanaged: tuple[LiveJob, ...], options: PlanOptions) -> tuple[list[Change], list[str]]:
+    """Deletes for undeclared live jobs inside a declared prune scope, within the safety limits."""
+    if not manifest.prune_scopes:
+        return [], ["--prune given, but no manifest declares a prune scope (prune: {prefix: ...})"]
+    in_scope = [job for job in snapshot.jobs if any(s.matches(job.job_name) for s in manifest.prune_scopes)]
+    doomed = [job for job in unmanaged if any(s.matches(job.job_name) for s in manifest.prune_scopes)]
+    errors = []
+    scopes = ", ".join(s.describe() for s in manifest.prune_scopes)
+    if doomed and len(doomed) == len(in_scope) and not (manifest.explicitly_empty and options.force):
+        errors.append(
+            f"prune would delete all {len(doomed)} live jobs in scope ({scopes}); "
+            "refused unless a manifest says `jobs: []` explicitly and --force is given"
+        )
+    elif len(in_scope) >= PRUNE_MIN_SCOPE and len(doomed) > PRUNE_MAX_FRACTION * len(in_scope) and not options.force:
+        errors.append(
+            f"prune would delete {len(doomed)} of {len(in_scope)} live jobs in scope ({scopes}), "
+            f"more than {PRUNE_MAX_FRACTION:.0%}; refused without --force"
+        )
+    deletes = [
+        Change(
+            job_name=job.job_name,
+            action=Action.DELETE,
+            reason="not declared, inside the prune scope",
+            before={name: getattr(job, name) for name in LISTED_FIELDS},
+            job_id=job.job_id,
+            status=job.status,
+            fingerprint=fingerprint([job]),
+        )
+        for job in doomed
+    ]
+    return deletes, errors
