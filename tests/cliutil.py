@@ -1,0 +1,56 @@
+"""Run the real vizctl CLI in-process, with its own streams and environment variables."""
+
+from __future__ import annotations
+
+import io
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+
+from vizctl.cli import main
+from vizctl.environment import Environment
+
+TOKEN = "tok-SECRET-1234567890"
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+    @property
+    def all(self) -> str:
+        return self.out + self.err
+
+
+def run(*argv: str, sim=None, env: dict | None = None, stdin: str = "", tty: bool = False, cwd: str | Path = ".") -> Result:
+    """``vizctl *argv`` against ``sim`` (a SimServer) unless ``env`` says otherwise."""
+    variables = {}
+    if sim is not None:
+        variables = {"VIZCTL_ENDPOINT": sim.url, "VIZCTL_PROJECT_ID": "proj-1", "VIZCTL_TOKEN": TOKEN}
+    variables.update(env or {})
+    out, err = io.StringIO(), io.StringIO()
+    environment = Environment(
+        stdin=io.StringIO(stdin), stdout=out, stderr=err, environ=variables,
+        stdin_isatty=tty, stdout_isatty=tty, cwd=str(cwd),
+    )
+    code = main(list(argv), env=environment)
+    return Result(code, out.getvalue(), err.getvalue())
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def manifest_of(path: Path, *names: str, train_url: str = "/bucket/{name}/logs/", **fields) -> Path:
+    """A manifest declaring ``names`` (each with train_url and any extra fields)."""
+    lines = ["jobs:"]
+    for name in names:
+        lines.append(f"  - job_name: {name}")
+        lines.append(f"    train_url: {train_url.format(name=name)}")
+        for key, value in fields.items():
+            lines.append(f"    {key}: {value}")
+    return write(path, "\n".join(lines) + "\n")

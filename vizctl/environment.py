@@ -1,0 +1,81 @@
+"""The process around vizctl: streams, terminal, colour, environment variables, clock.
+
+Commands take an :class:`Environment` instead of reaching for ``sys`` and
+``os`` themselves, so tests can run the real CLI end to end with their own
+streams and variables. Every write goes through :meth:`Environment.redact`, so
+a secret registered with :meth:`add_secret` cannot reach any output.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Mapping, TextIO
+
+REDACTED = "***"
+
+
+@dataclass
+class Environment:
+    """Streams, TTY facts and variables for one run of the CLI."""
+
+    stdin: TextIO = field(default_factory=lambda: sys.stdin)
+    stdout: TextIO = field(default_factory=lambda: sys.stdout)
+    stderr: TextIO = field(default_factory=lambda: sys.stderr)
+    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    stdin_isatty: bool | None = None
+    stdout_isatty: bool | None = None
+    cwd: str = field(default_factory=os.getcwd)
+    clock: Callable[[], float] = time.monotonic
+    colors: bool = False  # decided by the CLI from the TTY, NO_COLOR and --no-color
+    verbosity: int = 0
+    _secrets: list[str] = field(default_factory=list)
+    _lock: threading.RLock = field(default_factory=threading.RLock)  # re-entrant: a signal handler may write
+
+    def __post_init__(self) -> None:
+        if self.stdin_isatty is None:
+            self.stdin_isatty = _isatty(self.stdin)
+        if self.stdout_isatty is None:
+            self.stdout_isatty = _isatty(self.stdout)
+
+    def add_secret(self, value: str | None) -> None:
+        """Never print ``value``, whatever the verbosity or the message it is in."""
+        if value and len(value) >= 4 and value not in self._secrets:
+            self._secrets.append(value)
+
+    def redact(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, REDACTED)
+        return text
+
+    def out(self, text: str = "", end: str = "\n") -> None:
+        """Write to standard output (results: plans, summaries, JSON)."""
+        self._write(self.stdout, text + end)
+
+    def err(self, text: str = "", end: str = "\n") -> None:
+        """Write to standard error (diagnostics, logs, errors)."""
+        self._write(self.stderr, text + end)
+
+    def log(self, text: str, level: int = 1) -> None:
+        """A diagnostic line shown from ``-v`` (level 1) or ``-vv`` (level 2) on."""
+        if self.verbosity >= level:
+            self.err(f"vizctl: {text}")
+
+    def _write(self, stream: TextIO, text: str) -> None:
+        with self._lock:
+            stream.write(self.redact(text))
+            stream.flush()
+
+    def getenv(self, name: str, default: str | None = None) -> str | None:
+        value = self.environ.get(name)
+        return value if value not in (None, "") else default
+
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False

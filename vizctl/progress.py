@@ -1,0 +1,126 @@
+"""Apply progress for people (:class:`TextReporter`) and machines (:class:`JsonReporter`).
+
+Both receive the :class:`~vizctl.apply.Reporter` events plus ``summary``.
+Off a terminal the text reporter prints plain lines and at most one heartbeat
+every :data:`HEARTBEAT_SECONDS`; on a terminal it keeps one live status line.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from typing import Any
+
+from vizctl.apply import JobResult, Outcome
+from vizctl.environment import Environment
+from vizctl.model import status_name
+from vizctl.plan import Change
+
+HEARTBEAT_SECONDS = 10.0
+TTY_REFRESH_SECONDS = 0.5
+CLEAR_LINE = "\r\033[K"
+
+
+class TextReporter:
+    """Readable lines: each job's outcome as it happens, heartbeats, a final summary."""
+
+    def __init__(self, env: Environment):
+        self.env = env
+        self._last_beat = float("-inf")
+        self._live_line = False
+
+    def action_started(self, change: Change) -> None:
+        self.env.log(f"{change.job_name}: {change.action.value} started")
+
+    def action_done(self, change: Change, job_id: str | None, elapsed: float) -> None:
+        self._line(f"{change.job_name}: {change.action.value} accepted (job {job_id}) [{elapsed:.1f}s]")
+
+    def job_settled(self, result: JobResult) -> None:
+        mark = "✓" if result.outcome.ok else "✗"
+        state = f" {status_name(result.status)}" if result.status is not None else ""
+        self._line(f"{mark} {result.job_name}: {result.outcome.value}{state} — {result.detail} [{result.elapsed:.1f}s]")
+
+    def progress(self, waiting: dict[str, int], elapsed: float) -> None:
+        now = self.env.clock()
+        every = TTY_REFRESH_SECONDS if self.env.stdout_isatty else HEARTBEAT_SECONDS
+        if now - self._last_beat < every:
+            return
+        self._last_beat = now
+        count = sum(waiting.values())
+        states = ", ".join(f"{n} {s}" for s, n in waiting.items())
+        text = f"Waiting for {count} job{'s' if count != 1 else ''} to run: {states} [{elapsed:.0f}s elapsed]"
+        if self.env.stdout_isatty:
+            self.env.out(CLEAR_LINE + text, end="")
+            self._live_line = True
+        else:
+            self.env.out(text)
+
+    def interrupted(self) -> None:
+        self._line("Interrupted: starting nothing new, finishing requests in flight (Ctrl-C again to quit at once)")
+
+    def summary(self, results: list[JobResult], elapsed: float) -> None:
+        counts = Counter(r.outcome for r in results)
+        running = sum(1 for r in results if r.running)
+        self._line("")
+        parts = ", ".join(f"{n} {o.value}" for o, n in sorted(counts.items(), key=lambda kv: list(Outcome).index(kv[0])))
+        verdict = "Apply complete" if all(r.outcome.ok for r in results) else "Apply finished with problems"
+        self.env.out(f"{verdict} in {elapsed:.1f}s: {parts or 'nothing to do'}; {running} of {len(results)} running.")
+        width = max((len(r.job_name) for r in results), default=0)
+        for r in results:
+            state = status_name(r.status) if r.status is not None else "-"
+            self.env.out(f"  {r.job_name:<{width}}  {r.outcome.value:<9}  {state:<14}  {r.detail}")
+
+    def _line(self, text: str) -> None:
+        prefix = CLEAR_LINE if self._live_line else ""
+        self._live_line = False
+        self.env.out(prefix + text)
+
+
+class JsonReporter:
+    """One JSON object per line: apply_start, apply_progress, apply_complete, apply_errored, summary."""
+
+    def __init__(self, env: Environment):
+        self.env = env
+
+    def emit(self, event: str, **fields: Any) -> None:
+        self.env.out(json.dumps({"type": event, "time": round(time.time(), 3), **fields}, ensure_ascii=False))
+
+    def action_started(self, change: Change) -> None:
+        self.emit("apply_start", job_name=change.job_name, action=change.action.value, job_id=change.job_id)
+
+    def action_done(self, change: Change, job_id: str | None, elapsed: float) -> None:
+        self.emit("apply_progress", job_name=change.job_name, action=change.action.value, job_id=job_id, message="accepted", elapsed=round(elapsed, 3))
+
+    def job_settled(self, result: JobResult) -> None:
+        self.emit(
+            "apply_complete" if result.outcome.ok else "apply_errored",
+            job_name=result.job_name,
+            action=result.action.value,
+            outcome=result.outcome.value,
+            job_id=result.job_id,
+            status=result.status,
+            status_name=None if result.status is None else status_name(result.status),
+            detail=result.detail,
+            elapsed=round(result.elapsed, 3),
+        )
+
+    def progress(self, waiting: dict[str, int], elapsed: float) -> None:
+        self.emit("apply_progress", waiting=waiting, elapsed=round(elapsed, 3))
+
+    def interrupted(self) -> None:
+        self.emit("apply_interrupted")
+
+    def summary(self, results: list[JobResult], elapsed: float) -> None:
+        counts = Counter(r.outcome.value for r in results)
+        self.emit(
+            "summary",
+            ok=all(r.outcome.ok for r in results),
+            elapsed=round(elapsed, 3),
+            outcomes=dict(counts),
+            running=sum(1 for r in results if r.running),
+            jobs=[
+                {"job_name": r.job_name, "action": r.action.value, "outcome": r.outcome.value, "job_id": r.job_id, "status": r.status, "detail": r.detail}
+                for r in results
+            ],
+        )

@@ -1,0 +1,116 @@
+"""``--output text``: a Terraform-like plan for people at a terminal or in CI logs."""
+
+from __future__ import annotations
+
+from vizctl.plan import Action, Change, Plan
+from vizctl.render.common import LEGEND, SYMBOLS, show
+
+COLORS = {
+    Action.CREATE: "32",  # green
+    Action.UPDATE: "33",  # yellow
+    Action.REPLACE: "35",  # magenta
+    Action.RESTART: "36",  # cyan
+    Action.DELETE: "31",  # red
+    Action.NOOP: "2",  # dim
+    Action.WAIT: "2",
+    Action.FAILED: "31",
+    Action.AMBIGUOUS: "31",
+}
+MAX_UNMANAGED_NAMES = 50
+
+
+class TextRenderer:
+    """One line per job with its symbol, field changes beneath, then warnings, errors and the summary."""
+
+    def render(self, plan: Plan, verbose: bool = False, colors: bool = False) -> str:
+        paint = _painter(colors)
+        lines: list[str] = []
+        width = max((len(c.job_name) for c in plan.changes), default=0)
+        shown = [c for c in plan.changes if verbose or c.action is not Action.NOOP]
+        if shown:
+            lines.append("vizctl compared the manifests with the live jobs:")
+            lines.append("")
+        for change in shown:
+            symbol = SYMBOLS[change.action]
+            lines.append(paint(change.action, f"  {symbol:>3} {change.job_name:<{width}}  {_headline(change)}"))
+            lines += _details(change)
+        running = sum(1 for c in plan.changes if c.action is Action.NOOP)
+        if running and not verbose:
+            lines.append(f"  {running} declared job{'s are' if running != 1 else ' is'} running as declared (shown with -v)")
+        if plan.unmanaged:
+            lines.append("")
+            lines.append(
+                f"{len(plan.unmanaged)} live job{'s' if len(plan.unmanaged) != 1 else ''} not declared in any manifest "
+                "(left alone" + ("" if verbose else "; names with -v") + ")"
+            )
+            if verbose:
+                names = sorted(j.job_name for j in plan.unmanaged)
+                lines += [f"    {n}" for n in names[:MAX_UNMANAGED_NAMES]]
+                if len(names) > MAX_UNMANAGED_NAMES:
+                    lines.append(f"    ... and {len(names) - MAX_UNMANAGED_NAMES} more")
+        if plan.warnings:
+            lines.append("")
+            lines += [paint(Action.UPDATE, f"Warning: {w}") for w in plan.warnings]
+        if plan.errors:
+            lines.append("")
+            lines += [paint(Action.FAILED, f"Error: {e}") for e in plan.errors]
+        lines.append("")
+        lines += _closing(plan)
+        used = [a for a in LEGEND if any(c.action is a for c in shown)]
+        if used:
+            lines.append("")
+            seen: set[str] = set()
+            legend = []
+            for action in used:
+                entry = f"{SYMBOLS[action]} {LEGEND[action]}"
+                if entry not in seen:
+                    seen.add(entry)
+                    legend.append(entry)
+            lines.append("Legend: " + ", ".join(legend))
+        return "\n".join(lines)
+
+
+def _headline(change: Change) -> str:
+    where = f"  [{change.location}]" if change.location else ""
+    if change.action is Action.CREATE:
+        return f"create{where}"
+    status = f" ({change.status_name})" if change.status_name else ""
+    return f"{change.action.value}: {change.reason}{status if change.action is Action.NOOP else ''}{where}"
+
+
+def _details(change: Change) -> list[str]:
+    out = []
+    if change.action is Action.CREATE:
+        out += [f"        {key}: {show(value)}" for key, value in (change.after or {}).items() if key != "job_name"]
+    for diff in change.diff:
+        suffix = {"replace": "  (forces replacement)", "in-place": ""}.get(diff.fix, "")
+        if change.action is not Action.REPLACE and diff.fix == "replace":
+            suffix = "  (not changed by apply)"
+        out.append(f"        {diff.path}: {show(diff.before)} -> {show(diff.after)}{suffix}")
+    out += [f"        ! {note}" for note in change.notes]
+    return out
+
+
+def _closing(plan: Plan) -> list[str]:
+    waiting = [c for c in plan.changes if c.action is Action.WAIT]
+    problems = [c for c in plan.changes if c.action in (Action.FAILED, Action.AMBIGUOUS)]
+    lines = []
+    if plan.has_changes:
+        lines.append(plan.summary_line())
+    elif plan.changes:
+        lines.append(f"No changes. {len(plan.changes)} declared job{'s' if len(plan.changes) != 1 else ''} in the live project.")
+    else:
+        lines.append("No changes. No jobs are declared.")
+    if waiting:
+        names = ", ".join(c.job_name for c in waiting)
+        lines.append(f"Not converged yet: {len(waiting)} job{'s' if len(waiting) != 1 else ''} still starting ({names}); apply waits for them.")
+    if problems:
+        lines.append(f"{len(problems)} job{'s' if len(problems) != 1 else ''} with problems apply will not fix (marked !).")
+    return lines
+
+
+def _painter(colors: bool):
+    def paint(action: Action, text: str) -> str:
+        return f"\033[{COLORS[action]}m{text}\033[0m" if colors else text
+
+    return paint
