@@ -142,7 +142,7 @@ def test_apply_creates_missing_jobs_waits_and_second_apply_does_nothing(tmp_path
     m = manifest_of(tmp_path / "m.yaml", "have-1", "new-1", "new-2")
     result = run("apply", "-f", str(m), "--auto-approve", sim=fast_sim)
     assert result.code == 0, result.all
-    assert "✓ new-1: created RUNNING" in result.out and "✓ new-2: created RUNNING" in result.out
+    assert "✓ new-1: created, RUNNING (job " in result.out and "✓ new-2: created, RUNNING" in result.out
     assert "Apply complete" in result.out and "3 of 3 running" in result.out
     assert api_calls(fast_sim, "POST create") == 2
     waits = api_calls(fast_sim, "GET list")
@@ -177,8 +177,8 @@ def test_a_failing_job_ends_its_wait_with_its_status(tmp_path):
         m = manifest_of(tmp_path / "m.yaml", "good-1", "bad-1")
         result = run("apply", "-f", str(m), "--auto-approve", "--timeout", "30", sim=sim)
         assert result.code == 3
-        assert "✗ bad-1: failed IMAGE_FAILED" in result.out
-        assert "✓ good-1: created RUNNING" in result.out
+        assert "✗ bad-1: failed, IMAGE_FAILED" in result.out
+        assert "✓ good-1: created, RUNNING" in result.out
         assert "Apply finished with problems" in result.out
 
 

@@ -131,7 +131,7 @@ class Applier:
             if change.action in (Action.FAILED, Action.AMBIGUOUS):
                 results[change.job_name] = self._settle(change, Outcome.FAILED, change.reason, change.job_id, change.status)
             elif change.action is Action.NOOP:
-                results[change.job_name] = self._settle(change, Outcome.UNCHANGED, "running", change.job_id, change.status)
+                results[change.job_name] = self._settle(change, Outcome.UNCHANGED, "", change.job_id, change.status)
             elif change.action is Action.WAIT:
                 to_wait[change.job_name] = (change, change.job_id or "")
 
@@ -148,7 +148,7 @@ class Applier:
                 if job_id is None:  # interrupted before it started
                     results[change.job_name] = self._settle(change, Outcome.SKIPPED, "not started: interrupted", change.job_id, change.status)
                 elif change.action is Action.DELETE or not self.settings.wait:
-                    results[change.job_name] = self._settle(change, _DONE[change.action], "accepted", job_id, None)
+                    results[change.job_name] = self._settle(change, _DONE[change.action], "not waited for" if change.action is not Action.DELETE else "", job_id, None)
                 else:
                     to_wait[change.job_name] = (change, job_id)
 
@@ -276,9 +276,9 @@ class Applier:
                     continue  # not listed yet (or gone); the timeout decides
                 last_seen[name] = job
                 if job.phase is Phase.RUNNING:
-                    results[name] = self._settle(change, _DONE[change.action], "running", job_id, job.status)
+                    results[name] = self._settle(change, _DONE[change.action], "", job_id, job.status)
                 elif job.phase is not Phase.PENDING:
-                    results[name] = self._settle(change, Outcome.FAILED, f"job is {job.status_name}", job_id, job.status)
+                    results[name] = self._settle(change, Outcome.FAILED, "", job_id, job.status)
                 else:
                     continue
                 del pending[name]

@@ -38,8 +38,7 @@ class TextReporter:
 
     def job_settled(self, result: JobResult) -> None:
         mark = "✓" if result.outcome.ok else "✗"
-        state = f" {status_name(result.status)}" if result.status is not None else ""
-        self._line(f"{mark} {result.job_name}: {result.outcome.value}{state} — {result.detail} [{result.elapsed:.1f}s]")
+        self._line(f"{mark} {result.job_name}: {describe(result)} [{result.elapsed:.1f}s]")
 
     def progress(self, waiting: dict[str, int], elapsed: float) -> None:
         now = self.env.clock()
@@ -68,13 +67,22 @@ class TextReporter:
         self.env.out(f"{verdict} in {elapsed:.1f}s: {parts or 'nothing to do'}; {running} of {len(results)} running.")
         width = max((len(r.job_name) for r in results), default=0)
         for r in results:
-            state = status_name(r.status) if r.status is not None else "-"
-            self.env.out(f"  {r.job_name:<{width}}  {r.outcome.value:<9}  {state:<14}  {r.detail}")
+            self.env.out(f"  {'✓' if r.outcome.ok else '✗'} {r.job_name:<{width}}  {describe(r)}")
 
     def _line(self, text: str) -> None:
         prefix = CLEAR_LINE if self._live_line else ""
         self._live_line = False
         self.env.out(prefix + text)
+
+
+def describe(result: JobResult) -> str:
+    """``created, RUNNING (job 12)`` or ``failed, IMAGE_FAILED (job 9): why``."""
+    text = result.outcome.value
+    if result.status is not None:
+        text += f", {status_name(result.status)}"
+    if result.job_id:
+        text += f" (job {result.job_id})"
+    return text + (f": {result.detail}" if result.detail else "")
 
 
 class JsonReporter:

@@ -26,7 +26,7 @@ class TextRenderer:
         paint = _painter(colors)
         lines: list[str] = []
         width = max((len(c.job_name) for c in plan.changes), default=0)
-        shown = [c for c in plan.changes if verbose or c.action is not Action.NOOP]
+        shown = list(plan.changes)
         if shown:
             lines.append("vizctl compared the manifests with the live jobs:")
             lines.append("")
@@ -34,9 +34,6 @@ class TextRenderer:
             symbol = SYMBOLS[change.action]
             lines.append(paint(change.action, f"  {symbol:>3} {change.job_name:<{width}}  {_headline(change)}"))
             lines += _details(change)
-        running = sum(1 for c in plan.changes if c.action is Action.NOOP)
-        if running and not verbose:
-            lines.append(f"  {running} declared job{'s are' if running != 1 else ' is'} running as declared (shown with -v)")
         if plan.unmanaged:
             lines.append("")
             lines.append(
@@ -74,8 +71,9 @@ def _headline(change: Change) -> str:
     where = f"  [{change.location}]" if change.location else ""
     if change.action is Action.CREATE:
         return f"create{where}"
-    status = f" ({change.status_name})" if change.status_name else ""
-    return f"{change.action.value}: {change.reason}{status if change.action is Action.NOOP else ''}{where}"
+    if change.action is Action.NOOP:
+        return f"{change.status_name} (job {change.job_id}){where}"
+    return f"{change.action.value}: {change.reason}{where}"
 
 
 def _details(change: Change) -> list[str]:
@@ -98,7 +96,8 @@ def _closing(plan: Plan) -> list[str]:
     if plan.has_changes:
         lines.append(plan.summary_line())
     elif plan.changes:
-        lines.append(f"No changes. {len(plan.changes)} declared job{'s' if len(plan.changes) != 1 else ''} in the live project.")
+        running = sum(1 for c in plan.changes if c.action is Action.NOOP)
+        lines.append(f"No changes. {running} of {len(plan.changes)} declared job{'s' if len(plan.changes) != 1 else ''} running as declared.")
     else:
         lines.append("No changes. No jobs are declared.")
     if waiting:
