@@ -7,6 +7,7 @@ retried blindly: after an ambiguous failure the caller re-reads the live list
 
 from __future__ import annotations
 
+import collections
 import random
 import threading
 import time
@@ -44,17 +45,21 @@ NO_RETRY = RetryPolicy(attempts=1)
 
 
 class RateLimiter:
-    """A thread-safe token bucket: at most ``rate`` requests a second, bursts of ``burst``."""
+    """At most ``rate`` requests in any one-second window (a sliding log; thread-safe).
 
-    def __init__(self, rate: float, burst: int | None = None, clock=time.monotonic, sleep=time.sleep):
+    A token bucket would allow bursts of twice the rate inside one window,
+    which is exactly what a gateway's "limit:N, time:1 second" refuses.
+    """
+
+    def __init__(self, rate: float, clock=time.monotonic, sleep=time.sleep):
         if rate <= 0:
             raise ValueError("rate must be positive")
         self.rate = rate
-        self.burst = burst if burst is not None else max(1, int(rate))
-        self._tokens = float(self.burst)
+        self._capacity = max(1, int(rate))
+        self._window = self._capacity / rate  # one second, stretched for a fractional rate below 1
+        self._sent: collections.deque[float] = collections.deque()
         self._clock = clock
         self._sleep = sleep
-        self._last = clock()
         self._lock = threading.Lock()
 
     def acquire(self) -> None:
@@ -62,10 +67,10 @@ class RateLimiter:
         while True:
             with self._lock:
                 now = self._clock()
-                self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
-                self._last = now
-                if self._tokens >= 1:
-                    self._tokens -= 1
+                while self._sent and now - self._sent[0] >= self._window:
+                    self._sent.popleft()
+                if len(self._sent) < self._capacity:
+                    self._sent.append(now)
                     return
-                wait = (1 - self._tokens) / self.rate
+                wait = self._window - (now - self._sent[0])
             self._sleep(wait)
