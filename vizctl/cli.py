@@ -30,6 +30,7 @@ from vizctl.progress import JsonReporter, TextReporter
 from vizctl.render import OUTPUTS, RENDERERS
 from vizctl.retry import RateLimiter, RetryPolicy
 from vizctl.transport import RequestsTransport
+from vizctl.wording import plural
 
 SIM_STATE_PATH = os.path.join(".vizctl", "sim-state.json")
 SIM_PROJECT_ID = "sim-project"
@@ -232,7 +233,7 @@ def _options(args: argparse.Namespace) -> PlanOptions:
 def cmd_validate(args: argparse.Namespace, env: Environment) -> ExitStatus:
     manifest = _manifest(args)
     files = len(manifest.files)
-    env.out(f"Valid: {len(manifest.jobs)} job{'s' if len(manifest.jobs) != 1 else ''} in {files} file{'s' if files != 1 else ''}.")
+    env.out(f"Valid: {plural(len(manifest.jobs), 'job')} in {plural(files, 'file')}.")
     return ExitStatus.OK
 
 
@@ -250,7 +251,7 @@ def cmd_plan(args: argparse.Namespace, env: Environment) -> ExitStatus:
     if problems:
         for problem in problems if args.output != "text" else ():
             env.err(f"Error: {problem}")
-        env.err(f"Error: the plan has {len(problems)} error{'s' if len(problems) != 1 else ''}; see above")
+        env.err(f"Error: the plan has {plural(len(problems), 'error')}; see above")
         return ExitStatus.ERROR
     if args.detailed_exitcode and plan.has_changes:
         return ExitStatus.CHANGES

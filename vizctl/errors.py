@@ -29,6 +29,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from vizctl.wording import plural
+
 
 class ExitStatus(enum.IntEnum):
     """vizctl's documented exit codes."""
@@ -76,9 +78,7 @@ class ManifestError(VizctlError):
     def __init__(self, problems: list[Problem]):
         self.problems = problems
         files = len({p.path for p in problems})
-        noun = "problem" if len(problems) == 1 else "problems"
-        fnoun = "file" if files == 1 else "files"
-        super().__init__(f"{len(problems)} {noun} in {files} {fnoun}; nothing was sent to the API")
+        super().__init__(f"{plural(len(problems), 'problem')} in {plural(files, 'file')}; nothing was sent to the API")
 
     def __str__(self) -> str:
         return "\n".join([*(str(p) for p in self.problems), self.args[0]])

@@ -129,7 +129,7 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
         "vizctl_version": __version__,
         "summary": {**plan.counts(), "has_changes": plan.has_changes, "converged": plan.converged},
         "changes": [_change_to_dict(c) for c in plan.changes],
-        "unmanaged": [{"job_name": j.job_name, "job_id": j.job_id, "status": j.status} for j in plan.unmanaged],
+        "unmanaged": [{"job_name": j.job_name, "job_id": j.job_id, "status": j.status, "status_name": j.status_name} for j in plan.unmanaged],
         "errors": list(plan.errors),
         "warnings": list(plan.warnings),
         "quota": {"job_count_limit": plan.job_count_limit, "quotas": plan.quotas},

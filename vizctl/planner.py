@@ -13,6 +13,7 @@ from deepdiff import DeepDiff
 
 from vizctl.model import LISTED_FIELDS, JobSpec, LiveJob, LiveSnapshot, Manifest, Phase
 from vizctl.plan import Action, Change, FieldChange, Plan, fingerprint
+from vizctl.wording import plural
 
 DETAIL_FIELDS = ("job_type", "flavor", "schedule")  # not in the list answer
 IN_PLACE_FIELDS = ("job_desc",)  # the only field the API updates
@@ -72,7 +73,7 @@ def build_plan(
     creates = sum(1 for c in changes if c.action is Action.CREATE)
     if snapshot.job_count_limit is not None and creates > snapshot.job_count_limit:
         errors.append(
-            f"quota: {creates} jobs to create but the project may create only {snapshot.job_count_limit} more"
+            f"quota: {plural(creates, 'job')} to create but the project may create only {snapshot.job_count_limit} more"
             + (f" (quota {snapshot.quotas})" if snapshot.quotas is not None else "")
         )
 
@@ -83,6 +84,8 @@ def build_plan(
             deletes, prune_errors = _plan_prune(manifest, snapshot, unmanaged, options)
             changes += deletes
             errors += prune_errors
+            doomed = {c.job_id for c in deletes}
+            unmanaged = tuple(job for job in unmanaged if job.job_id not in doomed)
 
     return Plan(
         changes=tuple(changes),
@@ -131,7 +134,7 @@ def _plan_job(spec: JobSpec, matches: list[LiveJob], details: Mapping[str, LiveJ
         action, reason = Action.REPLACE, f"{', '.join(needs_replace)} changed and replace_on_drift is set"
     elif job.phase is Phase.FAILED:
         action, reason = Action.FAILED, f"job is {job.status_name}"
-        notes.append(f"job is {job.status_name}: apply will not fix it; recreate it with --replace {spec.name} or recreate_failed: true")
+        notes.append(f"apply will not fix it: recreate it with --replace {spec.name} or recreate_failed: true")
     elif job.phase in (Phase.STOPPED, Phase.STOPPING):
         action = Action.RESTART
         reason = f"job is {job.status_name}" + (" and job_desc changed" if desc_drift else "")
@@ -139,14 +142,13 @@ def _plan_job(spec: JobSpec, matches: list[LiveJob], details: Mapping[str, LiveJ
         action, reason = Action.UPDATE, "job_desc changed"
     elif job.phase is Phase.PENDING:
         action, reason = Action.WAIT, f"job is {job.status_name}: not running yet; apply waits for it"
+    elif needs_replace:
+        action, reason = Action.NOOP, f"running; {', '.join(needs_replace)} differs (not changed by apply)"
     else:
         action, reason = Action.NOOP, "running and as declared"
 
     if needs_replace and action is not Action.REPLACE:
-        notes.append(
-            f"{', '.join(needs_replace)} differs and cannot be changed in place; apply will not change it: "
-            f"use --replace {spec.name} or replace_on_drift: true"
-        )
+        notes.append(f"{', '.join(needs_replace)} cannot be changed in place: use --replace {spec.name} or replace_on_drift: true")
     return Change(action=action, reason=reason, notes=tuple(notes), **common)
 
 

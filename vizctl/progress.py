@@ -16,6 +16,7 @@ from vizctl.apply import JobResult, Outcome
 from vizctl.environment import Environment
 from vizctl.model import status_name
 from vizctl.plan import Change
+from vizctl.wording import plural
 
 HEARTBEAT_SECONDS = 10.0
 TTY_REFRESH_SECONDS = 0.5
@@ -48,7 +49,7 @@ class TextReporter:
         self._last_beat = now
         count = sum(waiting.values())
         states = ", ".join(f"{n} {s}" for s, n in waiting.items())
-        text = f"Waiting for {count} job{'s' if count != 1 else ''} to run: {states} [{elapsed:.0f}s elapsed]"
+        text = f"Waiting for {plural(count, 'job')} to run: {states} [{elapsed:.0f}s elapsed]"
         if self.env.stdout_isatty:
             self.env.out(CLEAR_LINE + text, end="")
             self._live_line = True
@@ -128,7 +129,15 @@ class JsonReporter:
             outcomes=dict(counts),
             running=sum(1 for r in results if r.running),
             jobs=[
-                {"job_name": r.job_name, "action": r.action.value, "outcome": r.outcome.value, "job_id": r.job_id, "status": r.status, "detail": r.detail}
+                {
+                    "job_name": r.job_name,
+                    "action": r.action.value,
+                    "outcome": r.outcome.value,
+                    "job_id": r.job_id,
+                    "status": r.status,
+                    "status_name": None if r.status is None else status_name(r.status),
+                    "detail": r.detail,
+                }
                 for r in results
             ],
         )

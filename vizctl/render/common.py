@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from vizctl.plan import Action
+from vizctl.plan import Action, Change
 
 SYMBOLS = {
     Action.CREATE: "+",
@@ -18,6 +18,17 @@ SYMBOLS = {
     Action.FAILED: "!",
     Action.AMBIGUOUS: "!",
 }
+
+
+PROBLEM = "!"
+
+
+def symbol_for(change: Change) -> str:
+    """The change's mark: its action's, or ``!`` for a job left with a problem apply will not fix."""
+    if change.action in (Action.NOOP, Action.WAIT) and change.notes:
+        return PROBLEM
+    return SYMBOLS[change.action]
+
 
 LEGEND = {
     Action.CREATE: "create",

@@ -3,13 +3,15 @@
 A one-line summary, a table of changes, and the field-level details in a
 collapsible block. GitHub refuses comments over 65,536 characters, so the
 output stays under :data:`LIMIT` by eliding rows from the middle of the table
-and the details, never the summary or a problem.
+and the details: rows without problems first; a problem row only as a last
+resort, and then the comment says how many and where to see them all.
 """
 
 from __future__ import annotations
 
 from vizctl.plan import Action, Change, Plan
-from vizctl.render.common import SYMBOLS, show
+from vizctl.render.common import show, symbol_for
+from vizctl.wording import plural
 
 LIMIT = 60_000
 
@@ -21,37 +23,37 @@ class MarkdownRenderer:
         self.limit = limit
 
     def render(self, plan: Plan, verbose: bool = False, colors: bool = False) -> str:
-        rows = [c for c in plan.changes if verbose or c.action is not Action.NOOP]
-        keep = len(rows)
-        while True:
-            text = self._compose(plan, _elide(rows, keep))
-            if len(text) <= self.limit or keep == 0:
-                return text
-            keep = max(0, min(keep - 1, int(keep * self.limit / len(text))))
+        rows = [c for c in plan.changes if verbose or c.action is not Action.NOOP or c.is_problem]
+        for keep_problems in (True, False):
+            keep = len(rows)
+            while True:
+                text = self._compose(plan, _elide(rows, keep, keep_problems))
+                if len(text) <= self.limit:
+                    return text
+                if keep == 0:
+                    break
+                keep = max(0, min(keep - 1, int(keep * self.limit / len(text))))
+        return text[: self.limit - 100] + "\n\n*… cut to fit a comment: see `vizctl plan --output json`*\n"
 
     def _compose(self, plan: Plan, rows: list[Change | int]) -> str:
         lines = [f"**vizctl plan:** {_summary(plan)}", ""]
-        problems = [*plan.errors, *(f"`{c.job_name}`: {n}" for c in plan.changes for n in c.notes)]
-        problems += [f"`{c.job_name}`: {c.reason}" for c in plan.changes if c.action is Action.AMBIGUOUS]
-        if problems:
-            lines += [f"> :warning: {p}" for p in problems] + [""]
+        if plan.errors:
+            lines += [f"> :warning: {e}" for e in plan.errors] + [""]
         if rows:
             lines += ["| | Job | Action | Live status | Reason |", "|---|---|---|---|---|"]
             for row in rows:
                 if isinstance(row, int):
-                    lines.append(f"| | … | *{row} more elided* | | |")
+                    lines.append(f"| | … | *{plural(row, 'more row')} elided; all are in `vizctl plan --output json`* | | |")
                     continue
-                lines.append(
-                    f"| `{SYMBOLS[row.action]}` | `{row.job_name}` | {row.action.value} | {row.status_name or '—'} | {_cell(row.reason)} |"
-                )
+                reason = "; ".join([row.reason, *row.notes])
+                lines.append(f"| `{symbol_for(row)}` | `{row.job_name}` | {row.action.value} | {row.status_name or '—'} | {_cell(reason)} |")
             lines.append("")
-        details = [_detail(row) for row in rows if isinstance(row, int) or row.diff or row.action is Action.CREATE]
+        details = _details(rows)
         if details:
-            lines += ["<details><summary>Details</summary>", ""] + [d for d in details if d] + ["</details>", ""]
+            lines += ["<details><summary>Details</summary>", "", *details, "</details>", ""]
         if plan.unmanaged:
-            lines.append(f"{len(plan.unmanaged)} live jobs not declared in any manifest are left alone.")
-        if plan.warnings:
-            lines += [f"- Warning: {w}" for w in plan.warnings]
+            lines.append(f"{plural(len(plan.unmanaged), 'live job')} not declared in any manifest are left alone.")
+        lines += [f"- Warning: {w}" for w in plan.warnings]
         return "\n".join(lines).rstrip() + "\n"
 
 
@@ -62,41 +64,57 @@ def _summary(plan: Plan) -> str:
     if waiting:
         text += f" {waiting} still starting."
     if problems:
-        text += f" **{problems} problem{'s' if problems != 1 else ''}.**"
+        text += f" **{plural(problems, 'problem')}.**"
     return text
 
 
-def _elide(rows: list[Change], keep: int) -> list[Change | int]:
-    """At most ``keep`` rows plus every problem row, the rest replaced by a count in the middle."""
+def _elide(rows: list[Change], keep: int, keep_problems: bool) -> list[Change | int]:
+    """At most ``keep`` rows (plus every problem row when ``keep_problems``); runs of the rest become counts."""
     if keep >= len(rows):
         return list(rows)
-    head = keep - keep // 2
     tail = keep // 2
-    kept = set(range(head)) | set(range(len(rows) - tail, len(rows)))
-    kept |= {i for i, row in enumerate(rows) if row.is_problem}
+    kept = set(range(keep - tail)) | set(range(len(rows) - tail, len(rows)))
+    if keep_problems:
+        kept |= {i for i, row in enumerate(rows) if row.is_problem}
     out: list[Change | int] = []
-    dropped = 0
     for i, row in enumerate(rows):
         if i in kept:
-            if dropped:
-                out.append(dropped)
-                dropped = 0
             out.append(row)
+        elif out and isinstance(out[-1], int):
+            out[-1] += 1
         else:
-            dropped += 1
-    if dropped:
-        out.append(dropped)
+            out.append(1)
     return out
 
 
-def _detail(row: Change | int) -> str:
-    if isinstance(row, int):
-        return f"*… {row} more elided …*\n"
+def _details(rows: list[Change | int]) -> list[str]:
+    """One fenced block per row with fields to show; neighbouring elisions merged into one line."""
+    out: list[str] = []
+    elided = 0
+    for row in rows:
+        if isinstance(row, int):
+            elided += row
+            continue
+        body = _detail_lines(row)
+        if not body:
+            continue
+        if elided:
+            out.append(f"*… {plural(elided, 'more row')} elided …*\n")
+            elided = 0
+        out.append(f"`{symbol_for(row)} {row.job_name}`\n```\n" + "\n".join(body) + "\n```\n")
+    if elided:
+        out.append(f"*… {plural(elided, 'more row')} elided …*\n")
+    return out
+
+
+def _detail_lines(row: Change) -> list[str]:
     body = []
     if row.action is Action.CREATE:
         body += [f"  {k}: {show(v)}" for k, v in (row.after or {}).items() if k != "job_name"]
-    body += [f"  {d.path}: {show(d.before)} -> {show(d.after)}  ({d.fix})" for d in row.diff]
-    return f"`{SYMBOLS[row.action]} {row.job_name}`\n```\n" + "\n".join(body) + "\n```\n"
+    for d in row.diff:
+        fix = "not changed by apply" if d.fix == "replace" and row.action is not Action.REPLACE else d.fix
+        body.append(f"  {d.path}: {show(d.before)} -> {show(d.after)}  ({fix})")
+    return body
 
 
 def _cell(text: str) -> str:

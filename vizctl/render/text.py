@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from vizctl.plan import Action, Change, Plan
-from vizctl.render.common import LEGEND, SYMBOLS, show
+from vizctl.render.common import LEGEND, PROBLEM, SYMBOLS, show, symbol_for
+from vizctl.wording import plural
 
 COLORS = {
     Action.CREATE: "32",  # green
@@ -31,13 +32,14 @@ class TextRenderer:
             lines.append("vizctl compared the manifests with the live jobs:")
             lines.append("")
         for change in shown:
-            symbol = SYMBOLS[change.action]
-            lines.append(paint(change.action, f"  {symbol:>3} {change.job_name:<{width}}  {_headline(change)}"))
+            symbol = symbol_for(change)
+            color = Action.FAILED if symbol == PROBLEM else change.action
+            lines.append(paint(color, f"  {symbol:>3} {change.job_name:<{width}}  {_headline(change)}"))
             lines += _details(change)
         if plan.unmanaged:
             lines.append("")
             lines.append(
-                f"{len(plan.unmanaged)} live job{'s' if len(plan.unmanaged) != 1 else ''} not declared in any manifest "
+                f"{plural(len(plan.unmanaged), 'live job')} not declared in any manifest "
                 "(left alone" + ("" if verbose else "; names with -v") + ")"
             )
             if verbose:
@@ -53,17 +55,11 @@ class TextRenderer:
             lines += [paint(Action.FAILED, f"Error: {e}") for e in plan.errors]
         lines.append("")
         lines += _closing(plan)
-        used = [a for a in LEGEND if any(c.action is a for c in shown)]
-        if used:
+        used = {symbol_for(c) for c in shown}
+        legend = dict.fromkeys(f"{SYMBOLS[a]} {LEGEND[a]}" for a in LEGEND if SYMBOLS[a] in used)
+        if legend:
             lines.append("")
-            seen: set[str] = set()
-            legend = []
-            for action in used:
-                entry = f"{SYMBOLS[action]} {LEGEND[action]}"
-                if entry not in seen:
-                    seen.add(entry)
-                    legend.append(entry)
-            lines.append("Legend: " + ", ".join(legend))
+            lines.append("Legend: " + "; ".join(legend))
         return "\n".join(lines)
 
 
@@ -71,6 +67,8 @@ def _headline(change: Change) -> str:
     where = f"  [{change.location}]" if change.location else ""
     if change.action is Action.CREATE:
         return f"create{where}"
+    if change.action is Action.DELETE:
+        return f"delete (job {change.job_id}): {change.reason}"
     if change.action is Action.NOOP:
         return f"{change.status_name} (job {change.job_id}){where}"
     return f"{change.action.value}: {change.reason}{where}"
@@ -91,20 +89,20 @@ def _details(change: Change) -> list[str]:
 
 def _closing(plan: Plan) -> list[str]:
     waiting = [c for c in plan.changes if c.action is Action.WAIT]
-    problems = [c for c in plan.changes if c.action in (Action.FAILED, Action.AMBIGUOUS)]
+    problems = [c for c in plan.changes if c.is_problem]
     lines = []
     if plan.has_changes:
         lines.append(plan.summary_line())
     elif plan.changes:
         running = sum(1 for c in plan.changes if c.action is Action.NOOP)
-        lines.append(f"No changes. {running} of {len(plan.changes)} declared job{'s' if len(plan.changes) != 1 else ''} running as declared.")
+        lines.append(f"No changes. {running} of {plural(len(plan.changes), 'declared job')} running as declared.")
     else:
         lines.append("No changes. No jobs are declared.")
     if waiting:
         names = ", ".join(c.job_name for c in waiting)
-        lines.append(f"Not converged yet: {len(waiting)} job{'s' if len(waiting) != 1 else ''} still starting ({names}); apply waits for them.")
+        lines.append(f"Not converged yet: {plural(len(waiting), 'job')} still starting ({names}); apply waits for {'it' if len(waiting) == 1 else 'them'}.")
     if problems:
-        lines.append(f"{len(problems)} job{'s' if len(problems) != 1 else ''} with problems apply will not fix (marked !).")
+        lines.append(f"{plural(len(problems), 'job')} with problems apply will not fix (marked !).")
     return lines
 
 
