@@ -67,7 +67,7 @@ class RateLimiter:
         while True:
             with self._lock:
                 now = self._clock()
-                while self._sent and now - self._sent[0] >= self._window:
+                while self._sent and now - self._sent[0] >= self._window - 1e-9:  # float slack: a wait must end
                     self._sent.popleft()
                 if len(self._sent) < self._capacity:
                     self._sent.append(now)
