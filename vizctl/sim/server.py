@@ -147,6 +147,7 @@ class _HTTPServer(ThreadingHTTPServer):
 
 
 class _Handler(BaseHTTPRequestHandler):
+    disable_nagle_algorithm = True  # headers and body go in two writes: without this the body waits for a delayed ACK
     protocol_version = "HTTP/1.1"
     server_version = "vizctl-sim"
     sys_version = ""
