@@ -270,6 +270,7 @@ class Applier:
         while pending:
             snapshot = self.client.list_newest(job_id for _, job_id in pending.values())
             by_id = {job.job_id: job for job in snapshot.jobs}
+            pending_before = len(pending)
             for name, (change, job_id) in list(pending.items()):
                 job = by_id.get(job_id)
                 if job is None:
@@ -288,8 +289,10 @@ class Applier:
             self.reporter.progress({s: states.count(s) for s in sorted(set(states))}, self.clock() - self._started)
             if self._remaining() <= 0 or self.stop.is_set():
                 break
+            if len(pending) < pending_before:  # jobs started to run: the rest usually follow soon
+                interval = self.settings.poll_min
             self._sleep(min(interval, self._remaining()))
-            interval = min(interval * 1.5, self.settings.poll_max)
+            interval = min(interval * 1.5, self.settings.poll_max)  # back off while nothing happens
 
         for name, (change, job_id) in pending.items():
             job = last_seen.get(name)
