@@ -36,7 +36,7 @@ SIM_STATE_PATH = os.path.join(".vizctl", "sim-state.json")
 SIM_PROJECT_ID = "sim-project"
 SIM_TOKEN = "sim-token"
 SIM_ENDPOINT_LABEL = "sim"
-DEFAULT_MAX_RPS = 100.0
+DEFAULT_MAX_RPS = 200.0  # a guard, not the flow control itself: a 429 is waited out and retried
 NO_ENDPOINT = (
     "no API endpoint configured: pass --endpoint URL --project-id ID (or set VIZCTL_ENDPOINT and "
     "VIZCTL_PROJECT_ID) with a token in VIZCTL_TOKEN, or use --sim to try vizctl against the built-in simulator"
@@ -94,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--project-id", metavar="ID", help="project id (env VIZCTL_PROJECT_ID); the token comes from VIZCTL_TOKEN")
     group.add_argument("--sim", action="store_true", help=f"use a built-in simulator with its state in {SIM_STATE_PATH}")
     group.add_argument("--request-timeout", type=_positive, default=DEFAULT_TIMEOUT, metavar="SECONDS", help="timeout of each API request (default %(default)s)")
+    group.add_argument("--parallelism", type=_count, default=10, metavar="N", help="API requests at once: mutations, details reads (default %(default)s)")
     group.add_argument("--max-rps", type=_positive, default=DEFAULT_MAX_RPS, metavar="N", help="client-side limit of API requests per second (default %(default)s)")
 
     selection = _Parser(add_help=False)
@@ -115,7 +116,6 @@ def build_parser() -> argparse.ArgumentParser:
     apply = commands.add_parser("apply", parents=[manifests, connection, selection], help="carry out the plan and wait for the jobs to run")
     apply.add_argument("plan_file", nargs="?", metavar="PLANFILE", help="a plan saved with `vizctl plan --out`: applied as is, without asking")
     apply.add_argument("--auto-approve", action="store_true", help="do not ask for confirmation")
-    apply.add_argument("--parallelism", type=_count, default=10, metavar="N", help="mutations at once (default %(default)s)")
     apply.add_argument("--timeout", type=_positive, default=900.0, metavar="SECONDS", help="give up waiting for jobs after this long (default %(default)s)")
     apply.add_argument("--no-wait", action="store_true", help="do not wait for the jobs to run")
     apply.add_argument("--output", "-o", choices=("text", "json"), default="text", help="text, or json: one event per line")
@@ -240,8 +240,8 @@ def cmd_validate(args: argparse.Namespace, env: Environment) -> ExitStatus:
 def cmd_plan(args: argparse.Namespace, env: Environment) -> ExitStatus:
     manifest = _manifest(args)
     options = _options(args)
-    with connect(args, env) as target:
-        plan, _ = make_plan(target.client, manifest, options)
+    with connect(args, env, args.parallelism) as target:
+        plan, _ = make_plan(target.client, manifest, options, args.parallelism)
         env.log(f"{target.client.calls['list']} list call(s), {target.client.calls['detail']} details call(s)")
     env.out(RENDERERS[args.output]().render(plan, verbose=env.verbosity > 0, colors=env.colors))
     if args.out:
