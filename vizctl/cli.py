@@ -75,7 +75,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse that raises UsageError (exit 64) instead of printing and exiting 2."""
 
     def error(self, message: str):  # noqa: D401 - argparse's name
-        raise UsageError(f"{message}\n{self.format_usage().strip()}\nRun `{self.prog} --help` for help.")
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -136,22 +136,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
-    return value
+    """A number above zero (seconds, requests a second)."""
+    return _checked(float, text, "a number", lambda v: v > 0, "must be positive")
 
 
 def _count(text: str) -> int:
+    """A whole number from 1 to 200 (requests at once)."""
+    return _checked(int, text, "a whole number", lambda v: 1 <= v <= 200, "must be from 1 to 200")
+
+
+def _checked(convert, text: str, kind: str, valid, rule: str):
     try:
-        value = int(text)
+        value = convert(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if not 1 <= value <= 200:
-        raise argparse.ArgumentTypeError(f"must be from 1 to 200: {text!r}")
+        raise argparse.ArgumentTypeError(f"not {kind}: {text!r}") from None
+    if not valid(value):
+        raise argparse.ArgumentTypeError(f"{rule}: {text!r}")
     return value
 
 

@@ -326,27 +326,19 @@ def _type_name(expected: Any) -> str:
     return _TYPE_NAMES.get(expected, str(expected))
 
 
+# bool before int: a YAML boolean is a Python int too
+_KINDS = ((bool, "a boolean"), (int, "an integer"), (float, "a number"), (str, "a string"),
+          (list, "a list"), (dict, "a mapping"), (bytes, "binary data"))
+
+
 def _kind(value: Any) -> str:
     """What a YAML value is, in words."""
     if value is None:
         return "an empty value"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, bytes):
-        return "binary data"
-    if hasattr(value, "isoformat"):
-        return "a date"
-    return type(value).__name__
+    for kind, words in _KINDS:
+        if isinstance(value, kind):
+            return words
+    return "a date" if hasattr(value, "isoformat") else type(value).__name__
 
 
 def _show(value: Any) -> str:
