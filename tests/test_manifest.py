@@ -77,7 +77,7 @@ def test_minimal_job(work):
     assert job.name == "resnet50-tb"
     assert job.body == {"job_name": "resnet50-tb", "train_url": "/bucket/resnet50/logs/"}
     assert job.location == Location("a.yaml", 2)
-    assert job.source == "a.yaml"
+    assert job.location.path == "a.yaml"
     assert (job.replace_on_drift, job.recreate_failed) == (False, False)
     assert m.files == ("a.yaml",)
     assert m.explicitly_empty is False
@@ -296,7 +296,7 @@ def test_directory_expansion_is_recursive_and_sorted(work):
 
 def test_directory_paths_keep_the_users_spelling(work):
     work("examples/team.yaml", GOOD_JOB)
-    assert load_manifests(["examples/"]).jobs[0].source == "examples/team.yaml"
+    assert load_manifests(["examples/"]).jobs[0].location.path == "examples/team.yaml"
     assert load_manifests(["examples"]).files == ("examples/team.yaml",)
 
 

@@ -12,7 +12,7 @@ from vizctl.planner import PlanOptions, build_plan, details_needed
 def spec(name, train_url="/b/logs/", line=1, **extra):
     flags = {k: extra.pop(k) for k in ("replace_on_drift", "recreate_failed") if k in extra}
     body = {"job_name": name, "train_url": train_url, **extra}
-    return JobSpec(name=name, body=body, location=Location("m.yaml", line), source="m.yaml", **flags)
+    return JobSpec(name=name, body=body, location=Location("m.yaml", line), **flags)
 
 
 def live(job_id, name, status=8, train_url="/b/logs/", job_desc="", **extra):

@@ -48,7 +48,7 @@ FILE = "teams/vision.yaml"
 def spec(name, line=1, train_url=None, replace_on_drift=False, recreate_failed=False, **fields):
     """A declared job; its train_url defaults to /bucket/<name>/logs/."""
     body = {"job_name": name, "train_url": train_url or f"/bucket/{name}/logs/", **fields}
-    return JobSpec(name, body, Location(FILE, line), replace_on_drift, recreate_failed, source=FILE)
+    return JobSpec(name, body, Location(FILE, line), replace_on_drift, recreate_failed)
 
 
 def live(job_id, name, status=Status.RUNNING, train_url=None, job_desc=""):

@@ -20,7 +20,7 @@ from typing import Callable, Protocol, TypeVar
 
 from vizctl.client import ModelArtsClient
 from vizctl.errors import DUPLICATE_NAME_CODE, ApiError, ApiResponseError, ThrottledError, VizctlError
-from vizctl.model import LiveJob, Phase, phase_of, status_name
+from vizctl.model import LiveJob, Phase, phase_of
 from vizctl.plan import Action, Change, Plan
 from vizctl.retry import DEFAULT_THROTTLE_WAIT, RetryPolicy
 
@@ -322,7 +322,3 @@ class Applier:
 def _reason(exc: BaseException | None) -> str:
     return str(exc) if exc is not None else "unknown error"
 
-
-def describe_status(status: int | None) -> str:
-    """``RUNNING (8)``; used by reporters."""
-    return "-" if status is None else f"{status_name(status)} ({status})"

@@ -28,7 +28,7 @@ from vizctl.plan import Action, Plan, plan_to_dict
 from vizctl.planner import PlanOptions
 from vizctl.progress import JsonReporter, TextReporter
 from vizctl.render import OUTPUTS, RENDERERS
-from vizctl.retry import RateLimiter, RetryPolicy
+from vizctl.retry import RateLimiter
 from vizctl.transport import RequestsTransport
 from vizctl.wording import plural
 
@@ -205,13 +205,15 @@ def connect(args: argparse.Namespace, env: Environment, parallelism: int = 10) -
 
 
 def _client(endpoint: str, project: str, token: str, args: argparse.Namespace, env: Environment, parallelism: int) -> ModelArtsClient:
+    auth = TokenAuth(token)
+    for secret in auth.secrets():
+        env.add_secret(secret)
     return ModelArtsClient(
         endpoint,
         project,
-        TokenAuth(token),
+        auth,
         RequestsTransport(pool_size=parallelism + 4),
         timeout=args.request_timeout,
-        retry=RetryPolicy(),
         rate_limiter=RateLimiter(args.max_rps),
         log=lambda message: env.log(message, level=2),
     )

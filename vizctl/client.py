@@ -35,6 +35,7 @@ from vizctl.transport import Request, RequestsTransport, Response, Transport
 MAX_PER_PAGE = 1000
 DEFAULT_TIMEOUT = 30.0
 THROTTLE_CODES = {"APIG.0308"}
+DEFAULT_RETRY = RetryPolicy()
 LISTED_KEYS = ("job_id", "job_name", "status", "job_desc", "train_url", "create_time", "service_url", "duration")
 
 
@@ -63,7 +64,7 @@ class ModelArtsClient:
         transport: Transport | None = None,
         *,
         timeout: float = DEFAULT_TIMEOUT,
-        retry: RetryPolicy = RetryPolicy(),
+        retry: RetryPolicy = DEFAULT_RETRY,
         rate_limiter: RateLimiter | None = None,
         log: Callable[[str], None] = lambda message: None,
         sleep: Callable[[float], None] = time.sleep,

@@ -426,7 +426,6 @@ def _build(doc: Document, path: str) -> tuple[list[JobSpec], PruneScope | None]:
                 location=Location(path, doc.line_of(("jobs", i))),
                 replace_on_drift=bool(merged.get("replace_on_drift", False)),
                 recreate_failed=bool(merged.get("recreate_failed", False)),
-                source=path,
             )
         )
     scope = None

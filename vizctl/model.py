@@ -107,7 +107,6 @@ class JobSpec:
     location: Location
     replace_on_drift: bool = False
     recreate_failed: bool = False
-    source: str = ""  # manifest file the job came from
 
 
 @dataclass(frozen=True)

@@ -41,8 +41,6 @@ class RetryPolicy:
         return ceiling * (0.5 + rng() / 2) if self.jitter else ceiling
 
 
-NO_RETRY = RetryPolicy(attempts=1)
-
 
 class RateLimiter:
     """At most ``rate`` requests in any one-second window (a sliding log; thread-safe).
