@@ -52,7 +52,7 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
         env.colors = _use_colors(args, env)
         return int(args.run(args, env))
     except VizctlError as error:
-        env.err(f"Error: {error}")
+        env.err(error.report())
         return int(exit_status_for(error))
     except KeyboardInterrupt:
         env.err("Interrupted.")

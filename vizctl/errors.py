@@ -48,6 +48,10 @@ class VizctlError(Exception):
 
     exit_status = ExitStatus.ERROR
 
+    def report(self) -> str:
+        """The message as the CLI prints it."""
+        return f"Error: {self}"
+
 
 class UsageError(VizctlError):
     """A bad flag, argument or combination of them."""
@@ -82,6 +86,9 @@ class ManifestError(VizctlError):
 
     def __str__(self) -> str:
         return "\n".join([*(str(p) for p in self.problems), self.args[0]])
+
+    def report(self) -> str:
+        return "\n".join([*(str(p) for p in self.problems), f"Error: {self.args[0]}"])
 
 
 class PlanError(VizctlError):
