@@ -62,6 +62,14 @@ def test_no_endpoint_says_how_to_configure_one(tmp_path):
     assert "VIZCTL_ENDPOINT" in result.err and "--sim" in result.err
 
 
+def test_credentials_in_the_endpoint_url_are_refused_unprinted(tmp_path):
+    m = manifest_of(tmp_path / "m.yaml", "a")
+    env = {"VIZCTL_ENDPOINT": "https://alice:hunter2-secret@modelarts.example", "VIZCTL_PROJECT_ID": "p", "VIZCTL_TOKEN": TOKEN}
+    result = run("plan", "-f", str(m), env=env)
+    assert result.code == 1 and "must not carry credentials" in result.err
+    assert "hunter2" not in result.all
+
+
 def test_connection_refused_is_one_readable_error(tmp_path):
     m = manifest_of(tmp_path / "m.yaml", "a")
     env = {"VIZCTL_ENDPOINT": "http://127.0.0.1:9", "VIZCTL_PROJECT_ID": "p", "VIZCTL_TOKEN": TOKEN}

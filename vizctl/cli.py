@@ -197,6 +197,8 @@ def connect(args: argparse.Namespace, env: Environment, parallelism: int = 10) -
     parts = urlsplit(endpoint)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ConfigError(f"the endpoint must be an http(s) URL, e.g. https://modelarts.eu-de.otc.t-systems.com (got {endpoint!r})")
+    if parts.username or parts.password:
+        raise ConfigError("the endpoint URL must not carry credentials: put the token in VIZCTL_TOKEN")
     if not project:
         raise ConfigError("no project id configured: pass --project-id or set VIZCTL_PROJECT_ID")
     if not token:
