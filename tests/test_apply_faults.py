@@ -119,6 +119,21 @@ def test_prune_deletes_only_undeclared_jobs_inside_the_scope(tmp_path):
         assert sorted(live_names(sim)) == sorted([f"team-a-{i}" for i in range(8)] + ["team-b-1", "other"])
 
 
+def test_prune_reports_each_of_two_undeclared_jobs_sharing_a_name(tmp_path):
+    with SimServer(SimConfig(**FAST)) as sim:
+        seeds = [f"team-a-{i}" for i in range(8)] + ["team-a-old", "team-a-old"]
+        sim.state.seed_jobs("proj-1", [{"job_name": n, "train_url": "/b/", "running": True} for n in seeds])
+        m = tmp_path / "m.yaml"
+        m.write_text('prune: {prefix: "team-a-"}\njobs:\n' + "".join(f"  - {{job_name: team-a-{i}, train_url: /b/}}\n" for i in range(8)))
+        result = run("apply", "-f", str(m), "--prune", "--auto-approve", "--output", "json", sim=sim)
+        assert result.code == 0, result.all
+        summary = json.loads(result.out.splitlines()[-1])
+        deleted = [j for j in summary["jobs"] if j["outcome"] == "deleted"]
+        assert [j["job_name"] for j in deleted] == ["team-a-old", "team-a-old"]
+        assert len({j["job_id"] for j in deleted}) == 2
+        assert sim.stats["DELETE delete"] == 2
+
+
 def test_prune_refuses_more_than_30_percent_without_force(tmp_path):
     with SimServer(SimConfig(**FAST)) as sim:
         sim.state.seed_jobs("proj-1", [{"job_name": f"team-a-{i}", "train_url": "/b/", "running": True} for i in range(10)])

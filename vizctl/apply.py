@@ -126,41 +126,46 @@ class Applier:
         self._started = clock()
 
     def run(self, plan: Plan) -> list[JobResult]:
-        """Carry out ``plan``; one result per change, in plan order."""
-        self._started = self.clock()
-        results: dict[str, JobResult] = {}
-        to_wait: dict[str, tuple[Change, str]] = {}
-        for change in plan.changes:
-            if change.action in (Action.FAILED, Action.AMBIGUOUS):
-                results[change.job_name] = self._settle(change, Outcome.FAILED, change.reason, change.job_id, change.status)
-            elif change.action is Action.NOOP:
-                results[change.job_name] = self._settle(change, Outcome.UNCHANGED, "", change.job_id, change.status)
-            elif change.action is Action.WAIT:
-                to_wait[change.job_name] = (change, change.job_id or "")
+        """Carry out ``plan``; one result per change, in plan order.
 
-        mutations = [c for c in plan.changes if c.action.is_change]
+        Results are keyed by the change's position: two undeclared jobs to
+        prune may share a name.
+        """
+        self._started = self.clock()
+        results: dict[int, JobResult] = {}
+        to_wait: dict[int, tuple[Change, str]] = {}
+        for key, change in enumerate(plan.changes):
+            if change.action in (Action.FAILED, Action.AMBIGUOUS):
+                results[key] = self._settle(change, Outcome.FAILED, change.reason, change.job_id, change.status)
+            elif change.action is Action.NOOP:
+                results[key] = self._settle(change, Outcome.UNCHANGED, "", change.job_id, change.status)
+            elif change.action is Action.WAIT:
+                to_wait[key] = (change, change.job_id or "")
+
+        mutations = {key: c for key, c in enumerate(plan.changes) if c.action.is_change}
         with ThreadPoolExecutor(max_workers=max(1, self.settings.parallelism)) as pool:
-            futures = {pool.submit(self._mutate, change): change for change in mutations}
+            futures = {pool.submit(self._mutate, change): key for key, change in mutations.items()}
             for future in as_completed(futures):
-                change = futures[future]
+                key = futures[future]
+                change = mutations[key]
                 try:
                     job_id = future.result()
                 except (ApiError, MutationFailed) as exc:
-                    results[change.job_name] = self._settle(change, Outcome.FAILED, _reason(exc), change.job_id, change.status)
+                    results[key] = self._settle(change, Outcome.FAILED, _reason(exc), change.job_id, change.status)
                     continue
                 if job_id is None:  # interrupted before it started
-                    results[change.job_name] = self._settle(change, Outcome.SKIPPED, "not started: interrupted", change.job_id, change.status)
+                    results[key] = self._settle(change, Outcome.SKIPPED, "not started: interrupted", change.job_id, change.status)
                 elif change.action is Action.DELETE or not self.settings.wait:
-                    results[change.job_name] = self._settle(change, _DONE[change.action], "not waited for" if change.action is not Action.DELETE else "", job_id, None)
+                    results[key] = self._settle(change, _DONE[change.action], "not waited for" if change.action is not Action.DELETE else "", job_id, None)
                 else:
-                    to_wait[change.job_name] = (change, job_id)
+                    to_wait[key] = (change, job_id)
 
         if to_wait and self.settings.wait:
             results.update(self._wait(to_wait))
         elif to_wait:
-            for name, (change, job_id) in to_wait.items():
-                results[name] = self._settle(change, Outcome.UNCHANGED, "not waited for (--no-wait)", job_id, change.status)
-        return [results[c.job_name] for c in plan.changes if c.job_name in results]
+            for key, (change, job_id) in to_wait.items():
+                results[key] = self._settle(change, Outcome.UNCHANGED, "not waited for (--no-wait)", job_id, change.status)
+        return [results[key] for key in sorted(results)]
 
     # -- mutations -------------------------------------------------------------
 
@@ -264,31 +269,31 @@ class Applier:
 
     # -- waiting -------------------------------------------------------------
 
-    def _wait(self, to_wait: dict[str, tuple[Change, str]]) -> dict[str, JobResult]:
+    def _wait(self, to_wait: dict[int, tuple[Change, str]]) -> dict[int, JobResult]:
         """Poll the list until every job is running, failed, or the timeout passes."""
-        results: dict[str, JobResult] = {}
+        results: dict[int, JobResult] = {}
         pending = dict(to_wait)
-        last_seen: dict[str, LiveJob] = {}
+        last_seen: dict[int, LiveJob] = {}
         interval = self.settings.poll_min
         while pending:
             snapshot = self.client.list_newest(job_id for _, job_id in pending.values())
             by_id = {job.job_id: job for job in snapshot.jobs}
             pending_before = len(pending)
-            for name, (change, job_id) in list(pending.items()):
+            for key, (change, job_id) in list(pending.items()):
                 job = by_id.get(job_id)
                 if job is None:
                     continue  # not listed yet (or gone); the timeout decides
-                last_seen[name] = job
+                last_seen[key] = job
                 if job.phase is Phase.RUNNING:
-                    results[name] = self._settle(change, _DONE[change.action], "", job_id, job.status)
+                    results[key] = self._settle(change, _DONE[change.action], "", job_id, job.status)
                 elif job.phase is not Phase.PENDING:
-                    results[name] = self._settle(change, Outcome.FAILED, "", job_id, job.status)
+                    results[key] = self._settle(change, Outcome.FAILED, "", job_id, job.status)
                 else:
                     continue
-                del pending[name]
+                del pending[key]
             if not pending:
                 break
-            states = [last_seen[n].status_name if n in last_seen else "NOT_LISTED" for n in pending]
+            states = [last_seen[k].status_name if k in last_seen else "NOT_LISTED" for k in pending]
             self.reporter.progress({s: states.count(s) for s in sorted(set(states))}, self.clock() - self._started)
             if self._remaining() <= 0 or self.stop.is_set():
                 break
@@ -297,13 +302,13 @@ class Applier:
             self._sleep(min(interval, self._remaining()))
             interval = min(interval * POLL_BACKOFF, self.settings.poll_max)  # back off while nothing happens
 
-        for name, (change, job_id) in pending.items():
-            job = last_seen.get(name)
+        for key, (change, job_id) in pending.items():
+            job = last_seen.get(key)
             state = job.status_name if job else "not listed"
             if self.stop.is_set():
-                results[name] = self._settle(change, Outcome.SKIPPED, f"still {state} when interrupted", job_id, job and job.status)
+                results[key] = self._settle(change, Outcome.SKIPPED, f"still {state} when interrupted", job_id, job and job.status)
             else:
-                results[name] = self._settle(
+                results[key] = self._settle(
                     change, Outcome.TIMED_OUT, f"still {state} after {self.settings.timeout:g}s", job_id, job and job.status
                 )
         return results
