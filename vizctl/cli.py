@@ -281,7 +281,7 @@ def cmd_apply(args: argparse.Namespace, env: Environment) -> ExitStatus:
             plan = saved.plan
         else:
             plan, _ = make_plan(target.client, manifest, _options(args), args.parallelism)
-        _show_plan(plan, args, env, reporter)
+        _show_plan(plan, env, reporter)
         if plan.errors:
             raise PlanError("the plan has errors (above); nothing was changed")
         if saved is None and plan.has_changes and not args.auto_approve:
@@ -295,7 +295,7 @@ def cmd_apply(args: argparse.Namespace, env: Environment) -> ExitStatus:
     return ExitStatus.OK if _converged(results, settings.wait) else ExitStatus.NOT_CONVERGED
 
 
-def _show_plan(plan: Plan, args: argparse.Namespace, env: Environment, reporter) -> None:
+def _show_plan(plan: Plan, env: Environment, reporter) -> None:
     if isinstance(reporter, JsonReporter):
         reporter.emit("plan", plan=plan_to_dict(plan))
     else:

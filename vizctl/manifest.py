@@ -217,12 +217,12 @@ def _check(doc: Document, path: str) -> list[Problem]:
             if at in done_required:
                 continue  # jsonschema reports each missing key; we list them all at once
             done_required.add(at)
-        for line_at, text in _explain(err, at, doc.data):
+        for line_at, text in _explain(err, at):
             out.append(Problem(path, doc.line_of(line_at), _where(doc.data, at, text)))
     return out
 
 
-def _explain(err: ValidationError, at: JsonPath, data: Any) -> Iterator[tuple[JsonPath, str]]:
+def _explain(err: ValidationError, at: JsonPath) -> Iterator[tuple[JsonPath, str]]:
     """Plain-English reasons for one schema error, each with the path of its line."""
     kind, value, expected = err.validator, err.instance, err.validator_value
     field = at[-1] if at and isinstance(at[-1], str) else None
