@@ -70,6 +70,7 @@ class JobResult:
     job_id: str | None = None
     status: int | None = None
     elapsed: float = 0.0
+    service_url: str = ""  # the TensorBoard / MindInsight link, once the API shows one
 
     @property
     def running(self) -> bool:
@@ -285,9 +286,9 @@ class Applier:
                     continue  # not listed yet (or gone); the timeout decides
                 last_seen[key] = job
                 if job.phase is Phase.RUNNING:
-                    results[key] = self._settle(change, _DONE[change.action], "", job_id, job.status)
+                    results[key] = self._settle(change, _DONE[change.action], "", job_id, job.status, job.service_url)
                 elif job.phase is not Phase.PENDING:
-                    results[key] = self._settle(change, Outcome.FAILED, "", job_id, job.status)
+                    results[key] = self._settle(change, Outcome.FAILED, "", job_id, job.status, job.service_url)
                 else:
                     continue
                 del pending[key]
@@ -315,8 +316,10 @@ class Applier:
 
     # -- helpers ---------------------------------------------------------------
 
-    def _settle(self, change: Change, outcome: Outcome, detail: str, job_id: str | None, status: int | None) -> JobResult:
-        result = JobResult(change.job_name, change.action, outcome, detail, job_id, status, self.clock() - self._started)
+    def _settle(
+        self, change: Change, outcome: Outcome, detail: str, job_id: str | None, status: int | None, service_url: str = ""
+    ) -> JobResult:
+        result = JobResult(change.job_name, change.action, outcome, detail, job_id, status, self.clock() - self._started, service_url)
         self.reporter.job_settled(result)
         return result
 

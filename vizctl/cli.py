@@ -6,31 +6,30 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import os
+import re
 import signal
 import sys
 import threading
 import time
-from dataclasses import dataclass
-from typing import Iterator, Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 from urllib.parse import urlsplit
 
+# Only what the parser needs is imported here: `vizctl --help`, `--version`,
+# `schema` and `completion` must start fast. Each command imports the rest.
 from vizctl import __version__
-from vizctl.apply import Applier, ApplySettings, JobResult
-from vizctl.auth import TokenAuth
-from vizctl.client import DEFAULT_TIMEOUT, ModelArtsClient
 from vizctl.environment import Environment
-from vizctl.errors import ConfigError, ExitStatus, PlanError, UsageError, VizctlError
-from vizctl.manager import check_fresh, load_plan, make_plan, save_plan
-from vizctl.manifest import load_manifests
-from vizctl.model import Manifest
-from vizctl.plan import Action, Plan, plan_to_dict
-from vizctl.planner import PlanOptions
-from vizctl.progress import JsonReporter, TextReporter
-from vizctl.render import OUTPUTS, RENDERERS
-from vizctl.retry import RateLimiter
-from vizctl.transport import RequestsTransport
+from vizctl.errors import ConfigError, ConfirmationError, ExitStatus, PlanError, UsageError, VizctlError
 from vizctl.wording import plural
+
+if TYPE_CHECKING:
+    from vizctl.apply import Applier, ApplySettings, JobResult
+    from vizctl.client import ModelArtsClient
+    from vizctl.model import LiveSnapshot, Manifest
+    from vizctl.plan import Plan
+    from vizctl.planner import PlanOptions
 
 SIM_STATE_PATH = os.path.join(".vizctl", "sim-state.json")
 SIM_PROJECT_ID = "sim-project"
@@ -47,7 +46,8 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
     """Run vizctl; returns the exit status instead of raising."""
     env = env or Environment()
     try:
-        args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+        parser = build_parser()
+        args = parser.parse_args(hoist_global_flags(list(sys.argv[1:] if argv is None else argv), parser))
         env.verbosity = getattr(args, "verbose", 0)
         env.colors = _use_colors(args, env)
         return int(args.run(args, env))
@@ -70,6 +70,23 @@ def exit_status_for(error: VizctlError) -> ExitStatus:
 
 # -- argument parsing ----------------------------------------------------------
 
+DEFAULT_REQUEST_TIMEOUT = 30.0
+CONNECTION_ENV = (
+    "VIZCTL_ENDPOINT   ModelArts endpoint (or --endpoint)",
+    "VIZCTL_PROJECT_ID project id (or --project-id)",
+    "VIZCTL_TOKEN      IAM token, sent as X-Auth-Token, never printed",
+    "NO_COLOR          no colour when set",
+)
+OUTPUT_ENV = ("NO_COLOR          no colour when set",)
+EXIT_CODES = {
+    0: "success",
+    1: "error: invalid manifest, configuration, API error, refused or cancelled",
+    2: "plan --detailed-exitcode: there are changes",
+    3: "some job failed, timed out or could not be changed",
+    64: "bad command line",
+    130: "interrupted (Ctrl-C)",
+}
+
 
 class _Parser(argparse.ArgumentParser):
     """argparse that raises UsageError (exit 64) instead of printing and exiting 2."""
@@ -78,61 +95,212 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see `{self.prog} --help`)")
 
 
+def _epilog(example: str, env: Sequence[str] = (), exits: Sequence[int] = (0, 1, 64)) -> str:
+    """The end of a command's --help: a worked example, the variables it reads, its exit codes."""
+    lines = ["example:", *(f"  {line}" for line in example.splitlines())]
+    if env:
+        lines += ["", "environment:", *(f"  {line}" for line in env)]
+    lines += ["", "exit codes:", *(f"  {code:<3} {EXIT_CODES[code]}" for code in exits)]
+    return "\n".join(lines)
+
+
+def _command(module: str) -> Callable[[argparse.Namespace, Environment], ExitStatus]:
+    """The ``run(args, env)`` of ``vizctl.commands.<module>``, imported only when the command runs."""
+
+    def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
+        import importlib
+
+        return importlib.import_module(f"vizctl.commands.{module}").run(args, env)
+
+    return run
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="vizctl", description="Manage ModelArts visualization jobs (TensorBoard / MindInsight) as code.")
+    """The whole command line. Imports nothing heavy: it runs for `--help` and `--version` too."""
+    parser = _Parser(
+        prog="vizctl",
+        description="Manage ModelArts visualization jobs (TensorBoard / MindInsight) as code.",
+        epilog="Flags such as -v, --no-color and the connection flags may come before or after the command.\n"
+        "`vizctl COMMAND --help` shows each command's flags, an example, its environment variables and exit codes.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"vizctl {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser, required=True)
 
+    def command(name: str, help: str, example: str, env: Sequence[str] = OUTPUT_ENV, exits: Sequence[int] = (0, 1, 64), parents=()):
+        return commands.add_parser(
+            name, help=help, description=help[0].upper() + help[1:] + ".", parents=[common, *parents],
+            epilog=_epilog(example, env, exits), formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+
+    common = _Parser(add_help=False)
+    common.add_argument("-v", "--verbose", action="count", default=0, help="more detail (-vv: every API request)")
+    common.add_argument("--no-color", action="store_true", help="no colour, even on a terminal (NO_COLOR is honoured too)")
+
     manifests = _Parser(add_help=False)
+    manifests.add_argument(
+        "paths", nargs="*", metavar="PATH",
+        help="manifest file or directory, like -f (apply also takes one plan file saved with `vizctl plan --out`)",
+    )
     manifests.add_argument("-f", "--file", dest="files", action="append", metavar="PATH", help="manifest file or directory (repeatable)")
-    manifests.add_argument("-v", "--verbose", action="count", default=0, help="more detail (-vv: every API request)")
-    manifests.add_argument("--no-color", action="store_true", help="no colour, even on a terminal (NO_COLOR is honoured too)")
 
     connection = _Parser(add_help=False)
     group = connection.add_argument_group("connection")
     group.add_argument("--endpoint", metavar="URL", help="ModelArts endpoint, e.g. https://modelarts.eu-de.otc.t-systems.com (env VIZCTL_ENDPOINT)")
     group.add_argument("--project-id", metavar="ID", help="project id (env VIZCTL_PROJECT_ID); the token comes from VIZCTL_TOKEN")
     group.add_argument("--sim", action="store_true", help=f"use a built-in simulator with its state in {SIM_STATE_PATH}")
-    group.add_argument("--request-timeout", type=_positive, default=DEFAULT_TIMEOUT, metavar="SECONDS", help="timeout of each API request (default %(default)s)")
+    group.add_argument("--request-timeout", type=duration, default=DEFAULT_REQUEST_TIMEOUT, metavar="DURATION", help="timeout of each API request (default %(default)ss)")
     group.add_argument("--parallelism", type=_count, default=10, metavar="N", help="API requests at once: mutations, details reads (default %(default)s)")
     group.add_argument("--max-rps", type=_positive, default=DEFAULT_MAX_RPS, metavar="N", help="client-side limit of API requests per second (default %(default)s)")
 
-    selection = _Parser(add_help=False)
-    selection.add_argument("--target", action="append", default=[], metavar="NAME", help="only this job (repeatable)")
+    targets = _Parser(add_help=False)
+    targets.add_argument("--target", action="append", default=[], metavar="NAME", help="only this job (repeatable)")
+
+    selection = _Parser(add_help=False, parents=[targets])
     selection.add_argument("--replace", action="append", default=[], metavar="NAME", help="replace this job: delete, then create (repeatable)")
     selection.add_argument("--prune", action="store_true", help="delete live jobs inside a manifest's prune scope that no manifest declares")
     selection.add_argument("--force", action="store_true", help="allow a prune beyond the safety limits")
 
-    validate = commands.add_parser("validate", parents=[manifests], help="check manifests offline")
+    progress = _Parser(add_help=False)
+    progress.add_argument("--output", "-o", choices=("text", "json"), default="text", help="text, or json: one event per line")
+
+    validate = command("validate", "check manifests offline", "vizctl validate manifests/", parents=[manifests])
     validate.add_argument("--sim", action="store_true", help=argparse.SUPPRESS)
     validate.set_defaults(run=cmd_validate)
 
-    plan = commands.add_parser("plan", parents=[manifests, connection, selection], help="show what apply would change")
+    plan = command(
+        "plan", "show what apply would change",
+        "vizctl plan manifests/ --output markdown --detailed-exitcode --out plan.json > plan.md",
+        CONNECTION_ENV, (0, 1, 2, 64, 130), [manifests, connection, selection],
+    )
     plan.add_argument("--output", "-o", choices=OUTPUTS, default="text", help="plan format (default text)")
     plan.add_argument("--detailed-exitcode", action="store_true", help="exit 0 when nothing to do, 2 when there are changes, 1 on error")
     plan.add_argument("--out", metavar="FILE", help="also save the plan to FILE for `vizctl apply FILE`")
     plan.set_defaults(run=cmd_plan)
 
-    apply = commands.add_parser("apply", parents=[manifests, connection, selection], help="carry out the plan and wait for the jobs to run")
-    apply.add_argument("plan_file", nargs="?", metavar="PLANFILE", help="a plan saved with `vizctl plan --out`: applied as is, without asking")
-    apply.add_argument("--auto-approve", action="store_true", help="do not ask for confirmation")
-    apply.add_argument("--timeout", type=_positive, default=900.0, metavar="SECONDS", help="give up waiting for jobs after this long (default %(default)s)")
+    apply = command(
+        "apply", "carry out the plan and wait for the jobs to run",
+        "vizctl apply manifests/ --auto-approve --timeout 15m\nvizctl apply plan.json          # a plan saved with `vizctl plan --out`, as is",
+        CONNECTION_ENV, (0, 1, 3, 64, 130), [manifests, connection, selection, progress],
+    )
+    apply.add_argument("-y", "--auto-approve", action="store_true", help="do not ask for confirmation")
+    apply.add_argument("--timeout", type=duration, default=900.0, metavar="DURATION", help="give up waiting for jobs after this long: 900, 90s, 15m, 1h30m (default 15m)")
     apply.add_argument("--no-wait", action="store_true", help="do not wait for the jobs to run")
-    apply.add_argument("--output", "-o", choices=("text", "json"), default="text", help="text, or json: one event per line")
     apply.set_defaults(run=cmd_apply)
+
+    status = command(
+        "status", "list the live jobs: status, age and service URL",
+        "vizctl status                  # every live job\nvizctl status manifests/        # the declared jobs, and which are missing",
+        CONNECTION_ENV, (0, 1, 64, 130), [manifests, connection],
+    )
+    status.add_argument("--output", "-o", choices=("text", "json"), default="text", help="a table, or one JSON document")
+    status.set_defaults(run=_command("status"))
+
+    export = command(
+        "export", "write a manifest for live jobs (adopt jobs made elsewhere)",
+        "vizctl export --match 'cv-*' > manifests/cv.yaml && vizctl plan manifests/   # No changes.",
+        CONNECTION_ENV, (0, 1, 64, 130), [connection],
+    )
+    export.add_argument("--match", metavar="PATTERN", help="only jobs whose name matches this glob, e.g. 'team-a-*'")
+    export.set_defaults(run=_command("export"))
+
+    wait = command(
+        "wait", "wait until the declared jobs run; creates nothing",
+        "vizctl apply manifests/ -y --no-wait && vizctl wait manifests/ --timeout 10m",
+        CONNECTION_ENV, (0, 1, 3, 64, 130), [manifests, connection, targets, progress],
+    )
+    wait.add_argument("--timeout", type=duration, default=900.0, metavar="DURATION", help="give up after this long: 900, 90s, 15m, 1h30m (default 15m)")
+    wait.set_defaults(run=_command("wait"))
+
+    destroy = command(
+        "destroy", "delete the declared jobs, after a plan and a confirmation",
+        "vizctl destroy manifests/ --target cv-resnet50-tb",
+        CONNECTION_ENV, (0, 1, 3, 64, 130), [manifests, connection, targets, progress],
+    )
+    destroy.add_argument("-y", "--auto-approve", action="store_true", help="do not ask for confirmation")
+    destroy.set_defaults(run=_command("destroy"))
+
+    show = command("show", "render a plan saved with `vizctl plan --out`", "vizctl show plan.json --output markdown")
+    show.add_argument("plan_file", metavar="PLANFILE", help="the saved plan")
+    show.add_argument("--output", "-o", choices=OUTPUTS, default="text", help="plan format (default text)")
+    show.set_defaults(run=_command("show"))
+
+    schema = command("schema", "print the manifest JSON Schema", "vizctl schema > manifest.schema.json", env=(), exits=(0, 64))
+    schema.set_defaults(run=_command("schema"))
+
+    version = command("version", "print vizctl's version", "vizctl version", env=(), exits=(0, 64))
+    version.set_defaults(run=cmd_version)
+
+    completion = command(
+        "completion", "print a shell completion script",
+        "source <(vizctl completion bash)                       # bash, in ~/.bashrc\n"
+        "source <(vizctl completion zsh)                        # zsh, in ~/.zshrc\n"
+        "vizctl completion fish > ~/.config/fish/completions/vizctl.fish",
+        env=(), exits=(0, 64),
+    )
+    completion.add_argument("shell", choices=("bash", "zsh", "fish"), help="the shell")
+    completion.set_defaults(run=_command("completion"))
 
     sim = commands.add_parser("sim", help="the ModelArts API simulator")
     sim_commands = sim.add_subparsers(dest="sim_command", metavar="SUBCOMMAND", parser_class=_Parser, required=True)
-    serve = sim_commands.add_parser("serve", help="serve the simulated API over HTTP")
+    serve = sim_commands.add_parser(
+        "serve", help="serve the simulated API over HTTP", parents=[common],
+        epilog=_epilog("vizctl sim serve --port 8080 --state sim.json --startup-seconds 5", exits=(0, 1, 64)),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s)")
     serve.add_argument("--port", type=int, default=8080, help="port (default %(default)s; 0 picks a free one)")
     serve.add_argument("--state", metavar="FILE", help="keep the jobs in FILE across restarts")
-    serve.add_argument("-v", "--verbose", action="count", default=0, help="log every request")
     from vizctl.sim.config import add_arguments
 
     add_arguments(serve)
     serve.set_defaults(run=cmd_sim_serve, no_color=True)
     return parser
+
+
+OUTPUTS = ("text", "json", "markdown")  # vizctl.render.RENDERERS; tests check they agree
+GLOBAL_FLAG_STOPS = ("-h", "--help", "--version", "-", "--")
+
+
+def hoist_global_flags(argv: list[str], parser: argparse.ArgumentParser) -> list[str]:
+    """``vizctl -v plan x`` -> ``vizctl plan x -v``: flags given before the command go after it.
+
+    Any flag a command takes may come first, so flags added to the parent
+    parsers later work on both sides without more code here.
+    """
+    takes_value = _flags_taking_a_value(parser)
+    before: list[str] = []
+    i = 0
+    while i < len(argv) and argv[i].startswith("-") and argv[i] not in GLOBAL_FLAG_STOPS:
+        flag = argv[i]
+        before.append(flag)
+        i += 1
+        if "=" not in flag and takes_value.get(flag) and i < len(argv):
+            before.append(argv[i])
+            i += 1
+    if not before or i == len(argv) or argv[i] not in subcommands(parser):
+        return argv
+    rest = argv[i:]
+    cut = rest.index("--") if "--" in rest else len(rest)
+    return rest[:cut] + before + rest[cut:]
+
+
+def subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
+
+
+def _flags_taking_a_value(parser: argparse.ArgumentParser) -> dict[str, bool]:
+    """Every flag of every (sub)command, and whether it is followed by a value."""
+    out: dict[str, bool] = {}
+    for sub in subcommands(parser).values():
+        out.update(_flags_taking_a_value(sub))
+        for action in sub._actions:
+            for flag in action.option_strings:
+                out[flag] = action.nargs != 0
+    return out
 
 
 def _positive(text: str) -> float:
@@ -143,6 +311,23 @@ def _positive(text: str) -> float:
 def _count(text: str) -> int:
     """A whole number from 1 to 200 (requests at once)."""
     return _checked(int, text, "a whole number", lambda v: 1 <= v <= 200, "must be from 1 to 200")
+
+
+_DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?")
+
+
+def duration(text: str) -> float:
+    """Seconds from ``90``, ``90s``, ``5m``, ``1h30m`` or ``1.5h``: every duration flag's type."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        parts = _DURATION.fullmatch(text.strip().lower())
+        if not parts or not any(parts.groups()):
+            raise argparse.ArgumentTypeError(f"not a duration: {text!r} (e.g. 90, 90s, 5m, 1h30m)") from None
+        seconds = sum(float(n) * unit for n, unit in zip(parts.groups(), (3600, 60, 1)) if n)
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+    return seconds
 
 
 def _checked(convert, text: str, kind: str, valid, rule: str):
@@ -182,7 +367,7 @@ def connect(args: argparse.Namespace, env: Environment, parallelism: int = 10) -
         from vizctl.sim.config import SimConfig
         from vizctl.sim.server import SimServer
 
-        os.makedirs(os.path.join(env.cwd, ".vizctl"), exist_ok=True)
+        _make_sim_state_dir(env.cwd)
         server = SimServer(SimConfig(), state_path=os.path.join(env.cwd, SIM_STATE_PATH)).start()
         try:
             project = args.project_id or SIM_PROJECT_ID
@@ -206,7 +391,22 @@ def connect(args: argparse.Namespace, env: Environment, parallelism: int = 10) -
     yield Target(_client(endpoint, project, token, args, env, parallelism), endpoint.rstrip("/"), project)
 
 
+def _make_sim_state_dir(cwd: str) -> None:
+    """``.vizctl/`` with a ``.gitignore`` of its own, so a team repository never commits simulator state."""
+    directory = os.path.join(cwd, os.path.dirname(SIM_STATE_PATH))
+    os.makedirs(directory, exist_ok=True)
+    ignore = os.path.join(directory, ".gitignore")
+    if not os.path.exists(ignore):
+        with open(ignore, "w", encoding="utf-8") as handle:
+            handle.write("# vizctl --sim state: local, never committed\n*\n")
+
+
 def _client(endpoint: str, project: str, token: str, args: argparse.Namespace, env: Environment, parallelism: int) -> ModelArtsClient:
+    from vizctl.auth import TokenAuth
+    from vizctl.client import ModelArtsClient
+    from vizctl.retry import RateLimiter
+    from vizctl.transport import RequestsTransport
+
     auth = TokenAuth(token)
     for secret in auth.secrets():
         env.add_secret(secret)
@@ -224,26 +424,44 @@ def _client(endpoint: str, project: str, token: str, args: argparse.Namespace, e
 # -- commands ------------------------------------------------------------------
 
 
-def _manifest(args: argparse.Namespace) -> Manifest:
-    if not args.files:
-        raise UsageError("no manifests given: pass -f PATH (a file or a directory; repeatable)")
-    return load_manifests(args.files)
+def declared_manifest(args: argparse.Namespace) -> Manifest:
+    """The manifests named by ``-f`` and by path arguments, loaded and validated."""
+    from vizctl.manifest import load_manifests
+
+    paths = [*(args.files or []), *getattr(args, "paths", [])]
+    if not paths:
+        raise UsageError("no manifests given: pass PATH or -f PATH (a file or a directory; repeatable)")
+    return load_manifests(paths)
 
 
-def _options(args: argparse.Namespace) -> PlanOptions:
-    return PlanOptions(frozenset(args.target), frozenset(args.replace), args.prune, args.force)
+def plan_options(args: argparse.Namespace) -> PlanOptions:
+    """The planning flags; commands without ``--replace`` / ``--prune`` get their defaults."""
+    from vizctl.planner import PlanOptions
+
+    return PlanOptions(
+        frozenset(args.target), frozenset(getattr(args, "replace", ())), getattr(args, "prune", False), getattr(args, "force", False)
+    )
 
 
 def cmd_validate(args: argparse.Namespace, env: Environment) -> ExitStatus:
-    manifest = _manifest(args)
+    manifest = declared_manifest(args)
     files = len(manifest.files)
     env.out(f"Valid: {plural(len(manifest.jobs), 'job')} in {plural(files, 'file')}.")
     return ExitStatus.OK
 
 
+def cmd_version(args: argparse.Namespace, env: Environment) -> ExitStatus:
+    env.out(f"vizctl {__version__}")
+    return ExitStatus.OK
+
+
 def cmd_plan(args: argparse.Namespace, env: Environment) -> ExitStatus:
-    manifest = _manifest(args)
-    options = _options(args)
+    from vizctl.manager import make_plan, save_plan
+    from vizctl.plan import Action
+    from vizctl.render import RENDERERS
+
+    manifest = declared_manifest(args)
+    options = plan_options(args)
     with connect(args, env, args.parallelism) as target:
         plan, _ = make_plan(target.client, manifest, options, args.parallelism)
         env.log(f"{target.client.calls['list']} list call(s), {target.client.calls['detail']} details call(s)")
@@ -263,13 +481,18 @@ def cmd_plan(args: argparse.Namespace, env: Environment) -> ExitStatus:
 
 
 def cmd_apply(args: argparse.Namespace, env: Environment) -> ExitStatus:
-    saved = load_plan(args.plan_file) if args.plan_file else None
+    from vizctl.apply import ApplySettings
+    from vizctl.manager import check_fresh, load_plan, make_plan
+
+    plan_file = _saved_plan_argument(args.paths)
+    saved = load_plan(plan_file) if plan_file else None
     if saved is not None:
         if args.target or args.replace or args.prune:
             raise UsageError("a saved plan is applied as it is: --target, --replace and --prune belong to `vizctl plan`")
+        args.paths = []
         args.files = args.files or list(saved.plan.manifest_files)
-    manifest = _manifest(args)
-    reporter = JsonReporter(env) if args.output == "json" else TextReporter(env)
+    manifest = declared_manifest(args)
+    reporter = reporter_for(args, env)
     with connect(args, env, args.parallelism) as target:
         if saved is not None:
             if (saved.endpoint, saved.project_id) != (target.endpoint_label, target.project_id):
@@ -277,25 +500,40 @@ def cmd_apply(args: argparse.Namespace, env: Environment) -> ExitStatus:
                     f"the plan was made for {saved.endpoint} project {saved.project_id}, "
                     f"not {target.endpoint_label} project {target.project_id}"
                 )
-            check_fresh(saved.plan, manifest, target.client.list_all())
+            live = target.client.list_all()
+            check_fresh(saved.plan, manifest, live)
             plan = saved.plan
         else:
-            plan, _ = make_plan(target.client, manifest, _options(args), args.parallelism)
-        _show_plan(plan, env, reporter)
+            plan, live = make_plan(target.client, manifest, plan_options(args), args.parallelism)
+        show_plan(plan, env, reporter)
         if plan.errors:
             raise PlanError("the plan has errors (above); nothing was changed")
         if saved is None and plan.has_changes and not args.auto_approve:
-            _confirm(env)
+            confirm(env, "Apply these changes?")
         settings = ApplySettings(parallelism=args.parallelism, timeout=args.timeout, wait=not args.no_wait)
-        results, interrupted, elapsed = _run_interruptibly(Applier(target.client, reporter, settings), plan, reporter)
-        reporter.summary(results, elapsed)
-        env.log(f"API calls: {dict(target.client.calls)}")
-    if interrupted:
-        return ExitStatus.INTERRUPTED
-    return ExitStatus.OK if _converged(results, settings.wait) else ExitStatus.NOT_CONVERGED
+        return carry_out(target, plan, live, reporter, settings, env)
 
 
-def _show_plan(plan: Plan, env: Environment, reporter) -> None:
+def _saved_plan_argument(paths: list[str]) -> str | None:
+    """The plan file among apply's arguments: one existing file that is not a manifest."""
+    if len(paths) != 1 or not os.path.isfile(paths[0]) or paths[0].lower().endswith((".yaml", ".yml")):
+        return None
+    return paths[0]
+
+
+def reporter_for(args: argparse.Namespace, env: Environment):
+    """Apply's progress output: text for people, ``--output json`` one event per line."""
+    from vizctl.progress import JsonReporter, TextReporter
+
+    return JsonReporter(env) if args.output == "json" else TextReporter(env)
+
+
+def show_plan(plan: Plan, env: Environment, reporter) -> None:
+    """The plan before it is carried out: as text, or as the ``plan`` event of ``--output json``."""
+    from vizctl.plan import plan_to_dict
+    from vizctl.progress import JsonReporter
+    from vizctl.render import RENDERERS
+
     if isinstance(reporter, JsonReporter):
         reporter.emit("plan", plan=plan_to_dict(plan))
     else:
@@ -303,13 +541,39 @@ def _show_plan(plan: Plan, env: Environment, reporter) -> None:
         env.out("")
 
 
-def _confirm(env: Environment) -> None:
+def confirm(env: Environment, question: str) -> None:
+    """Ask for ``yes``; without a terminal, refuse (exit 1) and say how to go on."""
     if not env.stdin_isatty:
-        raise UsageError("apply needs confirmation, but standard input is not a terminal: pass --auto-approve, or apply a saved plan file")
-    env.err("Apply these changes? Only 'yes' is accepted: ", end="")
+        raise ConfirmationError(
+            "confirmation needed, but standard input is not a terminal: pass --auto-approve (-y), or apply a saved plan file"
+        )
+    env.err(f"{question} Only 'yes' is accepted: ", end="")
     answer = env.stdin.readline().strip()
     if answer != "yes":
-        raise VizctlError("apply cancelled; nothing was changed")
+        raise VizctlError("cancelled; nothing was changed")
+
+
+def carry_out(target: Target, plan: Plan, live: LiveSnapshot, reporter, settings: ApplySettings, env: Environment) -> ExitStatus:
+    """Run ``plan`` (Ctrl-C aware), print the summary with service URLs, and say how it ended."""
+    from vizctl.apply import Applier
+
+    results, interrupted, elapsed = _run_interruptibly(Applier(target.client, reporter, settings), plan, reporter)
+    reporter.summary(_with_service_urls(results, live), elapsed)
+    env.log(f"API calls: {dict(target.client.calls)}")
+    if interrupted:
+        return ExitStatus.INTERRUPTED
+    return ExitStatus.OK if _converged(results, settings.wait) else ExitStatus.NOT_CONVERGED
+
+
+def _with_service_urls(results: list[JobResult], live: LiveSnapshot) -> list[JobResult]:
+    """Fill the service URL of jobs apply did not wait for (already running) from the plan's read."""
+    from vizctl.plan import Action
+
+    urls = {job.job_id: job.service_url for job in live.jobs}
+    return [
+        replace(r, service_url=urls.get(r.job_id or "", "")) if not r.service_url and r.action is not Action.DELETE else r
+        for r in results
+    ]
 
 
 def _run_interruptibly(applier: Applier, plan: Plan, reporter) -> tuple[list[JobResult], bool, float]:
@@ -334,6 +598,8 @@ def _run_interruptibly(applier: Applier, plan: Plan, reporter) -> tuple[list[Job
 
 
 def _converged(results: list[JobResult], waited: bool) -> bool:
+    from vizctl.plan import Action
+
     if not all(r.outcome.ok for r in results):
         return False
     return not waited or all(r.running for r in results if r.action is not Action.DELETE)

@@ -5,6 +5,7 @@ The tree::
     VizctlError                     anything vizctl reports as one readable message
     ├── UsageError                  a bad flag or argument                  -> 64
     ├── ConfigError                 no endpoint, no token, bad setting       -> 1
+    ├── ConfirmationError           a question, but no terminal to answer it -> 1
     ├── ManifestError               every problem in the manifests at once   -> 1
     ├── PlanError                   the plan cannot be carried out           -> 1
     │   └── StalePlanError          a saved plan no longer matches           -> 1
@@ -61,6 +62,10 @@ class UsageError(VizctlError):
 
 class ConfigError(VizctlError):
     """Missing or invalid connection settings."""
+
+
+class ConfirmationError(VizctlError):
+    """A change needs a ``yes`` but there is no terminal to ask: not a bad command line (64)."""
 
 
 @dataclass(frozen=True)

@@ -24,9 +24,9 @@ from jsonschema import Draft202012Validator, ValidationError
 
 from vizctl.errors import ManifestError, Problem
 from vizctl.model import BODY_FIELDS, JobSpec, Location, Manifest, PruneScope
+from vizctl.resources import manifest_schema_text
 from vizctl.yamlpos import Document, JsonPath, load_documents
 
-SCHEMA_FILE = "manifest.schema.json"
 MANIFEST_SUFFIXES = (".yaml", ".yml")
 JOB_NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,20}")
 JOB_NAME_RULE = "use 1-20 letters, digits, '_' or '-'"
@@ -172,20 +172,10 @@ def _parse(path: str, raw: bytes, problems: list[Problem]) -> list[Document]:
 # -- schema validation -----------------------------------------------------
 
 
-def _schema_text() -> str:
-    try:
-        from importlib.resources import files
-
-        return files("vizctl.schemas").joinpath(SCHEMA_FILE).read_text(encoding="utf-8")
-    except (ModuleNotFoundError, FileNotFoundError):
-        # An editable install does not map schemas/ to vizctl.schemas: read it from the repo.
-        return (Path(__file__).resolve().parent.parent / "schemas" / SCHEMA_FILE).read_text(encoding="utf-8")
-
-
 @functools.lru_cache(maxsize=1)
 def load_schema() -> dict[str, Any]:
     """The manifest JSON Schema, as shipped with vizctl."""
-    return json.loads(_schema_text())
+    return json.loads(manifest_schema_text())
 
 
 def _pattern(validator, pattern: str, instance: Any, schema: dict) -> Iterator[ValidationError]:

@@ -119,7 +119,7 @@ def _plan_job(spec: JobSpec, matches: list[LiveJob], details: Mapping[str, LiveJ
         )
 
     job = matches[0]
-    before = _live_fields(job, details.get(job.job_id))
+    before = live_fields(job, details.get(job.job_id))
     diff = _diff(before, spec.body)
     common |= {"before": before, "diff": diff, "job_id": job.job_id, "status": job.status}
     needs_replace = [d.path for d in diff if d.fix == "replace"]
@@ -152,7 +152,7 @@ def _plan_job(spec: JobSpec, matches: list[LiveJob], details: Mapping[str, LiveJ
     return Change(action=action, reason=reason, notes=tuple(notes), **common)
 
 
-def _live_fields(job: LiveJob, detail: LiveJob | None) -> dict[str, Any]:
+def live_fields(job: LiveJob, detail: LiveJob | None) -> dict[str, Any]:
     """The live values vizctl can compare: listed fields, plus detail fields the API returned."""
     fields: dict[str, Any] = {name: getattr(job, name) for name in LISTED_FIELDS}
     if detail is not None:

@@ -68,7 +68,7 @@ class TextReporter:
         self.env.out(f"{verdict} in {elapsed:.1f}s: {parts or 'nothing to do'}; {running} of {len(results)} running.")
         width = max((len(r.job_name) for r in results), default=0)
         for r in results:
-            self.env.out(f"  {'✓' if r.outcome.ok else '✗'} {r.job_name:<{width}}  {describe(r)}")
+            self.env.out(f"  {'✓' if r.outcome.ok else '✗'} {r.job_name:<{width}}  {describe(r)}" + (f"  {r.service_url}" if r.service_url else ""))
 
     def _line(self, text: str) -> None:
         prefix = CLEAR_LINE if self._live_line else ""
@@ -112,6 +112,7 @@ class JsonReporter:
             status_name=None if result.status is None else status_name(result.status),
             detail=result.detail,
             elapsed=round(result.elapsed, 3),
+            service_url=result.service_url or None,
         )
 
     def progress(self, waiting: dict[str, int], elapsed: float) -> None:
@@ -137,6 +138,7 @@ class JsonReporter:
                     "status": r.status,
                     "status_name": None if r.status is None else status_name(r.status),
                     "detail": r.detail,
+                    "service_url": r.service_url or None,
                 }
                 for r in results
             ],

@@ -1,7 +1,17 @@
-"""The ModelArts visualization-job API simulator (``vizctl sim``)."""
+"""The ModelArts visualization-job API simulator (``vizctl sim``).
 
-from vizctl.sim.config import SimConfig, add_arguments
-from vizctl.sim.server import SimServer
-from vizctl.sim.state import SimApiError, SimState
+The names below are imported on first use, so that ``vizctl --help`` (which
+reads the simulator's flags from :mod:`vizctl.sim.config`) stays fast.
+"""
 
-__all__ = ["SimApiError", "SimConfig", "SimServer", "SimState", "add_arguments"]
+import importlib
+
+_HOMES = {"SimConfig": "config", "add_arguments": "config", "SimServer": "server", "SimApiError": "state", "SimState": "state"}
+
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str):
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)

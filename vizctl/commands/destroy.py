@@ -1,0 +1,47 @@
+"""``vizctl destroy``: delete the declared jobs, after a plan and a confirmation that says how many."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import replace
+
+from vizctl.apply import ApplySettings
+from vizctl.cli import carry_out, confirm, connect, declared_manifest, plan_options, reporter_for, show_plan
+from vizctl.environment import Environment
+from vizctl.errors import ExitStatus, PlanError
+from vizctl.plan import Action, Change, Plan
+from vizctl.planner import build_plan
+from vizctl.wording import plural
+
+
+def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
+    manifest = declared_manifest(args)
+    reporter = reporter_for(args, env)
+    with connect(args, env, args.parallelism) as target:
+        live = target.client.list_all()
+        plan = destroy_plan(build_plan(manifest, live, {}, plan_options(args)))
+        show_plan(plan, env, reporter)
+        if plan.errors:
+            raise PlanError("the plan has errors (above); nothing was deleted")
+        deletes = [c for c in plan.changes if c.action is Action.DELETE]
+        if not deletes:
+            env.err("Nothing to destroy: no declared job exists.")
+            return ExitStatus.OK
+        if not args.auto_approve:
+            confirm(env, f"Delete {plural(len(deletes), 'job')} ({', '.join(c.job_name for c in deletes)})?")
+        return carry_out(target, plan, live, reporter, ApplySettings(parallelism=args.parallelism), env)
+
+
+def destroy_plan(plan: Plan) -> Plan:
+    """Every declared job that exists becomes a delete; jobs sharing a name stay refused, as in apply."""
+    changes: list[Change] = []
+    missing: list[str] = []
+    for change in plan.changes:
+        if change.action is Action.CREATE:
+            missing.append(change.job_name)
+        elif change.action is Action.AMBIGUOUS:
+            changes.append(change)
+        else:
+            changes.append(replace(change, action=Action.DELETE, reason="declared: destroy deletes it", after=None, diff=(), notes=()))
+    warnings = plan.warnings + ((f"Not found, nothing to delete: {', '.join(missing)}",) if missing else ())
+    return replace(plan, changes=tuple(changes), warnings=warnings)
