@@ -32,13 +32,15 @@ _vizctl() {
     case "$prev" in
 %(values)s
     esac
-    local flags
+    local flags words=""
     case "$cmd" in
 %(flags)s
         *) COMPREPLY=($(compgen -W %(commands)s -- "$cur")); return ;;
     esac
     if [[ "$cur" == -* ]]; then
         COMPREPLY=($(compgen -W "$flags" -- "$cur"))
+    elif [[ -n "$words" ]]; then
+        COMPREPLY=($(compgen -W "$words" -- "$cur"))
     else
         COMPREPLY=($(compgen -f -- "$cur"))
     fi
@@ -91,17 +93,23 @@ def _bash(commands: dict[str, argparse.ArgumentParser]) -> str:
                 elif action.nargs != 0:
                     values[flag] = "return ;;"
     flags = {name: " ".join(f for a in _flags(p) for f in a.option_strings) for name, p in commands.items()}
-    subcommand = {name: " ".join(subcommands(p)) for name, p in subcommands(build_parser()).items() if subcommands(p)}
+    words = {name: " ".join(_words(p)) for name, p in subcommands(build_parser()).items()}
     return BASH % {
         "values": "\n".join(f"        {flag}) {action}" for flag, action in sorted(values.items())),
         "flags": "\n".join(
-            f"        {name}) flags={shlex.quote(flags[name])}"
-            + (f'; [[ "$prev" == {name} ]] && {{ COMPREPLY=($(compgen -W {shlex.quote(subcommand[name])} -- "$cur")); return; }}' if name in subcommand else "")
-            + " ;;"
+            f"        {name}) flags={shlex.quote(flags[name])}" + (f"; words={shlex.quote(words[name])}" if words[name] else "") + " ;;"
             for name in commands
         ),
         "commands": shlex.quote(" ".join([*commands, "--help", "--version"])),
     }
+
+
+def _words(parser: argparse.ArgumentParser) -> list[str]:
+    """The fixed words a command takes as arguments: a subcommand, or a positional's choices."""
+    nested = subcommands(parser)
+    if nested:
+        return list(nested)
+    return [str(c) for a in parser._actions if not a.option_strings and a.choices for c in a.choices]
 
 
 def _fish(commands: dict[str, argparse.ArgumentParser]) -> str:
@@ -109,8 +117,8 @@ def _fish(commands: dict[str, argparse.ArgumentParser]) -> str:
     lines = ["# vizctl completion for fish", "complete -c vizctl -f"]
     for name, sub in subcommands(top).items():
         lines.append(f"complete -c vizctl -n __fish_use_subcommand -a {name} -d {shlex.quote(_help_of(top, name))}")
-        for nested in subcommands(sub):
-            lines.append(f"complete -c vizctl -n '__fish_seen_subcommand_from {name}' -a {nested}")
+        for word in _words(sub):
+            lines.append(f"complete -c vizctl -n '__fish_seen_subcommand_from {name}' -a {word}")
     for name, parser in commands.items():
         for action in _flags(parser):
             parts = [f"complete -c vizctl -n '__fish_seen_subcommand_from {name}'"]
