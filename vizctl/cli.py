@@ -128,20 +128,19 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser, required=True)
 
     def command(name: str, help: str, example: str, env: Sequence[str] = OUTPUT_ENV, exits: Sequence[int] = (0, 1, 64), parents=()):
-        return commands.add_parser(
+        sub = commands.add_parser(
             name, help=help, description=help[0].upper() + help[1:] + ".", parents=[common, *parents],
             epilog=_epilog(example, env, exits), formatter_class=argparse.RawDescriptionHelpFormatter,
         )
+        if manifests in parents:  # paths as arguments, as `kubectl apply -f` and `terraform plan DIR` users type
+            sub.add_argument("paths", nargs="*", metavar="PATH", help=PATHS_HELP.get(name, "manifest file or directory, like -f"))
+        return sub
 
     common = _Parser(add_help=False)
     common.add_argument("-v", "--verbose", action="count", default=0, help="more detail (-vv: every API request)")
     common.add_argument("--no-color", action="store_true", help="no colour, even on a terminal (NO_COLOR is honoured too)")
 
     manifests = _Parser(add_help=False)
-    manifests.add_argument(
-        "paths", nargs="*", metavar="PATH",
-        help="manifest file or directory, like -f (apply also takes one plan file saved with `vizctl plan --out`)",
-    )
     manifests.add_argument("-f", "--file", dest="files", action="append", metavar="PATH", help="manifest file or directory (repeatable)")
 
     connection = _Parser(add_help=False)
@@ -258,6 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+PATHS_HELP = {"apply": "manifest files or directories, like -f; or one plan file saved with `vizctl plan --out`, applied as is"}
 OUTPUTS = ("text", "json", "markdown")  # vizctl.render.RENDERERS; tests check they agree
 GLOBAL_FLAG_STOPS = ("-h", "--help", "--version", "-", "--")
 
