@@ -6,20 +6,18 @@ import argparse
 from dataclasses import replace
 
 from vizctl.apply import ApplySettings
-from vizctl.cli import carry_out, confirm, connect, declared_manifest, plan_options, reporter_for, show_plan
+from vizctl.cli import carry_out, confirm, reporter_for, show_plan
+from vizctl.commands.declared import declared_plan
 from vizctl.environment import Environment
 from vizctl.errors import ExitStatus, PlanError
 from vizctl.plan import Action, Change, Plan
-from vizctl.planner import build_plan
 from vizctl.wording import plural
 
 
 def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
-    manifest = declared_manifest(args)
     reporter = reporter_for(args, env)
-    with connect(args, env, args.parallelism) as target:
-        live = target.client.list_all()
-        plan = destroy_plan(build_plan(manifest, live, {}, plan_options(args)))
+    with declared_plan(args, env) as (target, live, declared):
+        plan = destroy_plan(declared)
         show_plan(plan, env, reporter)
         if plan.errors:
             raise PlanError("the plan has errors (above); nothing was deleted")

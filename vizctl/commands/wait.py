@@ -11,20 +11,18 @@ import argparse
 from dataclasses import replace
 
 from vizctl.apply import ApplySettings
-from vizctl.cli import carry_out, connect, declared_manifest, plan_options, reporter_for
+from vizctl.cli import carry_out, reporter_for
+from vizctl.commands.declared import declared_plan
 from vizctl.environment import Environment
 from vizctl.errors import ExitStatus, PlanError
 from vizctl.model import Phase, phase_of
 from vizctl.plan import Action, Change, Plan
-from vizctl.planner import build_plan
 
 
 def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
-    manifest = declared_manifest(args)
     reporter = reporter_for(args, env)
-    with connect(args, env, args.parallelism) as target:
-        live = target.client.list_all()
-        plan = waiting_plan(build_plan(manifest, live, {}, plan_options(args)))
+    with declared_plan(args, env) as (target, live, declared):
+        plan = waiting_plan(declared)
         if plan.errors:
             raise PlanError("; ".join(plan.errors))
         settings = ApplySettings(parallelism=args.parallelism, timeout=args.timeout)

@@ -1,0 +1,22 @@
+"""What ``wait`` and ``destroy`` start from: the declared jobs planned against one read of the live ones."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+from typing import Iterator
+
+from vizctl.cli import Target, connect, declared_manifest, plan_options
+from vizctl.environment import Environment
+from vizctl.model import LiveSnapshot
+from vizctl.plan import Plan
+from vizctl.planner import build_plan
+
+
+@contextlib.contextmanager
+def declared_plan(args: argparse.Namespace, env: Environment) -> Iterator[tuple[Target, LiveSnapshot, Plan]]:
+    """Connect, list the live jobs once and plan the declared jobs (no details calls: only status matters here)."""
+    manifest = declared_manifest(args)
+    with connect(args, env, args.parallelism) as target:
+        live = target.client.list_all()
+        yield target, live, build_plan(manifest, live, {}, plan_options(args))
