@@ -126,3 +126,9 @@ def test_fast_commands_import_nothing_heavy(argv):
     loaded = set(done.stderr.split())
     assert "vizctl.cli" in loaded
     assert not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
+
+
+def test_startup_benchmark_runs():
+    done = subprocess.run([sys.executable, "benchmarks/startup.py", "--runs", "1"], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert done.returncode in (0, 3), done.stderr  # the target is judged by the benchmark, not here
+    assert "| vizctl --version |" in done.stdout
