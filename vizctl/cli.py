@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import os
 import signal
 import sys
@@ -246,6 +247,7 @@ def cmd_plan(args: argparse.Namespace, env: Environment) -> ExitStatus:
     options = _options(args)
     with connect(args, env, args.parallelism) as target:
         plan, _ = make_plan(target.client, manifest, options, args.parallelism)
+        plan = _read_at(plan, target)
         env.log(f"{target.client.calls['list']} list call(s), {target.client.calls['detail']} details call(s)")
     env.out(RENDERERS[args.output]().render(plan, verbose=env.verbosity > 0, colors=env.colors))
     if args.out:
@@ -257,7 +259,7 @@ def cmd_plan(args: argparse.Namespace, env: Environment) -> ExitStatus:
             env.err(f"Error: {problem}")
         env.err(f"Error: the plan has {plural(len(problems), 'error')}; see above")
         return ExitStatus.ERROR
-    if args.detailed_exitcode and plan.has_changes:
+    if args.detailed_exitcode and plan.differs:
         return ExitStatus.CHANGES
     return ExitStatus.OK
 
@@ -281,6 +283,7 @@ def cmd_apply(args: argparse.Namespace, env: Environment) -> ExitStatus:
             plan = saved.plan
         else:
             plan, _ = make_plan(target.client, manifest, _options(args), args.parallelism)
+        plan = _read_at(plan, target)
         _show_plan(plan, env, reporter)
         if plan.errors:
             raise PlanError("the plan has errors (above); nothing was changed")
@@ -293,6 +296,11 @@ def cmd_apply(args: argparse.Namespace, env: Environment) -> ExitStatus:
     if interrupted:
         return ExitStatus.INTERRUPTED
     return ExitStatus.OK if _converged(results, settings.wait) else ExitStatus.NOT_CONVERGED
+
+
+def _read_at(plan: Plan, target: Target) -> Plan:
+    """The plan, saying where its live jobs were read (shown in every output; never a credential)."""
+    return dataclasses.replace(plan, endpoint=target.endpoint_label, project_id=target.project_id)
 
 
 def _show_plan(plan: Plan, env: Environment, reporter) -> None:
@@ -336,7 +344,7 @@ def _run_interruptibly(applier: Applier, plan: Plan, reporter) -> tuple[list[Job
 def _converged(results: list[JobResult], waited: bool) -> bool:
     if not all(r.outcome.ok for r in results):
         return False
-    return not waited or all(r.running for r in results if r.action is not Action.DELETE)
+    return not waited or all(r.running for r in results if r.action not in (Action.DELETE, Action.KEEP_STOPPED))
 
 
 def cmd_sim_serve(args: argparse.Namespace, env: Environment) -> ExitStatus:
