@@ -202,3 +202,24 @@ def test_job_stopped_by_its_schedule_may_stay_stopped(tmp_path):
         per_job = write(tmp_path / "p.yaml", "defaults: {restart_stopped: false}\njobs:\n  - {job_name: s-1, train_url: /bucket/s/, schedule: {duration: 1}, restart_stopped: true}\n")
         _, data = plan_json(sim, "-f", str(per_job))
         assert change(data, "s-1")["action"] == "restart"  # the job's own key wins over defaults
+
+
+# -- more of the same class: outcomes a saved or targeted plan claimed without checking -----------
+
+
+def test_saved_plan_is_stale_when_a_job_it_called_running_has_failed_since(tmp_path, sim):
+    [job] = seed(sim, "k-1")
+    m = manifest_of(tmp_path / "m.yaml", "k-1", "k-2")
+    plan_file = tmp_path / "plan.json"
+    assert run("plan", "-f", str(m), "--out", str(plan_file), sim=sim).code == 0
+    sim.state.set_fail("proj-1", job["job_id"], 11)
+    result = run("apply", str(plan_file), sim=sim)
+    assert result.code == 1 and "plan is stale" in result.err and "k-1" in result.err, result.all
+    assert "unchanged" not in result.out and sim.stats["POST create"] == 0
+
+
+def test_target_that_selects_nothing_is_not_called_no_jobs_declared(tmp_path, sim):
+    m = manifest_of(tmp_path / "m.yaml", "t-1")
+    result = run("plan", "-f", str(m), "--target", "nope", sim=sim)
+    assert result.code == 1 and "No jobs are declared" not in result.out
+    assert "No changes: no declared job is selected by --target." in result.out

@@ -57,7 +57,7 @@ def verdict(plan: Plan) -> str:
     if plan.has_changes:
         return plan.summary_line()
     if not plan.changes:
-        return "No changes. No jobs are declared."
+        return "No changes: no declared job is selected by --target." if plan.targets else "No changes. No jobs are declared."
     running = sum(1 for c in plan.changes if c.action is Action.NOOP)
     stopped = sum(1 for c in plan.changes if c.action is Action.KEEP_STOPPED)
     text = "No changes." if not any(c.is_problem for c in plan.changes) else "No changes apply can make."
