@@ -124,7 +124,22 @@ def _teams_for_the_plan_file(cwd: Path, sim) -> None:
     ])
 
 
+def _one_job_moved(cwd: Path, sim) -> None:
+    """Three declared jobs live; one's train_url was changed in the manifest since."""
+    write(cwd / "manifests/team.yaml", """\
+        jobs:
+          - {job_name: resnet50-tb, train_url: /bucket/resnet50/logs/}
+          - {job_name: vgg16-tb, train_url: /bucket/vgg16/logs-v2/}
+          - {job_name: bert-tb, train_url: /bucket/bert/logs/}
+        """)
+    sim.state.seed_jobs("proj-1", [
+        {"job_name": name, "train_url": f"/bucket/{name.split('-')[0]}/logs/", "running": True}
+        for name in ("resnet50-tb", "vgg16-tb", "bert-tb")
+    ])
+
+
 EXAMPLES = {
+    "readme-apply-drifted": Example(_one_job_moved, code=3, sim=True),
     "readme-validate": Example(_broken_manifests, code=1),
     "readme-plan": Example(_examples_after_vision_applied),
     "plan-json-file": Example(
