@@ -10,32 +10,13 @@ import time
 import pytest
 
 from cliutil import manifest_of, run, write
+from test_plan_live import FAST, change, plan_json, seed as seed_one, sim  # noqa: F401 - sim is a fixture
 from vizctl.sim.config import SimConfig
 from vizctl.sim.server import SimServer
 
-FAST = dict(startup_seconds=0.2, delete_seconds=0.1, stop_seconds=0.1)
-URL = "/bucket/{name}/logs/"
-
-
-@pytest.fixture
-def sim():
-    with SimServer(SimConfig(**FAST)) as server:
-        yield server
-
 
 def seed(sim, *names, **fields):
-    jobs = [{"job_name": n, "train_url": URL.format(name=n), **({"running": True} if "status" not in fields else {}), **fields} for n in names]
-    return sim.state.seed_jobs("proj-1", jobs)
-
-
-def plan_json(sim, *argv):
-    result = run("plan", *argv, "--output", "json", sim=sim)
-    return result, json.loads(result.out)
-
-
-def change(data, name):
-    [found] = [c for c in data["changes"] if c["job_name"] == name]
-    return found
+    return [seed_one(sim, name, **fields) for name in names]
 
 
 def live_names(sim):
@@ -223,3 +204,24 @@ def test_target_that_selects_nothing_is_not_called_no_jobs_declared(tmp_path, si
     result = run("plan", "-f", str(m), "--target", "nope", sim=sim)
     assert result.code == 1 and "No jobs are declared" not in result.out
     assert "No changes: no declared job is selected by --target." in result.out
+
+
+def test_restart_stopped_is_read_from_defaults_and_jobs_and_checked(tmp_path):
+    from vizctl.errors import ManifestError
+    from vizctl.manifest import load_manifests
+
+    m = write(tmp_path / "m.yaml", """\
+        defaults: {restart_stopped: false}
+        jobs:
+          - {job_name: a, train_url: /b/}
+          - {job_name: b, train_url: /b/, restart_stopped: true}
+        ---
+        jobs:
+          - {job_name: c, train_url: /b/}
+        """)
+    jobs = load_manifests([str(m)]).jobs
+    assert [(j.name, j.restart_stopped) for j in jobs] == [("a", False), ("b", True), ("c", True)]
+    assert all("restart_stopped" not in j.body for j in jobs)  # never sent to the API
+    bad = write(tmp_path / "bad.yaml", "jobs:\n  - {job_name: a, train_url: /b/, restart_stopped: sometimes}\n")
+    with pytest.raises(ManifestError, match="restart_stopped"):
+        load_manifests([str(bad)])
