@@ -481,3 +481,11 @@ def test_docs_example_is_a_plan_file_vizctl_accepts(tmp_path):
     saved = load_plan(str(path))
     assert saved.options.prune and saved.plan.changes
     assert {c.action for c in saved.plan.changes} >= {Action.CREATE, Action.UPDATE, Action.DELETE}
+
+
+def test_a_long_list_of_prunable_jobs_is_capped_in_text_and_markdown():
+    m = manifest(prune=[PruneScope(Location(FILE, 1), prefix="vis-")])
+    plan = build_plan(m, snap(*[live(i, f"vis-{i:03d}") for i in range(120)]))
+    text, md = render("text", plan), render("markdown", plan)
+    assert "    vis-049\n    ... and 70 more" in text and "vis-050" not in text
+    assert "`vis-049`, ... and 70 more" in md and "vis-050" not in md

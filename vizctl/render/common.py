@@ -80,6 +80,14 @@ def read_from(plan: Plan, quote: str = "") -> str:
     return f" of project {quote}{plan.project_id}{quote} at {quote}{plan.endpoint}{quote}" if plan.endpoint else ""
 
 
+MAX_NAMES = 50  # of undeclared jobs a plan names; the JSON plan lists them all
+
+
 def prunable_names(plan: Plan) -> list[str]:
     """The unmanaged jobs inside a prune scope (``--prune`` would delete them), sorted."""
     return sorted(j.job_name for j in plan.unmanaged if j.job_id in plan.prunable)
+
+
+def capped(names: list[str]) -> list[str]:
+    """At most :data:`MAX_NAMES` names, then ``... and N more``."""
+    return names[:MAX_NAMES] + ([f"... and {len(names) - MAX_NAMES} more"] if len(names) > MAX_NAMES else [])

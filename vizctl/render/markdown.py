@@ -10,7 +10,7 @@ resort, and then the comment says how many and where to see them all.
 from __future__ import annotations
 
 from vizctl.plan import AS_DECLARED, Action, Change, Plan
-from vizctl.render.common import prunable_names, read_from, show, symbol_for, verdict
+from vizctl.render.common import capped, prunable_names, read_from, show, symbol_for, verdict
 from vizctl.wording import plural
 
 LIMIT = 60_000
@@ -54,7 +54,7 @@ class MarkdownRenderer:
             lines += ["<details><summary>Details</summary>", "", *details, "</details>", ""]
         prunable = prunable_names(plan)
         if prunable:
-            names = ", ".join(f"`{n}`" for n in prunable)
+            names = ", ".join(f"`{n}`" if not n.startswith("...") else n for n in capped(prunable))
             lines += [f"{plural(len(prunable), 'live job')} inside a prune scope not declared in any manifest (`--prune` deletes them): {names}", ""]
         left_alone = len(plan.unmanaged) - len(prunable)
         if left_alone:

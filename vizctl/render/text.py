@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from vizctl.plan import Action, Change, Plan
-from vizctl.render.common import LEGEND, PROBLEM, SYMBOLS, problems_line, prunable_names, read_from, show, symbol_for, verdict
+from vizctl.render.common import LEGEND, PROBLEM, SYMBOLS, capped, problems_line, prunable_names, read_from, show, symbol_for, verdict
 from vizctl.wording import plural
 
 COLORS = {
@@ -19,7 +19,6 @@ COLORS = {
     Action.FAILED: "31",
     Action.AMBIGUOUS: "31",
 }
-MAX_UNMANAGED_NAMES = 50
 
 
 class TextRenderer:
@@ -42,7 +41,7 @@ class TextRenderer:
         if prunable:
             lines.append("")
             lines.append(f"{plural(len(prunable), 'live job')} inside a prune scope not declared in any manifest (--prune deletes them):")
-            lines += [f"    {n}" for n in prunable]
+            lines += [f"    {n}" for n in capped(prunable)]
         left_alone = [j for j in plan.unmanaged if j.job_id not in plan.prunable]
         if left_alone:
             lines.append("")
@@ -51,10 +50,7 @@ class TextRenderer:
                 "(left alone" + ("" if verbose else "; names with -v") + ")"
             )
             if verbose:
-                names = sorted(j.job_name for j in left_alone)
-                lines += [f"    {n}" for n in names[:MAX_UNMANAGED_NAMES]]
-                if len(names) > MAX_UNMANAGED_NAMES:
-                    lines.append(f"    ... and {len(names) - MAX_UNMANAGED_NAMES} more")
+                lines += [f"    {n}" for n in capped(sorted(j.job_name for j in left_alone))]
         if plan.warnings:
             lines.append("")
             lines += [paint(Action.UPDATE, f"Warning: {w}") for w in plan.warnings]
