@@ -17,6 +17,7 @@ the simulator's port and elapsed seconds.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -202,3 +203,23 @@ def test_documented_example_is_what_vizctl_prints(doc, name, fence, body, tmp_pa
         doc.write_text(text.replace(f"<!-- example: {name} -->\n{fence}{body}", f"<!-- example: {name} -->\n{fence}{actual}"), encoding="utf-8")
         return
     assert normalise(actual) == normalise(body), f"{doc.name} example {name!r} is not what vizctl prints (VIZCTL_UPDATE_DOCS=1 to rewrite it)"
+
+
+def _shape(event: dict) -> tuple:
+    """An event's type, keys and, for a summary, the keys of its jobs: what the docs must match."""
+    jobs = tuple(sorted({key for job in event.get("jobs", ()) for key in job}))
+    progress_kind = "waiting" in event
+    return event["type"], progress_kind, tuple(sorted(event)), jobs
+
+
+def test_documented_apply_event_stream_has_the_fields_vizctl_writes(tmp_path, monkeypatch):
+    """The stream in docs/plan-json.md is an excerpt (times vary), so its lines are checked for shape."""
+    text = (REPO / "docs/plan-json.md").read_text(encoding="utf-8")
+    documented = {_shape(json.loads(line)) for line in re.findall(r'^(\{"type": .*\})$', text, re.M) if "…" not in line}
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path / "m.yaml", "jobs:\n  - {job_name: ok-tb, train_url: /b/ok/}\n  - {job_name: bad-tb, train_url: /b/bad/}\n")
+    with SimServer(SimConfig(startup_seconds=0.1, fail_pattern="bad-*")) as sim:
+        result = run("apply", "-f", "m.yaml", "--auto-approve", "--output", "json", sim=sim)
+    produced = {_shape(json.loads(line)) for line in result.out.splitlines()}
+    assert result.code == 3 and len(documented) == 6
+    assert documented <= produced, sorted(documented - produced)
