@@ -79,6 +79,9 @@ def test_failed_job_makes_detailed_exitcode_exit_2(tmp_path, sim):
     result = run("plan", "-f", str(m), "--detailed-exitcode", sim=sim)
     assert result.code == 2, result.all
     assert "No changes apply can make. 1 of 2 declared jobs running as declared." in result.out
+    applied = run("apply", "-f", str(m), "--auto-approve", sim=sim)
+    assert applied.code == 3
+    assert "✗ f-1: failed, FAILED (job 1): job is FAILED; apply will not fix it: recreate it with --replace f-1 or recreate_failed: true" in applied.out
 
 
 # -- 6. prune safety per scope --------------------------------------------------------------------

@@ -137,7 +137,7 @@ class Applier:
         to_wait: dict[int, tuple[Change, str]] = {}
         for key, change in enumerate(plan.changes):
             if change.action in (Action.FAILED, Action.AMBIGUOUS):
-                results[key] = self._settle(change, Outcome.FAILED, change.reason, change.job_id, change.status)
+                results[key] = self._settle(change, Outcome.FAILED, "; ".join([change.reason, *change.notes]), change.job_id, change.status)
             elif change.action is Action.DRIFTED:
                 results[key] = self._settle(change, Outcome.DRIFTED, "; ".join(change.notes), change.job_id, change.status)
             elif change.action in (Action.NOOP, Action.KEEP_STOPPED):

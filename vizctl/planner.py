@@ -77,18 +77,16 @@ def build_plan(
             + (f" (quota {snapshot.quotas})" if snapshot.quotas is not None else "")
         )
 
-    prunable: tuple[str, ...] = ()
-    if not options.prune or options.targets:
-        prunable = tuple(job.job_id for job in unmanaged if any(s.matches(job.job_name) for s in manifest.prune_scopes))
-    if options.prune:
-        if options.targets:
-            warnings.append("--prune is ignored with --target")
-        else:
-            deletes, prune_errors = _plan_prune(manifest, snapshot, unmanaged, options)
-            changes += deletes
-            errors += prune_errors
-            doomed = {c.job_id for c in deletes}
-            unmanaged = tuple(job for job in unmanaged if job.job_id not in doomed)
+    in_scope = [job for job in unmanaged if any(s.matches(job.job_name) for s in manifest.prune_scopes)]
+    prunable = tuple(job.job_id for job in in_scope)  # named by the plan, as what --prune would delete
+    if options.prune and options.targets:
+        warnings.append("--prune is ignored with --target")
+    elif options.prune:
+        deletes, prune_errors = _plan_prune(manifest, snapshot, in_scope, options)
+        changes += deletes
+        errors += prune_errors
+        prunable = ()
+        unmanaged = tuple(job for job in unmanaged if job.job_id not in {c.job_id for c in deletes})
 
     return Plan(
         changes=tuple(changes),
@@ -202,11 +200,10 @@ def _id_order(job_id: str) -> tuple[int, str]:
     return (int(job_id), job_id) if job_id.isdigit() else (0, job_id)
 
 
-def _plan_prune(manifest: Manifest, snapshot: LiveSnapshot, unmanaged: tuple[LiveJob, ...], options: PlanOptions) -> tuple[list[Change], list[str]]:
-    """Deletes for undeclared live jobs inside a declared prune scope; each scope's safety limits checked on its own."""
+def _plan_prune(manifest: Manifest, snapshot: LiveSnapshot, doomed: list[LiveJob], options: PlanOptions) -> tuple[list[Change], list[str]]:
+    """Deletes for the undeclared live jobs inside a declared prune scope; each scope's safety limits checked on its own."""
     if not manifest.prune_scopes:
         return [], ["--prune given, but no manifest declares a prune scope (prune: {prefix: ...})"]
-    doomed = [job for job in unmanaged if any(s.matches(job.job_name) for s in manifest.prune_scopes)]
     errors = [e for scope in manifest.prune_scopes if (e := _prune_refusal(scope, snapshot.jobs, doomed, options.force))]
     deletes = [
         Change(
