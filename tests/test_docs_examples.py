@@ -133,14 +133,14 @@ def _one_job_moved(cwd: Path, sim) -> None:
           - {job_name: vgg16-tb, train_url: /bucket/vgg16/logs-v2/}
           - {job_name: bert-tb, train_url: /bucket/bert/logs/}
         """)
-    sim.state.seed_jobs("proj-1", [
+    SimState(SimConfig(), cwd / ".vizctl/sim-state.json").seed_jobs("sim-project", [
         {"job_name": name, "train_url": f"/bucket/{name.split('-')[0]}/logs/", "running": True}
         for name in ("resnet50-tb", "vgg16-tb", "bert-tb")
     ])
 
 
 EXAMPLES = {
-    "readme-apply-drifted": Example(_one_job_moved, code=3, sim=True),
+    "readme-apply-drifted": Example(_one_job_moved, code=3),
     "readme-validate": Example(_broken_manifests, code=1),
     "readme-plan": Example(_examples_after_vision_applied),
     "plan-json-file": Example(
