@@ -109,7 +109,7 @@ def test_plan_pages_through_more_than_1000_live_jobs(tmp_path):
     data = json.loads(result.out)
     actions = {c["job_name"]: (c["action"], c["status"]) for c in data["changes"]}
     assert actions == {"have-1": ("no-op", 8), "new-1": ("create", None), "other-1099x": ("create", None)}
-    assert data["summary"]["create"] == 2 and data["format_version"] == "1.0"
+    assert data["summary"]["create"] == 2 and data["format_version"] == "2.0"
     assert len(data["unmanaged"]) == 1100
     assert api_calls(fast_sim, "GET list") == 2  # 1101 jobs: two pages of 1000
     assert api_calls(fast_sim, "GET detail") == 0

@@ -62,7 +62,7 @@ def test_train_url_drift_is_a_warning_until_replace_is_asked(tmp_path, sim):
     m = manifest_of(tmp_path / "m.yaml", "t-1", train_url="/bucket/moved/")
     result, data = plan_json(sim, "-f", str(m), "--detailed-exitcode")
     c = change(data, "t-1")
-    assert result.code == 0 and c["action"] == "no-op"
+    assert result.code == 2 and c["action"] == "drifted"
     assert c["diff"][0]["path"] == "train_url" and c["diff"][0]["fix"] == "replace"
     assert "--replace t-1" in c["notes"][0]
     assert "(not changed by apply)" in run("plan", "-f", str(m), sim=sim).out
@@ -203,7 +203,7 @@ def test_saved_plan_applies_exactly_without_asking(tmp_path, sim):
     made = run("plan", "-f", str(m), "--out", str(plan_file), sim=sim)
     assert made.code == 0 and plan_file.exists()
     saved = json.loads(plan_file.read_text())
-    assert saved["kind"] == "vizctl-plan" and saved["format_version"] == "1.0"
+    assert saved["kind"] == "vizctl-plan" and saved["format_version"] == "2.0"
     applied = run("apply", str(plan_file), sim=sim)  # no --auto-approve, no terminal: a saved plan needs none
     assert applied.code == 0, applied.all
     assert sim.stats["POST create"] == 2
@@ -238,10 +238,10 @@ def test_saved_plan_refuses_another_project_and_unknown_formats(tmp_path, sim):
     other = run("apply", str(plan_file), sim=sim, env={"VIZCTL_PROJECT_ID": "proj-2"})
     assert other.code == 1 and "the plan was made for" in other.err
     data = json.loads(plan_file.read_text())
-    data["format_version"] = "2.0"
+    data["format_version"] = "3.0"
     future = write(tmp_path / "future.json", json.dumps(data))
     result = run("apply", str(future), sim=sim)
-    assert result.code == 1 and "format 2.0 is not supported" in result.err
+    assert result.code == 1 and "format 3.0 is not supported" in result.err
     garbage = write(tmp_path / "garbage.json", "{not json")
     assert "not a vizctl plan file" in run("apply", str(garbage), sim=sim).err
     assert sim.stats["POST create"] == 0
@@ -252,6 +252,6 @@ def test_plan_outputs_markdown_for_pull_requests(tmp_path, sim):
     m = manifest_of(tmp_path / "m.yaml", "md-1", "md-2")
     result = run("plan", "-f", str(m), "--output", "markdown", sim=sim)
     first = result.out.splitlines()[0]
-    assert first == "**vizctl plan:** Plan: 1 to create, 0 to update, 0 to replace, 1 to restart."
+    assert first == f"**vizctl plan of project `proj-1` at `{sim.url}`:** Plan: 1 to create, 0 to update, 0 to replace, 1 to restart."
     assert "| `↻` | `md-1` | restart | KILLED |" in result.out
     assert "<details>" in result.out

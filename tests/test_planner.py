@@ -10,7 +10,7 @@ from vizctl.planner import PlanOptions, build_plan, details_needed
 
 
 def spec(name, train_url="/b/logs/", line=1, **extra):
-    flags = {k: extra.pop(k) for k in ("replace_on_drift", "recreate_failed") if k in extra}
+    flags = {k: extra.pop(k) for k in ("replace_on_drift", "recreate_failed", "restart_stopped") if k in extra}
     body = {"job_name": name, "train_url": train_url, **extra}
     return JobSpec(name=name, body=body, location=Location("m.yaml", line), **flags)
 
@@ -60,14 +60,16 @@ def test_job_desc_drift_is_an_in_place_update():
     assert [(d.path, d.before, d.after, d.fix) for d in change.diff] == [("job_desc", "old", "new", "in-place")]
 
 
-def test_train_url_drift_is_a_warning_unless_replace_is_asked():
+def test_train_url_drift_is_drifted_not_converged_unless_replace_is_asked():
     declared = spec("a", train_url="/new/")
     current = snap(live(1, "a", train_url="/old/"))
     plan = build_plan(manifest(declared), current)
     change = one(plan, "a")
-    assert change.action is Action.NOOP
+    assert change.action is Action.DRIFTED and change.is_problem
     assert change.diff[0].path == "train_url" and change.diff[0].fix == "replace"
-    assert "--replace a" in change.notes[0]
+    assert "--replace a" in change.notes[0] and "replace_on_drift: true" in change.notes[0]
+    assert (plan.has_changes, plan.converged, plan.differs) == (False, False, True)
+    assert plan_to_dict(plan)["summary"]["drifted"] == 1 and plan_to_dict(plan)["summary"]["converged"] is False
 
     assert one(build_plan(manifest(declared), current, options=PlanOptions(replace=frozenset({"a"}))), "a").action is Action.REPLACE
     flagged = spec("a", train_url="/new/", replace_on_drift=True)
@@ -137,7 +139,7 @@ def _team(n_declared, n_live_extra, empty=False):
     specs = [spec(f"t-{i}") for i in range(n_declared)]
     jobs = [live(i, f"t-{i}") for i in range(n_declared)] + [live(100 + i, f"t-x{i}") for i in range(n_live_extra)]
     jobs.append(live(999, "outside"))
-    return manifest(*specs, prune=[PruneScope(Location("m.yaml", 1), prefix="t-")], empty=empty), snap(*jobs)
+    return manifest(*specs, prune=[PruneScope(Location("m.yaml", 1), prefix="t-", may_empty=empty)], empty=empty), snap(*jobs)
 
 
 def test_prune_deletes_only_undeclared_jobs_in_scope():
@@ -171,3 +173,108 @@ def test_plan_json_round_trips():
     assert again.changes == plan.changes
     summary = plan_to_dict(again)["summary"]
     assert (summary["create"], summary["update"], summary["no-op"], summary["has_changes"]) == (1, 1, 0, True)
+
+
+@pytest.mark.parametrize("field, declared, live_extra", [
+    ("job_type", {"job_type": "mindinsight"}, {"job_type": "tensorboard"}),
+    ("flavor.code", {"flavor": {"code": "gpu"}}, {"flavor": {"code": "cpu"}}),
+    ("schedule.duration", {"schedule": {"type": "stop", "time_unit": "HOURS", "duration": 8}},
+     {"schedule": {"type": "stop", "time_unit": "HOURS", "duration": 4}}),
+])
+def test_detail_field_drift_is_drifted(field, declared, live_extra):
+    job = live(1, "a", **live_extra)
+    plan = build_plan(manifest(spec("a", **declared)), snap(job), details={"1": job})
+    change = one(plan, "a")
+    assert change.action is Action.DRIFTED and [d.path for d in change.diff] == [field]
+    assert not plan.converged and plan.differs
+
+
+@pytest.mark.parametrize("status", [12, 1, 10])  # KILLED, INIT, COMPLETED
+def test_drift_wins_over_restart_and_wait_so_apply_sends_nothing_it_would_leave_different(status):
+    plan = build_plan(manifest(spec("a", train_url="/new/", job_desc="n")), snap(live(1, "a", status=status, train_url="/old/", job_desc="o")))
+    assert one(plan, "a").action is Action.DRIFTED and not plan.has_changes and plan.differs
+
+
+def test_failed_job_differs_from_its_declaration():
+    plan = build_plan(manifest(spec("a")), snap(live(1, "a", status=3)))
+    assert one(plan, "a").action is Action.FAILED
+    assert (plan.has_changes, plan.converged, plan.differs) == (False, False, True)
+
+
+def test_waiting_job_is_not_converged_but_does_not_differ():
+    plan = build_plan(manifest(spec("a")), snap(live(1, "a", status=1)))
+    assert (plan.converged, plan.differs) == (False, False)
+
+
+@pytest.mark.parametrize("status", [10, 12, 13, 9])  # COMPLETED, KILLED, CANCELED, KILLING
+def test_stopped_job_stays_stopped_when_restart_stopped_is_false(status):
+    plan = build_plan(manifest(spec("a", restart_stopped=False)), snap(live(1, "a", status=status)))
+    change = one(plan, "a")
+    assert change.action is Action.KEEP_STOPPED and not change.notes and not change.is_problem
+    assert "restart_stopped: false" in change.reason
+    assert (plan.has_changes, plan.converged, plan.differs) == (False, True, False)
+    assert one(build_plan(manifest(spec("a")), snap(live(1, "a", status=status))), "a").action is Action.RESTART  # default
+
+
+def test_restart_stopped_false_does_not_hide_drift_or_keep_a_running_job_from_being_running():
+    drifted = build_plan(manifest(spec("a", "/new/", restart_stopped=False)), snap(live(1, "a", status=10, train_url="/old/")))
+    assert one(drifted, "a").action is Action.DRIFTED
+    running = build_plan(manifest(spec("a", restart_stopped=False)), snap(live(1, "a")))
+    assert one(running, "a").action is Action.NOOP
+    desc = build_plan(manifest(spec("a", job_desc="n", restart_stopped=False)), snap(live(1, "a", status=10, job_desc="o")))
+    assert one(desc, "a").action is Action.RESTART  # job_desc is updated with a restart, as without the key
+
+
+def _scope(prefix, path="m.yaml", empty=False):
+    return PruneScope(Location(path, 1), prefix=prefix, may_empty=empty)
+
+
+def test_prune_limits_hold_per_scope_not_over_all_scopes_together():
+    """Team a declares only a new job; team b's ten running jobs must not dilute a's share."""
+    m = manifest(spec("a-new"), *[spec(f"b-{i}") for i in range(10)], prune=[_scope("a-", "a.yaml"), _scope("b-", "b.yaml")])
+    s = snap(*[live(i, f"a-{i}") for i in range(3)], *[live(10 + i, f"b-{i}") for i in range(10)])
+    plan = build_plan(m, s, options=PlanOptions(prune=True))
+    assert len(plan.errors) == 1 and "all 3 live jobs in scope (prefix 'a-', a.yaml:1)" in plan.errors[0]
+
+
+def test_jobs_empty_unlocks_only_the_scope_of_its_own_file():
+    m = manifest(spec("b-keep"), prune=[_scope("a-", "a.yaml", empty=True), _scope("b-", "b.yaml")])
+    s = snap(live(1, "a-1"), live(2, "b-old"), live(3, "b-keep"))
+    forced = build_plan(m, s, options=PlanOptions(prune=True, force=True))
+    assert not forced.errors and sorted(c.job_name for c in forced.changes if c.action is Action.DELETE) == ["a-1", "b-old"]
+    m2 = manifest(prune=[_scope("a-", "a.yaml", empty=True), _scope("b-", "b.yaml")])
+    refused = build_plan(m2, snap(live(1, "a-1"), live(2, "b-old")), options=PlanOptions(prune=True, force=True))
+    assert [e for e in refused.errors if "prefix 'b-'" in e] and not [e for e in refused.errors if "prefix 'a-'" in e]
+
+
+@pytest.mark.parametrize("declared, extra, refused", [
+    (7, 3, False),  # 3 of 10 = 30%: allowed
+    (6, 4, True),  # 4 of 10 = 40%: refused
+    (14, 6, False),  # 6 of 20 = 30%: allowed
+    (13, 7, True),  # 7 of 20 = 35%: refused
+    (6, 3, False),  # 3 of 9 (33%): a scope under 10 has no percentage limit
+    (1, 8, False),  # 8 of 9: still allowed, only "all of it" is refused below 10
+])
+def test_prune_percentage_boundary_and_minimum_scope(declared, extra, refused):
+    m, s = _team(declared, extra)
+    plan = build_plan(m, s, options=PlanOptions(prune=True))
+    assert bool(plan.errors) is refused, plan.errors
+    if refused:
+        assert f"{extra} of {declared + extra} live jobs" in plan.errors[0] and "more than 30%" in plan.errors[0]
+        assert not build_plan(m, s, options=PlanOptions(prune=True, force=True)).errors
+
+
+def test_undeclared_jobs_in_a_prune_scope_are_named_as_prunable_without_prune():
+    m, s = _team(2, 2)
+    plan = build_plan(m, s)
+    by_id = {j.job_id: j.job_name for j in plan.unmanaged}
+    assert sorted(by_id[i] for i in plan.prunable) == ["t-x0", "t-x1"]  # "outside" is not in the scope
+    assert [u["in_prune_scope"] for u in plan_to_dict(plan)["unmanaged"]] == [True, True, False]
+    assert build_plan(m, s, options=PlanOptions(prune=True)).prunable == ()
+
+
+def test_format_1_plan_file_reads_its_no_op_with_unfixed_drift_as_drifted():
+    plan = build_plan(manifest(spec("a", "/new/"), spec("b")), snap(live(1, "a", train_url="/old/"), live(2, "b")))
+    data = {"kind": "vizctl-plan", **plan_to_dict(plan), "format_version": "1.0"}
+    data["changes"][0]["action"] = "no-op"  # what vizctl 1.0 wrote
+    assert [c.action for c in plan_from_dict(data).changes] == [Action.DRIFTED, Action.NOOP]

@@ -45,10 +45,10 @@ FILE = "teams/vision.yaml"
 # -- building plans ------------------------------------------------------------
 
 
-def spec(name, line=1, train_url=None, replace_on_drift=False, recreate_failed=False, **fields):
+def spec(name, line=1, train_url=None, replace_on_drift=False, recreate_failed=False, restart_stopped=True, **fields):
     """A declared job; its train_url defaults to /bucket/<name>/logs/."""
     body = {"job_name": name, "train_url": train_url or f"/bucket/{name}/logs/", **fields}
-    return JobSpec(name, body, Location(FILE, line), replace_on_drift, recreate_failed)
+    return JobSpec(name, body, Location(FILE, line), replace_on_drift, recreate_failed, restart_stopped)
 
 
 def live(job_id, name, status=Status.RUNNING, train_url=None, job_desc=""):
@@ -76,11 +76,13 @@ def scenario() -> Plan:
     vis-broken                failed: IMAGE_FAILED
     vis-twin                  ambiguous: live jobs 31 and 32 share the name
     vis-ok                    no-op: RUNNING as declared
-    vis-drift                 no-op with a note: train_url drifted, no replace asked
+    vis-drift                 drifted: train_url drifted, no replace asked
+    vis-paused                keep-stopped: COMPLETED, restart_stopped: false
     vis-stale                 delete: undeclared, inside the prune scope "vis-"
     ml-scratch, demo-mi       unmanaged: undeclared, outside the scope
     quota                     error: 1 create, the project may create 0 more
     --target                  warning (see below)
+    connection                project 0a1b2c at the OTC eu-de endpoint
     ========================  ================================================
 
     ``build_plan`` ignores ``--prune`` under ``--target``, so no single run has
@@ -99,6 +101,7 @@ def scenario() -> Plan:
         spec("vis-twin", 25),
         spec("vis-ok", 27),
         spec("vis-drift", 29, train_url="/bucket/drift/new/"),
+        spec("vis-paused", 31, restart_stopped=False),
         prune=[PruneScope(Location(FILE, 1), prefix="vis-")],
     )
     s = snap(
@@ -111,6 +114,7 @@ def scenario() -> Plan:
         live(31, "vis-twin", status=Status.KILLED),
         live(17, "vis-ok"),
         live(18, "vis-drift", train_url="/bucket/drift/old/"),
+        live(22, "vis-paused", status=Status.COMPLETED),
         live(19, "vis-stale"),
         live(20, "ml-scratch"),
         live(21, "demo-mi", status=Status.COMPLETED),
@@ -119,7 +123,9 @@ def scenario() -> Plan:
     )
     plan = build_plan(m, s, options=PlanOptions(prune=True))
     targeted = build_plan(m, s, options=PlanOptions(targets=frozenset({"vis-desc"})))
-    return dataclasses.replace(plan, warnings=plan.warnings + targeted.warnings)
+    return dataclasses.replace(
+        plan, warnings=plan.warnings + targeted.warnings, endpoint="https://modelarts.eu-de.otc.t-systems.com", project_id="0a1b2c"
+    )
 
 
 def render(output: str, plan: Plan, verbose: bool = False, colors: bool = False) -> str:
@@ -250,10 +256,58 @@ def test_text_does_not_call_a_pruned_job_left_alone():
 def test_markdown_first_line_is_a_one_line_summary():
     text = render("markdown", scenario())
     first, second = lines_of(text)[:2]
-    assert first == "**vizctl plan:** Plan: 1 to create, 1 to update, 1 to replace, 1 to restart, 1 to delete. 1 still starting. **4 problems.**"
+    assert first == (
+        "**vizctl plan of project `0a1b2c` at `https://modelarts.eu-de.otc.t-systems.com`:** "
+        "Plan: 1 to create, 1 to update, 1 to replace, 1 to restart, 1 to delete. 1 still starting. **4 problems.**"
+    )
     assert second == ""
     converged = render("markdown", build_plan(manifest(spec("a")), snap(live(1, "a"))))
-    assert lines_of(converged)[0] == "**vizctl plan:** No changes."
+    assert lines_of(converged)[0] == "**vizctl plan:** No changes. 1 of 1 declared job running as declared."
+
+
+def test_every_output_says_where_the_live_jobs_were_read():
+    plan = scenario()
+    assert "of project 0a1b2c at https://modelarts.eu-de.otc.t-systems.com:" in lines_of(render("text", plan))[0]
+    assert "of project `0a1b2c` at `https://modelarts.eu-de.otc.t-systems.com`" in lines_of(render("markdown", plan))[0]
+    data = json.loads(render("json", plan))
+    assert data["connection"] == {"endpoint": "https://modelarts.eu-de.otc.t-systems.com", "project_id": "0a1b2c"}
+    empty = dataclasses.replace(build_plan(manifest(), snap()), endpoint="sim", project_id="p")
+    assert lines_of(render("text", empty))[0] == "vizctl compared the manifests with the live jobs of project p at sim:"
+
+
+def test_drifted_and_failed_jobs_are_never_called_no_changes():
+    drifted = build_plan(manifest(spec("a", train_url="/new/"), spec("b")), snap(live(1, "a", train_url="/old/"), live(2, "b")))
+    failed = build_plan(manifest(spec("a"), spec("b")), snap(live(1, "a", status=Status.LOST), live(2, "b")))
+    for plan, name in ((drifted, "drifted"), (failed, "failed")):
+        text = render("text", plan)
+        assert "No changes apply can make. 1 of 2 declared jobs running as declared." in lines_of(text), text
+        assert "Not converged: 1 job that apply will not fix (marked !): a." in lines_of(text)
+        assert "No changes. " not in text
+        md = render("markdown", plan)
+        assert lines_of(md)[0] == "**vizctl plan:** No changes apply can make. 1 of 2 declared jobs running as declared. **1 problem.**"
+        assert f"| `!` | `a` | {name} |" in md
+        assert json.loads(render("json", plan))["summary"][name] == 1 and json.loads(render("json", plan))["summary"]["converged"] is False
+
+
+def test_kept_stopped_job_is_not_called_running():
+    plan = build_plan(manifest(spec("a", restart_stopped=False), spec("b")), snap(live(1, "a", status=Status.COMPLETED), live(2, "b")))
+    text = render("text", plan)
+    assert "No changes. 1 of 2 declared jobs running as declared, 1 stopped as allowed (restart_stopped: false)." in lines_of(text)
+    assert "○ a  keep-stopped: job is COMPLETED" in text and "Legend: = running, nothing to do; ○ stopped and may stay stopped" in text
+    md = render("markdown", plan)
+    assert lines_of(md)[0] == "**vizctl plan:** No changes. 1 of 2 declared jobs running as declared, 1 stopped as allowed (restart_stopped: false)."
+    assert json.loads(render("json", plan))["summary"]["keep-stopped"] == 1 and json.loads(render("json", plan))["summary"]["converged"] is True
+
+
+def test_undeclared_jobs_inside_a_prune_scope_are_named_in_text_and_markdown():
+    m = manifest(spec("vis-a"), prune=[PruneScope(Location(FILE, 1), prefix="vis-")])
+    plan = build_plan(m, snap(live(1, "vis-a"), live(2, "vis-old"), live(3, "vis-older"), live(4, "other")))
+    text = render("text", plan)
+    assert "2 live jobs inside a prune scope not declared in any manifest (--prune deletes them):\n    vis-old\n    vis-older" in text
+    assert "1 live job not declared in any manifest (left alone; names with -v)" in text
+    md = render("markdown", plan)
+    assert "2 live jobs inside a prune scope not declared in any manifest (`--prune` deletes them): `vis-old`, `vis-older`" in md
+    assert "1 live job not declared in any manifest are left alone." in md
 
 
 def test_markdown_shows_plan_errors_above_the_table_and_job_problems_in_their_rows():
@@ -326,7 +380,7 @@ def test_markdown_does_not_elide_what_fits():
     text = render("markdown", scenario())
     assert "elided" not in text
     for change in scenario().changes:
-        if change.action is not Action.NOOP:
+        if change.action not in (Action.NOOP, Action.KEEP_STOPPED):
             assert f"`{change.job_name}`" in text
 
 
@@ -346,7 +400,7 @@ CHANGE_KEYS = {"job_name", "action", "reason", "job_id", "status", "status_name"
 def test_json_parses_and_every_change_carries_the_documented_fields():
     plan = scenario()
     data = json.loads(render("json", plan))
-    assert data["format_version"] == "1.0"
+    assert data["format_version"] == "2.0"
     assert set(data) >= {"format_version", "vizctl_version", "summary", "changes", "unmanaged", "errors", "warnings", "quota", "targets", "manifests"}
     assert len(data["changes"]) == len(plan.changes)
     for change in data["changes"]:
@@ -368,7 +422,7 @@ def test_json_parses_and_every_change_carries_the_documented_fields():
     assert by_name["vis-stale"]["after"] is None and by_name["vis-stale"]["action"] == "delete"
     assert by_name["vis-twin"]["live_ids"] == ["31", "32"] and by_name["vis-twin"]["job_id"] is None
     assert by_name["vis-broken"]["status_name"] == "IMAGE_FAILED"
-    assert data["summary"] == {**{a.value: 1 for a in Action}, "no-op": 2, "has_changes": True, "converged": False}
+    assert data["summary"] == {**{a.value: 1 for a in Action}, "has_changes": True, "converged": False}
     assert data["errors"] == list(plan.errors) and data["warnings"] == list(plan.warnings)
     assert data["quota"] == {"job_count_limit": 0, "quotas": 20}
 
@@ -382,9 +436,9 @@ def test_json_reads_back_as_the_same_plan():
 
 def test_json_reader_refuses_an_unknown_major_version_but_takes_a_minor_bump():
     data = {"kind": "vizctl-plan", **json.loads(render("json", scenario()))}
-    assert plan_from_dict({**data, "format_version": "1.7", "added_in_1_7": {"x": 1}}).changes == scenario().changes
-    with pytest.raises(StalePlanError, match="format 2.0 is not supported"):
-        plan_from_dict({**data, "format_version": "2.0"})
+    assert plan_from_dict({**data, "format_version": "2.7", "added_in_2_7": {"x": 1}}).changes == scenario().changes
+    with pytest.raises(StalePlanError, match=r"format 3.0 is not supported by vizctl .* \(it reads 1.x, 2.x\)"):
+        plan_from_dict({**data, "format_version": "3.0"})
 
 
 # -- docs/plan-json.md stays in step with the format ----------------------------------------
@@ -427,3 +481,11 @@ def test_docs_example_is_a_plan_file_vizctl_accepts(tmp_path):
     saved = load_plan(str(path))
     assert saved.options.prune and saved.plan.changes
     assert {c.action for c in saved.plan.changes} >= {Action.CREATE, Action.UPDATE, Action.DELETE}
+
+
+def test_a_long_list_of_prunable_jobs_is_capped_in_text_and_markdown():
+    m = manifest(prune=[PruneScope(Location(FILE, 1), prefix="vis-")])
+    plan = build_plan(m, snap(*[live(i, f"vis-{i:03d}") for i in range(120)]))
+    text, md = render("text", plan), render("markdown", plan)
+    assert "    vis-049\n    ... and 70 more" in text and "vis-050" not in text
+    assert "`vis-049`, ... and 70 more" in md and "vis-050" not in md

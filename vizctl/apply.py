@@ -42,10 +42,11 @@ class Outcome(str, enum.Enum):
     FAILED = "failed"
     TIMED_OUT = "timed out"
     SKIPPED = "skipped"  # never started: interrupted
+    DRIFTED = "drifted"  # left unlike its declaration: apply cannot change the field in place
 
     @property
     def ok(self) -> bool:
-        return self not in (Outcome.FAILED, Outcome.TIMED_OUT, Outcome.SKIPPED)
+        return self not in (Outcome.FAILED, Outcome.TIMED_OUT, Outcome.SKIPPED, Outcome.DRIFTED)
 
 
 _DONE = {
@@ -137,8 +138,10 @@ class Applier:
         to_wait: dict[int, tuple[Change, str]] = {}
         for key, change in enumerate(plan.changes):
             if change.action in (Action.FAILED, Action.AMBIGUOUS):
-                results[key] = self._settle(change, Outcome.FAILED, change.reason, change.job_id, change.status)
-            elif change.action is Action.NOOP:
+                results[key] = self._settle(change, Outcome.FAILED, "; ".join([change.reason, *change.notes]), change.job_id, change.status)
+            elif change.action is Action.DRIFTED:
+                results[key] = self._settle(change, Outcome.DRIFTED, "; ".join(change.notes), change.job_id, change.status)
+            elif change.action in (Action.NOOP, Action.KEEP_STOPPED):
                 results[key] = self._settle(change, Outcome.UNCHANGED, "", change.job_id, change.status)
             elif change.action is Action.WAIT:
                 to_wait[key] = (change, change.job_id or "")

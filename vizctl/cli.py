@@ -464,6 +464,7 @@ def cmd_plan(args: argparse.Namespace, env: Environment) -> ExitStatus:
     options = plan_options(args)
     with connect(args, env, args.parallelism) as target:
         plan, _ = make_plan(target.client, manifest, options, args.parallelism)
+        plan = _read_at(plan, target)
         env.log(f"{target.client.calls['list']} list call(s), {target.client.calls['detail']} details call(s)")
     env.out(RENDERERS[args.output]().render(plan, verbose=env.verbosity > 0, colors=env.colors))
     if args.out:
@@ -475,7 +476,7 @@ def cmd_plan(args: argparse.Namespace, env: Environment) -> ExitStatus:
             env.err(f"Error: {problem}")
         env.err(f"Error: the plan has {plural(len(problems), 'error')}; see above")
         return ExitStatus.ERROR
-    if args.detailed_exitcode and plan.has_changes:
+    if args.detailed_exitcode and plan.differs:
         return ExitStatus.CHANGES
     return ExitStatus.OK
 
@@ -505,6 +506,7 @@ def cmd_apply(args: argparse.Namespace, env: Environment) -> ExitStatus:
             plan = saved.plan
         else:
             plan, live = make_plan(target.client, manifest, plan_options(args), args.parallelism)
+        plan = _read_at(plan, target)
         show_plan(plan, env, reporter)
         if plan.errors:
             raise PlanError("the plan has errors (above); nothing was changed")
@@ -519,6 +521,11 @@ def _saved_plan_argument(paths: list[str]) -> str | None:
     if len(paths) != 1 or not os.path.isfile(paths[0]) or paths[0].lower().endswith((".yaml", ".yml")):
         return None
     return paths[0]
+
+
+def _read_at(plan: Plan, target: Target) -> Plan:
+    """The plan, saying where its live jobs were read (shown in every output; never a credential)."""
+    return replace(plan, endpoint=target.endpoint_label, project_id=target.project_id)
 
 
 def reporter_for(args: argparse.Namespace, env: Environment):
@@ -602,7 +609,7 @@ def _converged(results: list[JobResult], waited: bool) -> bool:
 
     if not all(r.outcome.ok for r in results):
         return False
-    return not waited or all(r.running for r in results if r.action is not Action.DELETE)
+    return not waited or all(r.running for r in results if r.action not in (Action.DELETE, Action.KEEP_STOPPED))
 
 
 def cmd_sim_serve(args: argparse.Namespace, env: Environment) -> ExitStatus:

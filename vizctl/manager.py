@@ -79,14 +79,18 @@ def load_plan(path: str) -> SavedPlan:
 
 
 def check_fresh(saved: Plan, manifest: Manifest, snapshot: LiveSnapshot) -> None:
-    """Refuse a saved plan whose manifests or touched live jobs changed since it was made."""
+    """Refuse a saved plan whose manifests or reported-on live jobs changed since it was made.
+
+    Jobs the plan leaves alone count too: apply reports their outcome (``unchanged``,
+    ``drifted``, ``failed``) from the plan, so it must still be true.
+    """
     if manifest.digest != saved.manifest_digest:
         raise StalePlanError("plan is stale: the manifests changed since it was made; run `vizctl plan` again")
     by_name = snapshot.by_name()
     by_id = {job.job_id: job for job in snapshot.jobs}
     changed = []
     for change in saved.changes:
-        if not change.action.is_change:
+        if change.action is Action.WAIT:  # apply reads its live status anyway; starting jobs change it
             continue
         if change.action is Action.DELETE:
             now = fingerprint([by_id[change.job_id]] if change.job_id in by_id else [])

@@ -10,6 +10,7 @@ merges ``defaults`` into the jobs and checks what the schema cannot see
 from __future__ import annotations
 
 import copy
+import dataclasses
 import difflib
 import functools
 import hashlib
@@ -54,6 +55,7 @@ def load_manifests(paths: Sequence[str]) -> Manifest:
     scopes: list[PruneScope] = []
     first_seen: dict[str, Location] = {}
     explicitly_empty = False
+    empty_files: set[str] = set()
     for path in files:
         try:
             with open(path, "rb") as f:
@@ -82,7 +84,11 @@ def load_manifests(paths: Sequence[str]) -> Manifest:
             if scope is not None:
                 scopes.append(scope)
             explicitly_empty = explicitly_empty or not doc_jobs
+            if not doc_jobs:
+                empty_files.add(path)
 
+    emptied = {scope.location.path for scope in scopes} & empty_files
+    scopes = [dataclasses.replace(s, may_empty=True) if s.location.path in emptied else s for s in scopes]
     if problems:
         unique = list(dict.fromkeys(problems))
         unique.sort(key=lambda p: (order.get(p.path, len(order)), p.line or 0))
@@ -416,6 +422,7 @@ def _build(doc: Document, path: str) -> tuple[list[JobSpec], PruneScope | None]:
                 location=Location(path, doc.line_of(("jobs", i))),
                 replace_on_drift=bool(merged.get("replace_on_drift", False)),
                 recreate_failed=bool(merged.get("recreate_failed", False)),
+                restart_stopped=bool(merged.get("restart_stopped", True)),
             )
         )
     scope = None

@@ -107,6 +107,7 @@ class JobSpec:
     location: Location
     replace_on_drift: bool = False
     recreate_failed: bool = False
+    restart_stopped: bool = True  # False: a stopped job (e.g. auto-stopped by its schedule) may stay stopped
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,7 @@ class PruneScope:
     location: Location
     prefix: str | None = None
     regex: str | None = None
+    may_empty: bool = False  # the scope's own file says ``jobs: []``: --force may delete all of it
 
     def matches(self, name: str) -> bool:
         if self.prefix is not None and name.startswith(self.prefix):

@@ -17,7 +17,8 @@ from vizctl import __version__
 from vizctl.errors import StalePlanError
 from vizctl.model import LiveJob, Location, status_name
 
-FORMAT_VERSION = "1.0"
+FORMAT_VERSION = "2.0"  # 2.0: actions `drifted` and `keep-stopped`, `connection`, `in_prune_scope`
+READABLE_MAJORS = ("1", "2")  # a 1.x file reads as 2.0: its no-op with unfixed drift becomes `drifted`
 PLAN_FILE_KIND = "vizctl-plan"
 
 
@@ -30,7 +31,9 @@ class Action(str, enum.Enum):
     RESTART = "restart"  # a stopped job (update first when job_desc drifted)
     DELETE = "delete"  # prune: an undeclared job inside a declared prune scope
     NOOP = "no-op"  # running and as declared
+    KEEP_STOPPED = "keep-stopped"  # stopped, and its manifest lets it stay stopped (restart_stopped: false)
     WAIT = "wait"  # exists but still starting: nothing to send, not converged yet
+    DRIFTED = "drifted"  # differs in a field apply cannot change in place, no replace asked: not converged
     FAILED = "failed"  # in a failed status; recreated only when asked
     AMBIGUOUS = "ambiguous"  # several live jobs share the name: vizctl touches none
 
@@ -40,6 +43,8 @@ class Action(str, enum.Enum):
 
 
 _CHANGES = {Action.CREATE, Action.UPDATE, Action.REPLACE, Action.RESTART, Action.DELETE}
+_PROBLEMS = {Action.DRIFTED, Action.FAILED, Action.AMBIGUOUS}
+AS_DECLARED = (Action.NOOP, Action.KEEP_STOPPED)
 SUMMARY_ACTIONS = (Action.CREATE, Action.UPDATE, Action.REPLACE, Action.RESTART)
 
 
@@ -76,7 +81,8 @@ class Change:
 
     @property
     def is_problem(self) -> bool:
-        return self.action in (Action.FAILED, Action.AMBIGUOUS) or bool(self.notes)
+        """The job differs from its declaration and apply will not fix it."""
+        return self.action in _PROBLEMS or bool(self.notes)
 
 
 @dataclass(frozen=True)
@@ -92,6 +98,9 @@ class Plan:
     manifest_digest: str = ""
     manifest_files: tuple[str, ...] = ()
     targets: tuple[str, ...] = ()
+    prunable: tuple[str, ...] = ()  # ids of unmanaged jobs inside a prune scope, when not pruning
+    endpoint: str = ""  # where the live jobs were read: the endpoint URL, or "sim"
+    project_id: str = ""
 
     def counts(self) -> dict[str, int]:
         out = {action.value: 0 for action in Action}
@@ -105,8 +114,13 @@ class Plan:
 
     @property
     def converged(self) -> bool:
-        """Nothing to do and every declared job already running."""
-        return all(change.action is Action.NOOP for change in self.changes)
+        """Nothing to do and every declared job as declared: running, or stopped where allowed."""
+        return all(change.action in AS_DECLARED and not change.notes for change in self.changes)
+
+    @property
+    def differs(self) -> bool:
+        """Something to send, or a declared job apply leaves unlike its declaration (``--detailed-exitcode`` 2)."""
+        return self.has_changes or any(change.is_problem for change in self.changes)
 
     def summary_line(self) -> str:
         counts = self.counts()
@@ -123,18 +137,29 @@ def fingerprint(jobs: Iterable[LiveJob]) -> str:
 
 
 def plan_to_dict(plan: Plan) -> dict[str, Any]:
-    """The documented JSON form of a plan (``format_version`` 1.0)."""
+    """The documented JSON form of a plan (``format_version`` 2.0)."""
     return {
         "format_version": FORMAT_VERSION,
         "vizctl_version": __version__,
         "summary": {**plan.counts(), "has_changes": plan.has_changes, "converged": plan.converged},
         "changes": [_change_to_dict(c) for c in plan.changes],
-        "unmanaged": [{"job_name": j.job_name, "job_id": j.job_id, "status": j.status, "status_name": j.status_name} for j in plan.unmanaged],
+        "unmanaged": [_unmanaged_to_dict(j, plan.prunable) for j in plan.unmanaged],
         "errors": list(plan.errors),
         "warnings": list(plan.warnings),
         "quota": {"job_count_limit": plan.job_count_limit, "quotas": plan.quotas},
         "targets": list(plan.targets),
         "manifests": {"files": list(plan.manifest_files), "digest": plan.manifest_digest},
+        "connection": {"endpoint": plan.endpoint or None, "project_id": plan.project_id or None},
+    }
+
+
+def _unmanaged_to_dict(job: LiveJob, prunable: tuple[str, ...]) -> dict[str, Any]:
+    return {
+        "job_name": job.job_name,
+        "job_id": job.job_id,
+        "status": job.status,
+        "status_name": job.status_name,
+        "in_prune_scope": job.job_id in prunable,
     }
 
 
@@ -161,13 +186,15 @@ def plan_from_dict(data: Any) -> Plan:
     if not isinstance(data, dict) or data.get("kind") != PLAN_FILE_KIND:
         raise StalePlanError("not a vizctl plan file")
     version = str(data.get("format_version", ""))
-    if version.split(".")[0] != FORMAT_VERSION.split(".")[0]:
-        raise StalePlanError(f"plan file format {version or '?'} is not supported by vizctl {__version__} (it reads {FORMAT_VERSION})")
+    major = version.split(".")[0]
+    if major not in READABLE_MAJORS:
+        readable = ", ".join(f"{m}.x" for m in READABLE_MAJORS)
+        raise StalePlanError(f"plan file format {version or '?'} is not supported by vizctl {__version__} (it reads {readable})")
     try:
         changes = tuple(
             Change(
                 job_name=c["job_name"],
-                action=Action(c["action"]),
+                action=_action(c, major),
                 reason=c["reason"],
                 after=c.get("after"),
                 before=c.get("before"),
@@ -190,9 +217,19 @@ def plan_from_dict(data: Any) -> Plan:
             manifest_digest=data["manifests"]["digest"],
             manifest_files=tuple(data["manifests"]["files"]),
             targets=tuple(data.get("targets", ())),
+            endpoint=(data.get("connection") or {}).get("endpoint") or "",
+            project_id=(data.get("connection") or {}).get("project_id") or "",
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise StalePlanError(f"the plan file is damaged ({exc!r})") from None
+
+
+def _action(change: dict[str, Any], major: str) -> Action:
+    """A change's action; format 1 called a running job with unfixed drift ``no-op``."""
+    action = Action(change["action"])
+    if major == "1" and action is Action.NOOP and any(d["fix"] == "replace" for d in change.get("diff", ())):
+        return Action.DRIFTED
+    return action
 
 
 def _location(text: str | None) -> Location | None:

@@ -11,14 +11,14 @@ from typing import Any, Mapping
 
 from deepdiff import DeepDiff
 
-from vizctl.model import LISTED_FIELDS, JobSpec, LiveJob, LiveSnapshot, Manifest, Phase
+from vizctl.model import LISTED_FIELDS, JobSpec, LiveJob, LiveSnapshot, Manifest, Phase, PruneScope
 from vizctl.plan import Action, Change, FieldChange, Plan, fingerprint
 from vizctl.wording import plural
 
 DETAIL_FIELDS = ("job_type", "flavor", "schedule")  # not in the list answer
 IN_PLACE_FIELDS = ("job_desc",)  # the only field the API updates
-PRUNE_MAX_FRACTION = 0.3
-PRUNE_MIN_SCOPE = 10
+PRUNE_MAX_PERCENT = 30  # of a scope's live jobs, deleted at once without --force ...
+PRUNE_MIN_SCOPE = 10  # ... in a scope of at least this many live jobs
 
 
 @dataclass(frozen=True)
@@ -77,15 +77,16 @@ def build_plan(
             + (f" (quota {snapshot.quotas})" if snapshot.quotas is not None else "")
         )
 
-    if options.prune:
-        if options.targets:
-            warnings.append("--prune is ignored with --target")
-        else:
-            deletes, prune_errors = _plan_prune(manifest, snapshot, unmanaged, options)
-            changes += deletes
-            errors += prune_errors
-            doomed = {c.job_id for c in deletes}
-            unmanaged = tuple(job for job in unmanaged if job.job_id not in doomed)
+    in_scope = [job for job in unmanaged if any(s.matches(job.job_name) for s in manifest.prune_scopes)]
+    prunable = tuple(job.job_id for job in in_scope)  # named by the plan, as what --prune would delete
+    if options.prune and options.targets:
+        warnings.append("--prune is ignored with --target")
+    elif options.prune:
+        deletes, prune_errors = _plan_prune(manifest, snapshot, in_scope, options)
+        changes += deletes
+        errors += prune_errors
+        prunable = ()
+        unmanaged = tuple(job for job in unmanaged if job.job_id not in {c.job_id for c in deletes})
 
     return Plan(
         changes=tuple(changes),
@@ -97,6 +98,7 @@ def build_plan(
         manifest_digest=manifest.digest,
         manifest_files=manifest.files,
         targets=tuple(sorted(options.targets)),
+        prunable=prunable,
     )
 
 
@@ -135,6 +137,10 @@ def _plan_job(spec: JobSpec, matches: list[LiveJob], details: Mapping[str, LiveJ
     elif job.phase is Phase.FAILED:
         action, reason = Action.FAILED, f"job is {job.status_name}"
         notes.append(f"apply will not fix it: recreate it with --replace {spec.name} or recreate_failed: true")
+    elif needs_replace:  # restarting, updating or waiting for it would still leave it unlike its declaration
+        action, reason = Action.DRIFTED, f"{', '.join(needs_replace)} differs from the manifest"
+    elif job.phase in (Phase.STOPPED, Phase.STOPPING) and not spec.restart_stopped and not desc_drift:
+        action, reason = Action.KEEP_STOPPED, f"job is {job.status_name}; restart_stopped: false lets it stay stopped"
     elif job.phase in (Phase.STOPPED, Phase.STOPPING):
         action = Action.RESTART
         reason = f"job is {job.status_name}" + (" and job_desc changed" if desc_drift else "")
@@ -142,8 +148,6 @@ def _plan_job(spec: JobSpec, matches: list[LiveJob], details: Mapping[str, LiveJ
         action, reason = Action.UPDATE, "job_desc changed"
     elif job.phase is Phase.PENDING:
         action, reason = Action.WAIT, f"job is {job.status_name}: not running yet; apply waits for it"
-    elif needs_replace:
-        action, reason = Action.NOOP, f"running; {', '.join(needs_replace)} differs (not changed by apply)"
     else:
         action, reason = Action.NOOP, "running and as declared"
 
@@ -196,24 +200,11 @@ def _id_order(job_id: str) -> tuple[int, str]:
     return (int(job_id), job_id) if job_id.isdigit() else (0, job_id)
 
 
-def _plan_prune(manifest: Manifest, snapshot: LiveSnapshot, unmanaged: tuple[LiveJob, ...], options: PlanOptions) -> tuple[list[Change], list[str]]:
-    """Deletes for undeclared live jobs inside a declared prune scope, within the safety limits."""
+def _plan_prune(manifest: Manifest, snapshot: LiveSnapshot, doomed: list[LiveJob], options: PlanOptions) -> tuple[list[Change], list[str]]:
+    """Deletes for the undeclared live jobs inside a declared prune scope; each scope's safety limits checked on its own."""
     if not manifest.prune_scopes:
         return [], ["--prune given, but no manifest declares a prune scope (prune: {prefix: ...})"]
-    in_scope = [job for job in snapshot.jobs if any(s.matches(job.job_name) for s in manifest.prune_scopes)]
-    doomed = [job for job in unmanaged if any(s.matches(job.job_name) for s in manifest.prune_scopes)]
-    errors = []
-    scopes = ", ".join(s.describe() for s in manifest.prune_scopes)
-    if doomed and len(doomed) == len(in_scope) and not (manifest.explicitly_empty and options.force):
-        errors.append(
-            f"prune would delete all {len(doomed)} live jobs in scope ({scopes}); "
-            "refused unless a manifest says `jobs: []` explicitly and --force is given"
-        )
-    elif len(in_scope) >= PRUNE_MIN_SCOPE and len(doomed) > PRUNE_MAX_FRACTION * len(in_scope) and not options.force:
-        errors.append(
-            f"prune would delete {len(doomed)} of {len(in_scope)} live jobs in scope ({scopes}), "
-            f"more than {PRUNE_MAX_FRACTION:.0%}; refused without --force"
-        )
+    errors = [e for scope in manifest.prune_scopes if (e := _prune_refusal(scope, snapshot.jobs, doomed, options.force))]
     deletes = [
         Change(
             job_name=job.job_name,
@@ -227,3 +218,25 @@ def _plan_prune(manifest: Manifest, snapshot: LiveSnapshot, unmanaged: tuple[Liv
         for job in doomed
     ]
     return deletes, errors
+
+
+def _prune_refusal(scope: PruneScope, live: tuple[LiveJob, ...], doomed: list[LiveJob], force: bool) -> str | None:
+    """Why a prune may not delete ``doomed``'s share of one scope, or None when it may.
+
+    All of a scope only when its own file says ``jobs: []`` and with --force; more
+    than PRUNE_MAX_PERCENT of a scope of PRUNE_MIN_SCOPE or more only with --force.
+    """
+    in_scope = sum(1 for job in live if scope.matches(job.job_name))
+    going = sum(1 for job in doomed if scope.matches(job.job_name))
+    where = f"({scope.describe()}, {scope.location})"
+    if going and going == in_scope and not (scope.may_empty and force):
+        return (
+            f"prune would delete all {going} live jobs in scope {where}; "
+            "refused unless the scope's own file says `jobs: []` and --force is given"
+        )
+    if in_scope >= PRUNE_MIN_SCOPE and going * 100 > PRUNE_MAX_PERCENT * in_scope and not force:
+        return (
+            f"prune would delete {going} of {in_scope} live jobs in scope {where}, "
+            f"more than {PRUNE_MAX_PERCENT}%; refused without --force"
+        )
+    return None

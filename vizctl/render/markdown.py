@@ -9,8 +9,8 @@ resort, and then the comment says how many and where to see them all.
 
 from __future__ import annotations
 
-from vizctl.plan import Action, Change, Plan
-from vizctl.render.common import show, symbol_for
+from vizctl.plan import AS_DECLARED, Action, Change, Plan
+from vizctl.render.common import capped, prunable_names, read_from, show, symbol_for, verdict
 from vizctl.wording import plural
 
 LIMIT = 60_000
@@ -23,7 +23,7 @@ class MarkdownRenderer:
         self.limit = limit
 
     def render(self, plan: Plan, verbose: bool = False, colors: bool = False) -> str:
-        rows = [c for c in plan.changes if verbose or c.action is not Action.NOOP or c.is_problem]
+        rows = [c for c in plan.changes if verbose or c.action not in AS_DECLARED or c.is_problem]
         for keep_problems in (True, False):
             keep = len(rows)
             while True:
@@ -36,7 +36,8 @@ class MarkdownRenderer:
         return text[: self.limit - 100] + "\n\n*… cut to fit a comment: see `vizctl plan --output json`*\n"
 
     def _compose(self, plan: Plan, rows: list[Change | int]) -> str:
-        lines = [f"**vizctl plan:** {_summary(plan)}", ""]
+        where = read_from(plan, quote="`")
+        lines = [f"**vizctl plan{where}:** {_summary(plan)}", ""]
         if plan.errors:
             lines += [f"> :warning: {e}" for e in plan.errors] + [""]
         if rows:
@@ -51,14 +52,19 @@ class MarkdownRenderer:
         details = _details(rows)
         if details:
             lines += ["<details><summary>Details</summary>", "", *details, "</details>", ""]
-        if plan.unmanaged:
-            lines.append(f"{plural(len(plan.unmanaged), 'live job')} not declared in any manifest are left alone.")
+        prunable = prunable_names(plan)
+        if prunable:
+            names = ", ".join(f"`{n}`" if not n.startswith("...") else n for n in capped(prunable))
+            lines += [f"{plural(len(prunable), 'live job')} inside a prune scope not declared in any manifest (`--prune` deletes them): {names}", ""]
+        left_alone = len(plan.unmanaged) - len(prunable)
+        if left_alone:
+            lines.append(f"{plural(left_alone, 'live job')} not declared in any manifest are left alone.")
         lines += [f"- Warning: {w}" for w in plan.warnings]
         return "\n".join(lines).rstrip() + "\n"
 
 
 def _summary(plan: Plan) -> str:
-    text = plan.summary_line() if plan.has_changes else "No changes."
+    text = verdict(plan)
     waiting = sum(1 for c in plan.changes if c.action is Action.WAIT)
     problems = len(plan.errors) + sum(1 for c in plan.changes if c.is_problem)
     if waiting:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from vizctl.plan import Action, Change, Plan
-from vizctl.render.common import LEGEND, PROBLEM, SYMBOLS, show, symbol_for
+from vizctl.render.common import LEGEND, PROBLEM, SYMBOLS, capped, problems_line, prunable_names, read_from, show, symbol_for, verdict
 from vizctl.wording import plural
 
 COLORS = {
@@ -13,11 +13,12 @@ COLORS = {
     Action.RESTART: "36",  # cyan
     Action.DELETE: "31",  # red
     Action.NOOP: "2",  # dim
+    Action.KEEP_STOPPED: "2",
     Action.WAIT: "2",
+    Action.DRIFTED: "31",
     Action.FAILED: "31",
     Action.AMBIGUOUS: "31",
 }
-MAX_UNMANAGED_NAMES = 50
 
 
 class TextRenderer:
@@ -28,25 +29,28 @@ class TextRenderer:
         lines: list[str] = []
         width = max((len(c.job_name) for c in plan.changes), default=0)
         shown = list(plan.changes)
-        if shown:
-            lines.append("vizctl compared the manifests with the live jobs:")
+        if shown or plan.endpoint:
+            lines.append(f"vizctl compared the manifests with the live jobs{read_from(plan)}:")
             lines.append("")
         for change in shown:
             symbol = symbol_for(change)
             color = Action.FAILED if symbol == PROBLEM else change.action
             lines.append(paint(color, f"  {symbol:>3} {change.job_name:<{width}}  {_headline(change)}"))
             lines += _details(change)
-        if plan.unmanaged:
+        prunable = prunable_names(plan)
+        if prunable:
+            lines.append("")
+            lines.append(f"{plural(len(prunable), 'live job')} inside a prune scope not declared in any manifest (--prune deletes them):")
+            lines += [f"    {n}" for n in capped(prunable)]
+        left_alone = [j for j in plan.unmanaged if j.job_id not in plan.prunable]
+        if left_alone:
             lines.append("")
             lines.append(
-                f"{plural(len(plan.unmanaged), 'live job')} not declared in any manifest "
+                f"{plural(len(left_alone), 'live job')} not declared in any manifest "
                 "(left alone" + ("" if verbose else "; names with -v") + ")"
             )
             if verbose:
-                names = sorted(j.job_name for j in plan.unmanaged)
-                lines += [f"    {n}" for n in names[:MAX_UNMANAGED_NAMES]]
-                if len(names) > MAX_UNMANAGED_NAMES:
-                    lines.append(f"    ... and {len(names) - MAX_UNMANAGED_NAMES} more")
+                lines += [f"    {n}" for n in capped(sorted(j.job_name for j in left_alone))]
         if plan.warnings:
             lines.append("")
             lines += [paint(Action.UPDATE, f"Warning: {w}") for w in plan.warnings]
@@ -89,21 +93,11 @@ def _details(change: Change) -> list[str]:
 
 def _closing(plan: Plan) -> list[str]:
     waiting = [c for c in plan.changes if c.action is Action.WAIT]
-    problems = [c for c in plan.changes if c.is_problem]
-    lines = []
-    if plan.has_changes:
-        lines.append(plan.summary_line())
-    elif plan.changes:
-        running = sum(1 for c in plan.changes if c.action is Action.NOOP)
-        lines.append(f"No changes. {running} of {plural(len(plan.changes), 'declared job')} running as declared.")
-    else:
-        lines.append("No changes. No jobs are declared.")
+    lines = [verdict(plan)]
     if waiting:
         names = ", ".join(c.job_name for c in waiting)
         lines.append(f"Not converged yet: {plural(len(waiting), 'job')} still starting ({names}); apply waits for {'it' if len(waiting) == 1 else 'them'}.")
-    if problems:
-        lines.append(f"{plural(len(problems), 'job')} with problems apply will not fix (marked !).")
-    return lines
+    return lines + [line for line in [problems_line(plan)] if line]
 
 
 def _painter(colors: bool):
