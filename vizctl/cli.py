@@ -13,14 +13,14 @@ import threading
 import time
 from dataclasses import dataclass
 from typing import Iterator, Sequence
-from urllib.parse import urlsplit
 
 from vizctl import __version__
 from vizctl.apply import Applier, ApplySettings, JobResult
-from vizctl.auth import TokenAuth
+from vizctl.auth import Auth, TokenAuth
 from vizctl.client import DEFAULT_TIMEOUT, ModelArtsClient
+from vizctl.connection import add_config_command, explain_auth_error, open_connection
 from vizctl.environment import Environment
-from vizctl.errors import ConfigError, ExitStatus, PlanError, UsageError, VizctlError
+from vizctl.errors import AuthError, ConfigError, ExitStatus, PlanError, UsageError, VizctlError
 from vizctl.manager import check_fresh, load_plan, make_plan, save_plan
 from vizctl.manifest import load_manifests
 from vizctl.model import Manifest
@@ -29,7 +29,8 @@ from vizctl.planner import PlanOptions
 from vizctl.progress import JsonReporter, TextReporter
 from vizctl.render import OUTPUTS, RENDERERS
 from vizctl.retry import RateLimiter
-from vizctl.transport import RequestsTransport
+from vizctl.settings import add_connection_arguments
+from vizctl.transport import RequestsTransport, Transport
 from vizctl.wording import plural
 
 SIM_STATE_PATH = os.path.join(".vizctl", "sim-state.json")
@@ -37,10 +38,6 @@ SIM_PROJECT_ID = "sim-project"
 SIM_TOKEN = "sim-token"
 SIM_ENDPOINT_LABEL = "sim"
 DEFAULT_MAX_RPS = 200.0  # a guard, not the flow control itself: a 429 is waited out and retried
-NO_ENDPOINT = (
-    "no API endpoint configured: pass --endpoint URL --project-id ID (or set VIZCTL_ENDPOINT and "
-    "VIZCTL_PROJECT_ID) with a token in VIZCTL_TOKEN, or use --sim to try vizctl against the built-in simulator"
-)
 
 
 def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> int:
@@ -91,11 +88,12 @@ def build_parser() -> argparse.ArgumentParser:
     connection = _Parser(add_help=False)
     group = connection.add_argument_group("connection")
     group.add_argument("--endpoint", metavar="URL", help="ModelArts endpoint, e.g. https://modelarts.eu-de.otc.t-systems.com (env VIZCTL_ENDPOINT)")
-    group.add_argument("--project-id", metavar="ID", help="project id (env VIZCTL_PROJECT_ID); the token comes from VIZCTL_TOKEN")
+    group.add_argument("--project-id", metavar="ID", help="project id (env VIZCTL_PROJECT_ID); without it, looked up by the region's name")
     group.add_argument("--sim", action="store_true", help=f"use a built-in simulator with its state in {SIM_STATE_PATH}")
     group.add_argument("--request-timeout", type=_positive, default=DEFAULT_TIMEOUT, metavar="SECONDS", help="timeout of each API request (default %(default)s)")
     group.add_argument("--parallelism", type=_count, default=10, metavar="N", help="API requests at once: mutations, details reads (default %(default)s)")
     group.add_argument("--max-rps", type=_positive, default=DEFAULT_MAX_RPS, metavar="N", help="client-side limit of API requests per second (default %(default)s)")
+    add_connection_arguments(group)
 
     selection = _Parser(add_help=False)
     selection.add_argument("--target", action="append", default=[], metavar="NAME", help="only this job (repeatable)")
@@ -120,6 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
     apply.add_argument("--no-wait", action="store_true", help="do not wait for the jobs to run")
     apply.add_argument("--output", "-o", choices=("text", "json"), default="text", help="text, or json: one event per line")
     apply.set_defaults(run=cmd_apply)
+
+    add_config_command(commands, connection)
 
     sim = commands.add_parser("sim", help="the ModelArts API simulator")
     sim_commands = sim.add_subparsers(dest="sim_command", metavar="SUBCOMMAND", parser_class=_Parser, required=True)
@@ -175,46 +175,38 @@ class Target:
 
 @contextlib.contextmanager
 def connect(args: argparse.Namespace, env: Environment, parallelism: int = 10) -> Iterator[Target]:
-    """A client for the configured endpoint, or for an in-process simulator with ``--sim``."""
-    token = env.getenv("VIZCTL_TOKEN")
-    env.add_secret(token)
+    """A client for the configured cloud (see :mod:`vizctl.connection`), or for an in-process simulator with ``--sim``."""
     if args.sim:
         from vizctl.sim.config import SimConfig
         from vizctl.sim.server import SimServer
 
+        token = env.getenv("VIZCTL_TOKEN")
+        env.add_secret(token)
         os.makedirs(os.path.join(env.cwd, ".vizctl"), exist_ok=True)
         server = SimServer(SimConfig(), state_path=os.path.join(env.cwd, SIM_STATE_PATH)).start()
         try:
             project = args.project_id or SIM_PROJECT_ID
-            yield Target(_client(server.url, project, token or SIM_TOKEN, args, env, parallelism), SIM_ENDPOINT_LABEL, project)
+            transport = RequestsTransport(pool_size=parallelism + 4)
+            yield Target(_client(server.url, project, TokenAuth(token or SIM_TOKEN), transport, args, env), SIM_ENDPOINT_LABEL, project)
         finally:
             server.stop()
         return
-    endpoint = args.endpoint or env.getenv("VIZCTL_ENDPOINT")
-    project = args.project_id or env.getenv("VIZCTL_PROJECT_ID")
-    if not endpoint:
-        raise ConfigError(NO_ENDPOINT)
-    parts = urlsplit(endpoint)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigError(f"the endpoint must be an http(s) URL, e.g. https://modelarts.eu-de.otc.t-systems.com (got {endpoint!r})")
-    if parts.username or parts.password:
-        raise ConfigError("the endpoint URL must not carry credentials: put the token in VIZCTL_TOKEN")
-    if not project:
-        raise ConfigError("no project id configured: pass --project-id or set VIZCTL_PROJECT_ID")
-    if not token:
-        raise ConfigError("no token: set VIZCTL_TOKEN to an IAM token (X-Auth-Token) for the project")
-    yield Target(_client(endpoint, project, token, args, env, parallelism), endpoint.rstrip("/"), project)
+    connection = open_connection(args, env, pool_size=parallelism + 4)
+    try:
+        yield Target(_client(connection.endpoint, connection.project_id, connection.auth, connection.transport, args, env),
+                     connection.endpoint, connection.project_id)
+    except AuthError as error:
+        raise explain_auth_error(error, connection, env) from None
 
 
-def _client(endpoint: str, project: str, token: str, args: argparse.Namespace, env: Environment, parallelism: int) -> ModelArtsClient:
-    auth = TokenAuth(token)
+def _client(endpoint: str, project: str, auth: Auth, transport: Transport, args: argparse.Namespace, env: Environment) -> ModelArtsClient:
     for secret in auth.secrets():
         env.add_secret(secret)
     return ModelArtsClient(
         endpoint,
         project,
         auth,
-        RequestsTransport(pool_size=parallelism + 4),
+        transport,
         timeout=args.request_timeout,
         rate_limiter=RateLimiter(args.max_rps),
         log=lambda message: env.log(message, level=2),
