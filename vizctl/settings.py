@@ -17,7 +17,6 @@ from __future__ import annotations
 import configparser
 import json
 import os
-import re
 import stat
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Mapping
@@ -55,7 +54,8 @@ ECOSYSTEM_VARIABLES: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
     ("requests", (("REQUESTS_CA_BUNDLE", "ca_bundle"), ("CURL_CA_BUNDLE", "ca_bundle"))),
 )
 ENCRYPTED_KOOCLI = (
-    "the KooCLI profile {name!r} in {path} stores its keys encrypted, which only KooCLI can read: run "
+    "the KooCLI profile {name!r} in {path} has no readable keys (KooCLI stores them encrypted by default, and only "
+    "KooCLI can read them): run "
     "`hcloud configure set --cli-auth-encrypt=false` (KooCLI 5.2.7 or later) to store them readably, or export "
     "VIZCTL_ACCESS_KEY and VIZCTL_SECRET_KEY instead"
 )
@@ -252,7 +252,7 @@ def _koocli(path: str, profile: Value | None) -> Source | None:
     keys = entry.get("ssoAuth", {}).get("stsToken", {}) if mode == "SSO" else entry
     if mode in ("AKSK", "SSO"):
         access, secret = keys.get("accessKeyId"), keys.get("secretAccessKey")
-        if _looks_encrypted(access, secret):
+        if _encrypted(data, access, secret):
             raise ConfigError(ENCRYPTED_KOOCLI.format(name=name, path=path))
         source.put("access_key", access, f"{where} accessKeyId")
         source.put("secret_key", secret, f"{where} secretAccessKey")
@@ -266,12 +266,9 @@ def _koocli(path: str, profile: Value | None) -> Source | None:
     return source
 
 
-def _looks_encrypted(access: str | None, secret: str | None) -> bool:
-    """KooCLI's encrypted keys are not the plain 20-40 character keys IAM issues."""
-    if not access and not secret:
-        return False
-    plain = re.compile(r"[A-Za-z0-9]{8,64}")
-    return not (access and plain.fullmatch(access) and secret and plain.fullmatch(secret))
+def _encrypted(data: dict, access: str | None, secret: str | None) -> bool:
+    """KooCLI marks encrypted keys with a top-level ``authEncrypt`` (unconfirmed); a profile without keys is treated alike."""
+    return str(data.get("authEncrypt", "")).lower() == "true" or not (access and secret)
 
 
 def _sdk_credentials(path: str) -> Source:
@@ -375,8 +372,8 @@ def _check_clean(name: str, value: Value) -> None:
     """Reject whitespace or control characters around or inside a value (a newline in a CI secret)."""
     text = value.value
     if text != text.strip() or any(ord(c) < 32 or ord(c) == 127 for c in text):
-        raise ConfigError(f"{value.source} ({name}) has whitespace or a control character at its start or end, or a "
-                          f"control character inside (a newline copied into a CI secret?): remove it")
+        raise ConfigError(f"{value.source} ({name}) starts or ends with whitespace, or holds a control character "
+                          f"(a newline copied into a CI secret?): remove it")
 
 
 def masked(name: str, value: str) -> str:
