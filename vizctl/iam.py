@@ -68,7 +68,8 @@ def issue_token(transport: Transport, iam: str, body: dict[str, Any], timeout: f
     request = Request("POST", f"{iam}/v3/auth/tokens", (("nocatalog", "true"),), json.dumps(body).encode(),
                       {"Content-Type": "application/json;charset=utf8", "Accept": "application/json"})
     response = transport.send(request, timeout)
-    data = _answer(response, "IAM refused the password login", "/v3/auth/tokens")
+    data = _answer(response, "IAM refused the password login (check the user name, domain, password and passcode)",
+                   "/v3/auth/tokens")
     token = response.headers.get("X-Subject-Token")
     if not token:
         raise ProtocolError("IAM answered the password login without an X-Subject-Token header")
@@ -133,9 +134,8 @@ def _answer(response: Response, what: str, path: str) -> dict[str, Any]:
     if response.status < 300:
         return data
     error = data.get("error") if isinstance(data.get("error"), dict) else data
-    code = error.get("error_code") or error.get("code")
+    code = error.get("error_code")  # Keystone-style bodies carry only the HTTP status as "code"
     message = error.get("error_msg") or error.get("message") or f"HTTP {response.status}"
-    kind = AuthError if response.status in (401, 403) else ApiError
-    if kind is AuthError:
-        raise AuthError(response.status, str(code) if code else None, f"{what}: {message}", path=path)
+    if response.status in (401, 403):
+        raise AuthError(response.status, code, f"{what}: {message}", path=path)
     raise ApiError(f"{what}: HTTP {response.status} {message} ({path})")
