@@ -103,7 +103,7 @@ def test_wrong_password_is_one_clear_error(tmp_path):
     with sim_with(iam_password="the-right-one") as sim:
         result = run("plan", "-f", str(manifest_of(tmp_path / "m.yaml", "a")), "--debug", env=password_env(sim))
         assert result.code == 1
-        assert "IAM refused the password login: The username or password is wrong." in result.err
+        assert "IAM refused the password login (check the user name, domain, password and passcode): The username or password is wrong." in result.err
         assert PASSWORD not in result.all and "Traceback" not in result.all
         assert calls(sim, "GET list") == 0
 
