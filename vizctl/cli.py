@@ -103,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     validate = commands.add_parser("validate", parents=[manifests], help="check manifests offline")
     validate.add_argument("--sim", action="store_true", help=argparse.SUPPRESS)
+    validate.add_argument("--debug", action="store_true", help="accepted like every command's; validate sends no request")
     validate.set_defaults(run=cmd_validate)
 
     plan = commands.add_parser("plan", parents=[manifests, connection, selection], help="show what apply would change")
@@ -340,7 +341,7 @@ def cmd_sim_serve(args: argparse.Namespace, env: Environment) -> ExitStatus:
         server = SimServer(config, state_path=args.state, host=args.host, port=args.port)
     except OSError as exc:
         raise ConfigError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
-    env.err(f"vizctl simulator listening on {server.url} (any project id; any non-empty token unless --token); Ctrl-C stops it")
+    env.err(f"vizctl simulator listening on {server.url} (any project id; any non-empty token unless --token or --strict-auth); Ctrl-C stops it")
     try:
         server.serve_forever()
     except KeyboardInterrupt:
