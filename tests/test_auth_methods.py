@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import socket
 import time
 
@@ -138,6 +137,13 @@ def test_rejected_signature_is_not_retried_and_says_what_to_check(tmp_path):
         assert "the gateway's canonical request" in result.err and "vizctl's canonical request:   GET|/v1/pid/" in result.err
         assert calls(sim, "GET list") == 1
         assert SK not in result.all
+
+
+def test_rejected_signature_on_the_project_lookup_is_explained_too(tmp_path):
+    with sim_with(access_key=AK, secret_key="another-secret-key-000") as sim:
+        result = run("plan", "-f", str(manifest_of(tmp_path / "m.yaml", "a")), env=aksk_env(sim))
+        assert result.code == 1 and "APIGW.0301" in result.err and "clock" in result.err
+        assert calls(sim, "GET v3/projects") == 1 and calls(sim, "GET list") == 0
 
 
 def test_clock_skew_beyond_15_minutes_is_rejected(tmp_path):

@@ -11,8 +11,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from cliutil import manifest_of
 from vizctl.sim.config import SimConfig
 from vizctl.sim.server import SimServer

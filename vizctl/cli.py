@@ -197,7 +197,7 @@ def connect(args: argparse.Namespace, env: Environment, parallelism: int = 10) -
         yield Target(_client(connection.endpoint, connection.project_id, connection.auth, connection.transport, args, env),
                      connection.endpoint, connection.project_id)
     except AuthError as error:
-        raise explain_auth_error(error, connection, env) from None
+        raise explain_auth_error(error, connection.settings, connection.auth, env) from None
 
 
 def _client(endpoint: str, project: str, auth: Auth, transport: Transport, args: argparse.Namespace, env: Environment) -> ModelArtsClient:

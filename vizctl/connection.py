@@ -76,7 +76,10 @@ def open_connection(args: argparse.Namespace, env: Environment, pool_size: int) 
                               "to look it up by the region's name")
         if iam_url is None:
             raise ConfigError("no IAM endpoint to look the project id up: set VIZCTL_IAM_ENDPOINT or --project-id")
-        project_id = iam.find_project(transport, iam_url, region, auth.apply, timeout)
+        try:
+            project_id = iam.find_project(transport, iam_url, region, auth.apply, timeout)
+        except AuthError as error:
+            raise explain_auth_error(error, settings, auth, env) from None
         env.log(f"project id {project_id} (IAM project named {region})")
     return Connection(endpoint, project_id, auth, transport, settings)
 
@@ -179,19 +182,18 @@ def http_settings(args: argparse.Namespace, settings: Settings, env: Environment
     return HttpSettings(verify, proxies, tuple(e for e in no_proxy.split(",") if e.strip()))
 
 
-def explain_auth_error(error: AuthError, connection: Connection, env: Environment) -> VizctlError:
+def explain_auth_error(error: AuthError, settings: Settings, auth: Auth, env: Environment) -> VizctlError:
     """A refused credential, said plainly: an expired token, or a rejected signature and what to check."""
     text = error.error_message or ""
-    settings = connection.settings
-    if connection.settings.method == "token" and ("APIGW.0307" in f"{error.error_code}{text}" or "token must be updated" in text.lower()):
+    if settings.method == "token" and ("APIGW.0307" in f"{error.error_code}{text}" or "token must be updated" in text.lower()):
         return ConfigError(f"the IAM token from {settings.source('token')} has expired (tokens live 24 hours; a "
                            f"password or key change revokes them): get a new one, or let vizctl log in itself with "
                            f"a password or an AK/SK pair (see the README's 'A real cloud')")
     if error.error_code in ("APIGW.0301", "APIG.0301"):
-        keys = getattr(connection.auth, "keys", None)
+        keys = getattr(auth, "keys", None)
         if getattr(env, "verbosity", 0) >= 2:
             env.err(f"vizctl: debug: the gateway's canonical request: {text}")
-            env.err(f"vizctl: debug: vizctl's canonical request:   {getattr(connection.auth, 'last_canonical', '').replace(chr(10), '|')}")
+            env.err(f"vizctl: debug: vizctl's canonical request:   {getattr(auth, 'last_canonical', '').replace(chr(10), '|')}")
         now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
         key = f"access key {keys.access_key[:4]}**** " if keys else ""
         return ConfigError(f"the API gateway rejected the AK/SK signature (APIGW.0301) of {key}"
