@@ -246,3 +246,18 @@ def test_user_agent_names_vizctl_and_its_version():
     from vizctl.transport import RequestsTransport
 
     assert RequestsTransport()._session.headers["User-Agent"].startswith(f"vizctl/{__version__} ")
+
+
+def test_no_proxy_matches_hosts_and_domain_suffixes():
+    from vizctl.transport import _bypass
+
+    rules = ("localhost", ".corp.example", "10.0.0.1")
+    assert _bypass("iam.corp.example", rules) and _bypass("corp.example", rules) and _bypass("10.0.0.1", rules)
+    assert not _bypass("modelarts.eu-de.otc.t-systems.com", rules) and not _bypass("notcorp.example", rules)
+    assert _bypass("anything", ("*",))
+
+
+def test_signed_requests_through_a_proxy_are_verified(tmp_path):
+    with sim_with(access_key=AK, secret_key=SK) as sim:
+        env = {**aksk_env(sim), "VIZCTL_PROJECT_ID": "p", "HTTP_PROXY": sim.url}  # the simulator is its own proxy
+        assert run("plan", "-f", str(manifest_of(tmp_path / "m.yaml", "a")), env=env).code == 0

@@ -17,7 +17,7 @@ import time
 import uuid
 from datetime import datetime, timezone
 from typing import Any, Callable, Mapping
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 from vizctl import signer
 from vizctl.sim.config import SimConfig
@@ -84,7 +84,8 @@ class SimIam:
             return _rejected("the request time differs from the gateway's by more than the allowed skew", "")
         if security_token and headers.get("X-Security-Token") != security_token:
             return _rejected("temporary keys need their X-Security-Token", "")
-        path, _, query = raw_path.partition("?")
+        url = urlsplit(raw_path)  # absolute when the request came through a proxy
+        path, query = url.path, url.query
         params = [tuple(p.split("=", 1)) if "=" in p else (p, "") for p in query.split("&") if p]
         params = [(unquote(k), unquote(v)) for k, v in params]
         names = fields["SignedHeaders"].split(";")
