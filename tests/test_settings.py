@@ -194,3 +194,13 @@ def test_config_show_prints_sources_and_masks_secrets(tmp_path):
     assert "http://proxyuser:****@proxy.corp:3128" in lines["https_proxy"] and "(except .internal)" in lines["https_proxy"]
     for secret in ("SHOWSK-SECRET-1", "PROXY-PW-1", "ignored-other-source"):
         assert secret not in result.all
+
+
+def test_an_agency_profile_below_does_not_override_a_token_above(tmp_path):
+    koocli(tmp_path, current="vm", vm={"mode": "ecsAgency", "region": "eu-de"})
+    assert resolved({"HOME": str(tmp_path), "VIZCTL_TOKEN": "tok-1234"}).method == "token"
+    assert resolved({"HOME": str(tmp_path)}).method == "agency"
+    s = resolved({"VIZCTL_AUTH": "password", "OS_TOKEN": "tok-1234", "OS_USERNAME": "u", "OS_PASSWORD": "pw00001"})
+    assert s.method == "password" and s.values["auth"].source == "env VIZCTL_AUTH"
+    with pytest.raises(ConfigError, match="env VIZCTL_AUTH must be one of"):
+        resolved({"VIZCTL_AUTH": "magic"})

@@ -74,8 +74,6 @@ def open_connection(args: argparse.Namespace, env: Environment, pool_size: int) 
         if not region:
             raise ConfigError("no project id configured: pass --project-id (or set VIZCTL_PROJECT_ID), or --region "
                               "to look it up by the region's name")
-        if iam_url is None:
-            raise ConfigError("no IAM endpoint to look the project id up: set VIZCTL_IAM_ENDPOINT or --project-id")
         try:
             project_id = iam.find_project(transport, iam_url, region, auth.apply, timeout)
         except AuthError as error:

@@ -119,12 +119,10 @@ def resolve(flags: Mapping[str, str | None], environ: Mapping[str, str], cwd: st
     values: dict[str, Value] = {}
     for source in sources:
         for name, value in source.values.items():
-            if name not in CREDENTIALS:
+            if name not in CREDENTIALS and name != "auth":
                 values.setdefault(name, value)
-    credentials, method = _credentials(sources, values.get("auth"))
+    credentials, method = _credentials(sources)
     values.update(credentials)
-    if method is not None:
-        values["auth"] = values.get("auth") or Value(method, "chosen from the credentials found")
     for name, value in values.items():
         _check_clean(name, value)
     return Settings(values, method, tuple(warnings))
@@ -325,17 +323,25 @@ def _merge(base: dict, over: dict) -> dict:
 # -- credentials -----------------------------------------------------------------
 
 
-def _credentials(sources: list[Source], asked: Value | None) -> tuple[dict[str, Value], str | None]:
-    """The credential group of the highest source that has one, and its method."""
-    if asked is not None and asked.value not in METHODS:
-        raise ConfigError(f"{asked.source} must be one of {', '.join(METHODS)}, not {asked.value!r}")
-    if asked is not None and asked.value == "agency":
-        return {}, "agency"
+def _credentials(sources: list[Source]) -> tuple[dict[str, Value], str | None]:
+    """The credential group of the highest source that has one, and its method.
+
+    An ``auth`` setting forces the method of the group found at or below its
+    source; ``auth: agency`` (or a KooCLI ecsAgency profile) ends the search there.
+    """
+    forced: Value | None = None
     for source in sources:
+        auth = source.values.get("auth")
+        if auth is not None:
+            if auth.value not in METHODS:
+                raise ConfigError(f"{auth.source} must be one of {', '.join(METHODS)}, not {auth.value!r}")
+            if auth.value == "agency":
+                return {"auth": auth}, "agency"
+            forced = forced or auth
         found = {n: v for n, v in source.values.items() if n in CREDENTIALS}
         if not any(n in found for n in PRIMARY_CREDENTIALS):
             continue
-        method = _method(found, asked.value if asked else None)
+        method = forced.value if forced else _method(found)
         if method == "aksk":
             _require(found, ("access_key", "secret_key"), source, "an AK/SK pair")
             keep = ("access_key", "secret_key", "security_token")
@@ -347,13 +353,13 @@ def _credentials(sources: list[Source], asked: Value | None) -> tuple[dict[str, 
         else:
             _require(found, ("token",), source, "a token")
             keep = ("token",)
-        return {n: found[n] for n in keep if n in found}, method
+        chosen = {n: found[n] for n in keep if n in found}
+        chosen["auth"] = forced or Value(method, f"chosen: the credentials of {source.label}")
+        return chosen, method
     return {}, None
 
 
-def _method(found: dict[str, Value], asked: str | None) -> str:
-    if asked is not None:
-        return asked
+def _method(found: dict[str, Value]) -> str:
     if "token" in found:
         return "token"
     if "access_key" in found or "secret_key" in found:
