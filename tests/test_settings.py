@@ -204,3 +204,9 @@ def test_an_agency_profile_below_does_not_override_a_token_above(tmp_path):
     assert s.method == "password" and s.values["auth"].source == "env VIZCTL_AUTH"
     with pytest.raises(ConfigError, match="env VIZCTL_AUTH must be one of"):
         resolved({"VIZCTL_AUTH": "magic"})
+
+
+def test_sim_token_with_a_newline_is_refused_too(tmp_path):
+    result = run("plan", "--sim", "-f", "examples/", env={"VIZCTL_TOKEN": "T0K-1234\n"}, cwd=tmp_path)
+    assert result.code == 1 and "env VIZCTL_TOKEN (token) starts or ends with whitespace" in result.err
+    assert "T0K" not in result.all

@@ -29,7 +29,7 @@ from vizctl.planner import PlanOptions
 from vizctl.progress import JsonReporter, TextReporter
 from vizctl.render import OUTPUTS, RENDERERS
 from vizctl.retry import RateLimiter
-from vizctl.settings import add_connection_arguments
+from vizctl.settings import Value, add_connection_arguments, check_clean
 from vizctl.transport import RequestsTransport, Transport
 from vizctl.wording import plural
 
@@ -183,6 +183,8 @@ def connect(args: argparse.Namespace, env: Environment, parallelism: int = 10) -
 
         token = env.getenv("VIZCTL_TOKEN")
         env.add_secret(token)
+        if token:
+            check_clean("token", Value(token, "env VIZCTL_TOKEN"))
         os.makedirs(os.path.join(env.cwd, ".vizctl"), exist_ok=True)
         server = SimServer(SimConfig(), state_path=os.path.join(env.cwd, SIM_STATE_PATH)).start()
         try:

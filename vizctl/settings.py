@@ -124,7 +124,7 @@ def resolve(flags: Mapping[str, str | None], environ: Mapping[str, str], cwd: st
     credentials, method = _credentials(sources)
     values.update(credentials)
     for name, value in values.items():
-        _check_clean(name, value)
+        check_clean(name, value)
     return Settings(values, method, tuple(warnings))
 
 
@@ -374,7 +374,7 @@ def _require(found: dict[str, Value], names: tuple[str, ...], source: Source, wh
         raise ConfigError(f"{source.label} hold {have} but no {' / '.join(missing)}: {what} needs both from one place")
 
 
-def _check_clean(name: str, value: Value) -> None:
+def check_clean(name: str, value: Value) -> None:
     """Reject whitespace or control characters around or inside a value (a newline in a CI secret)."""
     text = value.value
     if text != text.strip() or any(ord(c) < 32 or ord(c) == 127 for c in text):
