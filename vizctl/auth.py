@@ -1,14 +1,28 @@
 """Authentication: one pluggable piece that signs a :class:`~vizctl.transport.Request`.
 
 An ``Auth`` adds its headers to a request and names the secret strings it
-holds, so that the output layer can make sure they are never printed.
+holds, so that the output layer can make sure they are never printed. Auths
+that obtain secrets while running (an IAM token, agency credentials) hand each
+new one to ``register`` before using it.
+
+- :class:`TokenAuth`: an IAM token given directly (``X-Auth-Token``).
+- :class:`PasswordAuth`: asks IAM for a token, keeps it for the run, renews it once on expiry.
+- :class:`SignerAuth`: AK/SK signing (``SDK-HMAC-SHA256``), with an optional security token.
+- :class:`AgencyAuth`: AK/SK signing with the VM agency's temporary keys, refreshed before they expire.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable, Protocol
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
-from vizctl.transport import Request
+from vizctl import signer
+from vizctl.transport import Request, Response, Transport
+
+EXPIRED_TOKEN_MARKERS = ("APIGW.0307", "token must be updated", "token expired", "token has expired")
 
 
 class Auth(Protocol):
@@ -17,6 +31,12 @@ class Auth(Protocol):
     def apply(self, request: Request) -> Request: ...
 
     def secrets(self) -> tuple[str, ...]: ...
+
+
+def token_expired(response: Response) -> bool:
+    """Does this answer say the token expired (APIGW.0307 "The token must be updated")?"""
+    text = response.body.decode("utf-8", "replace").lower()
+    return response.status == 401 and any(marker.lower() in text for marker in EXPIRED_TOKEN_MARKERS)
 
 
 class TokenAuth:
@@ -33,3 +53,159 @@ class TokenAuth:
 
     def __repr__(self) -> str:
         return "TokenAuth(token=***)"
+
+
+class PasswordAuth:
+    """A project-scoped IAM token from ``issue()`` (user + password), kept for the run.
+
+    :meth:`renew` gets a new one when an answer says the token expired; a
+    request is re-sent at most once (see :class:`RenewingTransport`).
+    """
+
+    def __init__(self, issue: Callable[[], str], register: Callable[[str], None]):
+        self._issue = issue
+        self._register = register
+        self._token: str | None = None
+        self._lock = threading.Lock()
+
+    def token(self) -> str:
+        with self._lock:
+            if self._token is None:
+                self._token = self._new()
+            return self._token
+
+    def apply(self, request: Request) -> Request:
+        return request.with_headers(**{"X-Auth-Token": self.token()})
+
+    def renew(self, sent: Request) -> bool:
+        """Replace the token ``sent`` carried (unless another thread already did); True: send again."""
+        with self._lock:
+            if sent.headers.get("X-Auth-Token") == self._token:
+                self._token = self._new()
+        return True
+
+    def _new(self) -> str:
+        token = self._issue()
+        self._register(token)
+        return token
+
+    def secrets(self) -> tuple[str, ...]:
+        return (self._token,) if self._token else ()
+
+    def __repr__(self) -> str:
+        return "PasswordAuth(token=***)"
+
+
+@dataclass(frozen=True)
+class Keys:
+    """An AK/SK pair, with a security token for temporary keys and when they expire (epoch seconds)."""
+
+    access_key: str
+    secret_key: str
+    security_token: str | None = None
+    expires_at: float | None = None
+
+    def __repr__(self) -> str:
+        return f"Keys(access_key={self.access_key[:4]}****, secret_key=***, expires_at={self.expires_at})"
+
+
+class SignerAuth:
+    """AK/SK request signing. The query is sent exactly as signed (the signer's encoding).
+
+    ``last_canonical`` keeps the canonical request of the latest signature, so
+    a rejected signature can be shown beside the gateway's at ``--debug``.
+    """
+
+    def __init__(self, keys: Keys):
+        self.keys = keys
+        self.last_canonical = ""
+
+    def apply(self, request: Request) -> Request:
+        signed = sign_request(request, self.keys)
+        self.last_canonical = signed.canonical
+        return signed.request
+
+    def secrets(self) -> tuple[str, ...]:
+        return tuple(s for s in (self.keys.secret_key, self.keys.security_token) if s)
+
+    def __repr__(self) -> str:
+        return f"SignerAuth({self.keys!r})"
+
+
+@dataclass(frozen=True)
+class SignedRequest:
+    request: Request
+    canonical: str
+
+
+def sign_request(request: Request, keys: Keys) -> SignedRequest:
+    """``request`` signed with ``keys``: its query moved into the URL, encoded as signed."""
+    parts = urlsplit(request.url)
+    headers = {k: v for k, v in request.headers.items() if k.lower() not in ("authorization", "x-sdk-date", "host")}
+    if keys.security_token:
+        headers["X-Security-Token"] = keys.security_token
+    params = [*parse_qsl(parts.query, keep_blank_values=True), *request.params]
+    signed = signer.sign(keys.access_key, keys.secret_key, request.method, parts.netloc, parts.path or "/",
+                         params, headers, request.body)
+    url = urlunsplit((parts.scheme, parts.netloc, parts.path, signer.canonical_query(params), ""))
+    return SignedRequest(Request(request.method, url, (), request.body, signed.headers), signed.canonical_request)
+
+
+class AgencyAuth:
+    """Signs with the VM agency's temporary keys from ``fetch()``, fetched again before they expire."""
+
+    REFRESH_MARGIN = 600.0  # seconds before expiry, as the Terraform provider does
+
+    def __init__(self, fetch: Callable[[], Keys], register: Callable[[str], None], clock: Callable[[], float] = time.time):
+        self._fetch = fetch
+        self._register = register
+        self._clock = clock
+        self._signer: SignerAuth | None = None
+        self._lock = threading.Lock()
+        self.fetches = 0
+
+    @property
+    def keys(self) -> Keys:
+        return self._current().keys
+
+    @property
+    def last_canonical(self) -> str:
+        return self._signer.last_canonical if self._signer else ""
+
+    def apply(self, request: Request) -> Request:
+        return self._current().apply(request)
+
+    def _current(self) -> SignerAuth:
+        with self._lock:
+            keys = self._signer.keys if self._signer else None
+            if keys is None or (keys.expires_at is not None and keys.expires_at - self._clock() < self.REFRESH_MARGIN):
+                keys = self._fetch()
+                self.fetches += 1
+                for secret in (keys.secret_key, keys.security_token):
+                    if secret:
+                        self._register(secret)
+                self._signer = SignerAuth(keys)
+            return self._signer
+
+    def secrets(self) -> tuple[str, ...]:
+        return self._signer.secrets() if self._signer else ()
+
+    def __repr__(self) -> str:
+        return "AgencyAuth(keys=***)"
+
+
+class RenewingTransport:
+    """Re-sends a request once, with a new token, when the answer says the token expired."""
+
+    def __init__(self, inner: Transport, auth: PasswordAuth):
+        self._inner = inner
+        self._auth = auth
+
+    def send(self, request: Request, timeout: float) -> Response:
+        response = self._inner.send(request, timeout)
+        if token_expired(response) and self._auth.renew(request):
+            response = self._inner.send(self._auth.apply(request), timeout)
+        return response
+
+    def close(self) -> None:
+        self._inner.close()

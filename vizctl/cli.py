@@ -26,6 +26,8 @@ from vizctl.wording import plural
 
 if TYPE_CHECKING:
     from vizctl.apply import Applier, ApplySettings, JobResult
+    from vizctl.auth import Auth
+    from vizctl.transport import Transport
     from vizctl.client import ModelArtsClient
     from vizctl.model import LiveSnapshot, Manifest
     from vizctl.plan import Plan
@@ -36,10 +38,6 @@ SIM_PROJECT_ID = "sim-project"
 SIM_TOKEN = "sim-token"
 SIM_ENDPOINT_LABEL = "sim"
 DEFAULT_MAX_RPS = 200.0  # a guard, not the flow control itself: a 429 is waited out and retried
-NO_ENDPOINT = (
-    "no API endpoint configured: pass --endpoint URL --project-id ID (or set VIZCTL_ENDPOINT and "
-    "VIZCTL_PROJECT_ID) with a token in VIZCTL_TOKEN, or use --sim to try vizctl against the built-in simulator"
-)
 
 
 def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> int:
@@ -106,11 +104,16 @@ def _epilog(example: str, env: Sequence[str] = (), exits: Sequence[int] = (0, 1,
 
 def _command(module: str) -> Callable[[argparse.Namespace, Environment], ExitStatus]:
     """The ``run(args, env)`` of ``vizctl.commands.<module>``, imported only when the command runs."""
+    return _lazy(f"vizctl.commands.{module}", "run")
+
+
+def _lazy(module: str, function: str) -> Callable[[argparse.Namespace, Environment], ExitStatus]:
+    """``module.function(args, env)``, imported only when the command runs."""
 
     def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
         import importlib
 
-        return importlib.import_module(f"vizctl.commands.{module}").run(args, env)
+        return getattr(importlib.import_module(module), function)(args, env)
 
     return run
 
@@ -146,11 +149,14 @@ def build_parser() -> argparse.ArgumentParser:
     connection = _Parser(add_help=False)
     group = connection.add_argument_group("connection")
     group.add_argument("--endpoint", metavar="URL", help="ModelArts endpoint, e.g. https://modelarts.eu-de.otc.t-systems.com (env VIZCTL_ENDPOINT)")
-    group.add_argument("--project-id", metavar="ID", help="project id (env VIZCTL_PROJECT_ID); the token comes from VIZCTL_TOKEN")
+    group.add_argument("--project-id", metavar="ID", help="project id (env VIZCTL_PROJECT_ID); without it, looked up by the region's name")
     group.add_argument("--sim", action="store_true", help=f"use a built-in simulator with its state in {SIM_STATE_PATH}")
     group.add_argument("--request-timeout", type=duration, default=DEFAULT_REQUEST_TIMEOUT, metavar="DURATION", help="timeout of each API request (default %(default)ss)")
     group.add_argument("--parallelism", type=_count, default=10, metavar="N", help="API requests at once: mutations, details reads (default %(default)s)")
     group.add_argument("--max-rps", type=_positive, default=DEFAULT_MAX_RPS, metavar="N", help="client-side limit of API requests per second (default %(default)s)")
+    from vizctl.settings import add_connection_arguments
+
+    add_connection_arguments(group)
 
     targets = _Parser(add_help=False)
     targets.add_argument("--target", action="append", default=[], metavar="NAME", help="only this job (repeatable)")
@@ -165,6 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     validate = command("validate", "check manifests offline", "vizctl validate manifests/", parents=[manifests])
     validate.add_argument("--sim", action="store_true", help=argparse.SUPPRESS)
+    validate.add_argument("--debug", action="store_true", help="accepted like every command's; validate sends no request")
     validate.set_defaults(run=cmd_validate)
 
     plan = command(
@@ -239,6 +246,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     completion.add_argument("shell", choices=("bash", "zsh", "fish"), help="the shell")
     completion.set_defaults(run=_command("completion"))
+
+    config = commands.add_parser("config", help="the connection settings vizctl would use")
+    config_commands = config.add_subparsers(dest="config_command", metavar="SUBCOMMAND", parser_class=_Parser, required=True)
+    config_show = config_commands.add_parser(
+        "show", parents=[common, connection], help="every setting with its source, secrets masked",
+        epilog=_epilog("vizctl config show --region eu-de", CONNECTION_ENV, (0, 1, 64)), formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    config_show.set_defaults(run=_lazy("vizctl.connection", "cmd_config_show"))
 
     sim = commands.add_parser("sim", help="the ModelArts API simulator")
     sim_commands = sim.add_subparsers(dest="sim_command", metavar="SUBCOMMAND", parser_class=_Parser, required=True)
@@ -360,35 +375,36 @@ class Target:
 
 @contextlib.contextmanager
 def connect(args: argparse.Namespace, env: Environment, parallelism: int = 10) -> Iterator[Target]:
-    """A client for the configured endpoint, or for an in-process simulator with ``--sim``."""
-    token = env.getenv("VIZCTL_TOKEN")
-    env.add_secret(token)
+    """A client for the configured cloud (see :mod:`vizctl.connection`), or for an in-process simulator with ``--sim``."""
+    from vizctl.auth import TokenAuth
+    from vizctl.connection import explain_auth_error, open_connection
+    from vizctl.errors import AuthError
+    from vizctl.settings import Value, check_clean
+    from vizctl.transport import RequestsTransport
+
     if args.sim:
         from vizctl.sim.config import SimConfig
         from vizctl.sim.server import SimServer
 
         _make_sim_state_dir(env.cwd)
+        token = env.getenv("VIZCTL_TOKEN")
+        env.add_secret(token)
+        if token:
+            check_clean("token", Value(token, "env VIZCTL_TOKEN"))
         server = SimServer(SimConfig(), state_path=os.path.join(env.cwd, SIM_STATE_PATH)).start()
         try:
             project = args.project_id or SIM_PROJECT_ID
-            yield Target(_client(server.url, project, token or SIM_TOKEN, args, env, parallelism), SIM_ENDPOINT_LABEL, project)
+            transport = RequestsTransport(pool_size=parallelism + 4)
+            yield Target(_client(server.url, project, TokenAuth(token or SIM_TOKEN), transport, args, env), SIM_ENDPOINT_LABEL, project)
         finally:
             server.stop()
         return
-    endpoint = args.endpoint or env.getenv("VIZCTL_ENDPOINT")
-    project = args.project_id or env.getenv("VIZCTL_PROJECT_ID")
-    if not endpoint:
-        raise ConfigError(NO_ENDPOINT)
-    parts = urlsplit(endpoint)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigError(f"the endpoint must be an http(s) URL, e.g. https://modelarts.eu-de.otc.t-systems.com (got {endpoint!r})")
-    if parts.username or parts.password:
-        raise ConfigError("the endpoint URL must not carry credentials: put the token in VIZCTL_TOKEN")
-    if not project:
-        raise ConfigError("no project id configured: pass --project-id or set VIZCTL_PROJECT_ID")
-    if not token:
-        raise ConfigError("no token: set VIZCTL_TOKEN to an IAM token (X-Auth-Token) for the project")
-    yield Target(_client(endpoint, project, token, args, env, parallelism), endpoint.rstrip("/"), project)
+    connection = open_connection(args, env, pool_size=parallelism + 4)
+    try:
+        yield Target(_client(connection.endpoint, connection.project_id, connection.auth, connection.transport, args, env),
+                     connection.endpoint, connection.project_id)
+    except AuthError as error:
+        raise explain_auth_error(error, connection.settings, connection.auth, env) from None
 
 
 def _make_sim_state_dir(cwd: str) -> None:
@@ -401,20 +417,17 @@ def _make_sim_state_dir(cwd: str) -> None:
             handle.write("# vizctl --sim state: local, never committed\n*\n")
 
 
-def _client(endpoint: str, project: str, token: str, args: argparse.Namespace, env: Environment, parallelism: int) -> ModelArtsClient:
-    from vizctl.auth import TokenAuth
+def _client(endpoint: str, project: str, auth: Auth, transport: Transport, args: argparse.Namespace, env: Environment) -> ModelArtsClient:
     from vizctl.client import ModelArtsClient
     from vizctl.retry import RateLimiter
-    from vizctl.transport import RequestsTransport
 
-    auth = TokenAuth(token)
     for secret in auth.secrets():
         env.add_secret(secret)
     return ModelArtsClient(
         endpoint,
         project,
         auth,
-        RequestsTransport(pool_size=parallelism + 4),
+        transport,
         timeout=args.request_timeout,
         rate_limiter=RateLimiter(args.max_rps),
         log=lambda message: env.log(message, level=2),
@@ -621,7 +634,7 @@ def cmd_sim_serve(args: argparse.Namespace, env: Environment) -> ExitStatus:
         server = SimServer(config, state_path=args.state, host=args.host, port=args.port)
     except OSError as exc:
         raise ConfigError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
-    env.err(f"vizctl simulator listening on {server.url} (any project id; any non-empty token unless --token); Ctrl-C stops it")
+    env.err(f"vizctl simulator listening on {server.url} (any project id; any non-empty token unless --token or --strict-auth); Ctrl-C stops it")
     try:
         server.serve_forever()
     except KeyboardInterrupt:

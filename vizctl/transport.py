@@ -12,7 +12,10 @@ from typing import Any, Mapping, Protocol
 from urllib.parse import urlsplit
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
+
+from vizctl import __version__
 
 from vizctl.errors import RequestTimeout, TransportError
 
@@ -46,15 +49,28 @@ class Transport(Protocol):
     def send(self, request: Request, timeout: float) -> Response: ...
 
 
+@dataclass(frozen=True)
+class HttpSettings:
+    """TLS and proxy settings of a transport: ``verify`` is True, False or a CA bundle path."""
+
+    verify: bool | str = True
+    proxies: Mapping[str, str] = field(default_factory=dict)  # scheme -> proxy URL
+    no_proxy: tuple[str, ...] = ()  # host names, domain suffixes, or "*"
+
+
 class RequestsTransport:
     """A :class:`Transport` over a pooled ``requests.Session``; never retries by itself."""
 
-    def __init__(self, pool_size: int = 10):
-        self._session = requests.Session()
+    def __init__(self, pool_size: int = 10, http: HttpSettings = HttpSettings()):
+        self._session = _Session(http)
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(pool_size, 4), max_retries=0)
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
-        self._session.trust_env = False  # no proxies or .netrc from the environment; see README
+        self._session.trust_env = False  # settings come from HttpSettings only: no .netrc, which would override a signature
+        self._session.verify = http.verify
+        self._session.headers["User-Agent"] = f"vizctl/{__version__} python-requests/{requests.__version__}"
+        if http.verify is False:
+            urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)  # the CLI warns once per run instead
 
     def send(self, request: Request, timeout: float) -> Response:
         try:
@@ -75,6 +91,29 @@ class RequestsTransport:
 
     def close(self) -> None:
         self._session.close()
+
+
+class _Session(requests.Session):
+    """A session that sends each request through the proxy of its scheme unless NO_PROXY covers its host."""
+
+    def __init__(self, http: HttpSettings):
+        super().__init__()
+        self._http = http
+
+    def request(self, method, url, **kwargs):
+        host = urlsplit(url).hostname or ""
+        if self._http.proxies and not _bypass(host, self._http.no_proxy):
+            kwargs.setdefault("proxies", dict(self._http.proxies))
+        return super().request(method, url, **kwargs)
+
+
+def _bypass(host: str, no_proxy: tuple[str, ...]) -> bool:
+    """Does a NO_PROXY entry (``*``, a host, or a domain with or without its leading dot) cover ``host``?"""
+    for entry in no_proxy:
+        entry = entry.strip().lower().lstrip(".")
+        if entry == "*" or host == entry or host.endswith("." + entry):
+            return True
+    return False
 
 
 def _path(url: str) -> str:

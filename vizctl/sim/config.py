@@ -38,12 +38,23 @@ class SimConfig:
     delete_seconds: float = 0.5  # a deleted job shows KILLING this long, then disappears
     stop_seconds: float = 0.5  # a stopped job shows KILLING this long, then KILLED
     hour_seconds: float = 3600.0  # length of one schedule hour (auto-stop); tests shrink it
+    strict_auth: bool = False  # accept only tokens issued here or `token`, and only AK/SK pairs known here
+    iam_password: str | None = None  # the password IAM accepts (None: any non-empty one)
+    iam_passcode: str | None = None  # when set, IAM also wants this MFA passcode
+    access_key: str | None = None  # an AK/SK pair whose signatures are verified
+    secret_key: str | None = None
+    clock_skew_seconds: float = 900.0  # X-Sdk-Date may differ this much from the clock
+    token_ttl_seconds: float = 86400.0  # life of an issued IAM token
+    projects: dict | None = None  # IAM project name -> id (or list of ids); None: every name has "project-{name}"
+    agency: bool = True  # the metadata service serves agency keys (False: "no Cloud Service Agency")
+    agency_ttl_seconds: float = 86400.0  # life of served agency keys
 
     def __post_init__(self) -> None:
         for name in ("startup_jitter", "rate_429", "rate_5xx", "rate_drop", "rate_lost_response"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be within [0, 1], not {getattr(self, name)}")
-        for name in ("startup_seconds", "latency", "retry_after", "delete_seconds", "stop_seconds"):
+        for name in ("startup_seconds", "latency", "retry_after", "delete_seconds", "stop_seconds",
+                     "clock_skew_seconds", "token_ttl_seconds", "agency_ttl_seconds"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative, not {getattr(self, name)}")
         if self.hour_seconds <= 0:
@@ -141,6 +152,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--reject-duplicate-names", action="store_true",
         help="refuse a create whose name is taken with 400 ModelArts.0103")
     add("--token", metavar="TOKEN", help="accept only this X-Auth-Token (default: any non-empty token)")
+    add("--strict-auth", action="store_true", default=None,
+        help="accept only tokens issued on /v3/auth/tokens (or --token) and AK/SK pairs known here")
+    add("--iam-password", metavar="PASSWORD", help="the password /v3/auth/tokens accepts (default: any)")
+    add("--access-key", metavar="AK", help="an access key whose signatures are verified (with --secret-key)")
+    add("--secret-key", metavar="SK", help="the secret key of --access-key")
     add("--delete-seconds", type=float, metavar="S",
         help=f"a deleted job shows KILLING this long before it disappears (default {d.delete_seconds})")
     add("--stop-seconds", type=float, metavar="S",

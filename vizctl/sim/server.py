@@ -12,7 +12,6 @@ from __future__ import annotations
 import collections
 import json
 import random
-import re
 import sys
 import threading
 import time
@@ -23,6 +22,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from vizctl.sim.config import SimConfig
+from vizctl.sim.iam import SimIam
 from vizctl.sim.state import SimApiError, SimState
 
 MAX_BODY = 12 * 1024 * 1024  # the gateway refuses bodies over 12 MB
@@ -38,7 +38,6 @@ _ROUTES = {
     ("POST", 2, "restart"): "restart",
 }
 _MUTATIONS = {"create", "update", "delete", "stop", "restart"}
-_SIGNED = re.compile(r"SDK-HMAC-SHA256\s+Access=[^,\s]+,\s*SignedHeaders=[^,\s]+,\s*Signature=[0-9a-fA-F]+")
 
 
 class _Drop(Exception):
@@ -59,6 +58,7 @@ class SimServer:
             raise ValueError("pass either a state, or a config and state_path")
         self.state = state if state is not None else SimState(config or SimConfig(), state_path)
         self.config = self.state.config
+        self.iam = SimIam(self.config)
         self.verbose = verbose
         self.stats: collections.Counter = collections.Counter()
         self._lock = threading.Lock()
@@ -187,6 +187,9 @@ class _Handler(BaseHTTPRequestHandler):
         if parts[0] == "__sim__":
             self._admin("/".join(parts[1:]), query, raw)
             return
+        if parts[0] in ("v3", "meta-data", "openstack"):
+            self._identity("/".join(parts), query, raw)
+            return
         route = _route(self.command, parts)
         if route is None:
             self._send(404, {"error_code": "APIG.0101",
@@ -200,9 +203,9 @@ class _Handler(BaseHTTPRequestHandler):
         sim.count(f"{self.command} {route}")
         if cfg.latency:
             time.sleep(cfg.latency)
-        if not self._authorized(cfg):
-            self._send(401, {"is_success": False, "error_code": "ModelArts.0108",
-                             "error_message": "Authorization failed: a valid X-Auth-Token is required"})
+        refused = sim.iam.check(self.command, self.path, self.headers, raw)
+        if refused is not None:
+            self._send(*refused)
             return
         if sim.over_rate():
             self._fault("max_rps")
@@ -252,15 +255,25 @@ class _Handler(BaseHTTPRequestHandler):
                 traceback.print_exc(file=sys.stderr)
             return 500, {"is_success": False, "error_code": "ModelArts.0010", "error_message": f"Internal error: {exc}"}
 
-    def _authorized(self, cfg: SimConfig) -> bool:
-        token = self.headers.get("X-Auth-Token")
-        if cfg.token is not None:
-            return token == cfg.token
-        if token:
-            return True
-        # An AK/SK-signed request is accepted by shape: the simulator knows no secret key to check it.
-        signed = _SIGNED.fullmatch(self.headers.get("Authorization", "").strip())
-        return bool(signed and self.headers.get("X-Sdk-Date"))
+    def _identity(self, path: str, query: dict[str, str], raw: bytes) -> None:
+        """IAM (``/v3/auth/tokens``, ``/v3/projects``) and ECS metadata, served beside the API."""
+        sim = self.server.sim
+        key = (self.command, path)
+        sim.count(f"{self.command} {path}")
+        if key == ("POST", "v3/auth/tokens"):
+            try:
+                body = json.loads(raw or b"null")
+            except ValueError:
+                body = None
+            self._send(*sim.iam.issue_token(body))
+        elif key == ("GET", "v3/projects"):
+            self._send(*(sim.iam.check(self.command, self.path, self.headers, raw) or sim.iam.list_projects(query)))
+        elif key == ("PUT", "meta-data/latest/api/token"):
+            self._send(*sim.iam.metadata_session())
+        elif key == ("GET", "openstack/latest/securitykey"):
+            self._send(*sim.iam.security_key())
+        else:
+            self._send(404, {"error_code": "APIG.0101", "error_msg": "The API does not exist or has not been published in the environment"})
 
     def _throttle(self, limit: float) -> None:
         retry_after = f"{self.server.sim.config.retry_after:g}"
@@ -300,6 +313,8 @@ class _Handler(BaseHTTPRequestHandler):
                     raise ValueError("the body must be an object of settings")
                 sim.config.update(body)
                 answer = sim.config.to_dict()
+            elif key == ("POST", "expire-tokens"):
+                answer = {"expired": sim.iam.expire_tokens()}
             elif key == ("POST", "seed"):
                 if not query.get("project_id") or not isinstance(body, dict):
                     raise ValueError('needs ?project_id=P and a body {"jobs": [...]}')
@@ -323,9 +338,10 @@ class _Handler(BaseHTTPRequestHandler):
     # -- output --------------------------------------------------------------------
 
     def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-        data = json.dumps(body).encode()
+        text = isinstance(body, str)  # the metadata session token is plain text
+        data = body.encode() if text else json.dumps(body).encode()
         self.send_response(status)
-        self.send_header("Content-Type", "application/json;charset=UTF-8")
+        self.send_header("Content-Type", "text/plain" if text else "application/json;charset=UTF-8")
         self.send_header("Content-Length", str(len(data)))
         for name, value in (headers or {}).items():
             self.send_header(name, value)

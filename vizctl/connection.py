@@ -1,0 +1,275 @@
+"""From settings to a working connection: endpoint, project id, auth and HTTP setup; and `vizctl config show`.
+
+:func:`open_connection` resolves the settings (:mod:`vizctl.settings`), derives
+what is not given (the endpoint and IAM from the region, the project id from
+IAM), picks the auth method and registers every secret with the environment
+before anything can print it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from urllib.parse import urlsplit
+
+from vizctl import endpoints, iam
+from vizctl.auth import AgencyAuth, Auth, Keys, PasswordAuth, RenewingTransport, SignerAuth, TokenAuth
+from vizctl.environment import Environment
+from vizctl.errors import AuthError, ConfigError, ExitStatus, VizctlError
+from vizctl.settings import NAMES, Settings, masked, resolve
+from vizctl.transport import HttpSettings, Request, RequestsTransport, Response, Transport
+
+NO_ENDPOINT = (
+    "no API endpoint configured: pass --region NAME or --endpoint URL (or set VIZCTL_REGION or VIZCTL_ENDPOINT), "
+    "or use a profile; see the README's 'A real cloud'. Or use --sim to try vizctl against the built-in simulator"
+)
+NO_CREDENTIALS = (
+    "no credentials found (looked at VIZCTL_*, HUAWEICLOUD_SDK_*, HW_* and OS_* variables, vizctl's config file, "
+    "~/.hcloud/config.json, ~/.huaweicloud/credentials and OS_CLOUD's clouds.yaml), and no ECS agency answered "
+    "at {url}: set VIZCTL_TOKEN, VIZCTL_ACCESS_KEY + VIZCTL_SECRET_KEY, or see the README's 'A real cloud'"
+)
+MASKED_HEADERS = ("authorization", "x-auth-token", "x-subject-token", "x-security-token", "x-metadata-token", "proxy-authorization")
+FLAG_SETTINGS = ("endpoint", "project_id", "region", "profile", "ca_bundle")
+
+
+@dataclass
+class Connection:
+    """Where the API is and how to talk to it."""
+
+    endpoint: str
+    project_id: str
+    auth: Auth
+    transport: Transport
+    settings: Settings
+
+
+def open_connection(args: argparse.Namespace, env: Environment, pool_size: int) -> Connection:
+    """Resolve the settings and credentials; talks to IAM / metadata only for what is not given."""
+    if getattr(args, "debug", False):
+        env.verbosity = max(env.verbosity, 2)
+    settings = _settings(args, env)
+    transport: Transport = RequestsTransport(pool_size, http_settings(args, settings, env))
+    if getattr(args, "debug", False):
+        transport = DebugTransport(transport, env)
+    endpoint = _endpoint(settings)
+    region, timeout = settings.get("region"), args.request_timeout
+    iam_url = _iam(settings)
+    project_id = settings.get("project_id")
+    method = settings.method
+    if method == "token":
+        auth: Auth = TokenAuth(settings.get("token"))
+    elif method == "aksk":
+        auth = SignerAuth(Keys(settings.get("access_key"), settings.get("secret_key"), settings.get("security_token")))
+    elif method == "password":
+        auth, project_id = _password_auth(settings, iam_url, project_id, transport, env, timeout)
+        transport = RenewingTransport(transport, auth)
+    else:
+        auth = _agency_auth(settings, transport, env, asked=method == "agency")
+    for secret in auth.secrets():
+        env.add_secret(secret)
+    if not project_id:
+        if not region:
+            raise ConfigError("no project id configured: pass --project-id (or set VIZCTL_PROJECT_ID), or --region "
+                              "to look it up by the region's name")
+        try:
+            project_id = iam.find_project(transport, iam_url, region, auth.apply, timeout)
+        except AuthError as error:
+            raise explain_auth_error(error, settings, auth, env) from None
+        env.log(f"project id {project_id} (IAM project named {region})")
+    return Connection(endpoint, project_id, auth, transport, settings)
+
+
+def _settings(args: argparse.Namespace, env: Environment) -> Settings:
+    flags = {name: getattr(args, name, None) for name in FLAG_SETTINGS}
+    settings = resolve(flags, env.environ, env.cwd)
+    for secret in settings.secrets():
+        env.add_secret(secret)
+    for warning in settings.warnings:
+        env.err(f"Warning: {warning}")
+    return settings
+
+
+def _endpoint(settings: Settings) -> str:
+    region = settings.get("region")
+    endpoint = settings.get("endpoint") or (endpoints.modelarts_endpoint(region, settings.get("cloud")) if region else None)
+    if not endpoint:
+        raise ConfigError(NO_ENDPOINT)
+    check_url(endpoint, "the endpoint")
+    return endpoint.rstrip("/")
+
+
+def _iam(settings: Settings) -> str | None:
+    given = settings.get("iam_endpoint")
+    if given:
+        check_url(given, "the IAM endpoint")
+        return endpoints.strip_v3(given)
+    region = settings.get("region")
+    return endpoints.iam_endpoint(region, settings.get("cloud")) if region else None
+
+
+def check_url(url: str, what: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"{what} must be an http(s) URL, e.g. https://modelarts.eu-de.otc.t-systems.com (got {url!r})")
+    if parts.username or parts.password:
+        raise ConfigError(f"{what} URL must not carry credentials: put them in VIZCTL_TOKEN or VIZCTL_ACCESS_KEY / VIZCTL_SECRET_KEY")
+
+
+def _password_auth(settings: Settings, iam_url: str | None, project_id: str | None, transport: Transport,
+                   env: Environment, timeout: float) -> tuple[PasswordAuth, str]:
+    if iam_url is None:
+        raise ConfigError("a password login needs IAM: set --region (or VIZCTL_IAM_ENDPOINT / OS_AUTH_URL)")
+    project_name = settings.get("project_name") or settings.get("region")
+    if not (project_id or project_name):
+        raise ConfigError("a password login needs a project: pass --project-id or --region (or set OS_PROJECT_NAME)")
+    identity = iam.PasswordIdentity(settings.get("password"), settings.get("username"), settings.get("user_id"),
+                                    settings.get("domain_name"), settings.get("passcode"))
+    body = iam.token_body(identity, project_id, project_name)
+    scoped: list[str | None] = []
+
+    def issue() -> str:
+        issued = iam.issue_token(transport, iam_url, body, timeout)
+        scoped.append(issued.project_id)
+        env.log(f"got an IAM token for project {issued.project_id or project_name}")
+        return issued.token
+
+    auth = PasswordAuth(issue, env.add_secret)
+    auth.token()  # log in now: a wrong password is a start-up error, and the token names the project
+    project_id = project_id or scoped[-1]
+    if not project_id:
+        raise ConfigError("IAM's token names no project: pass --project-id")
+    return auth, project_id
+
+
+def _agency_auth(settings: Settings, transport: Transport, env: Environment, asked: bool) -> AgencyAuth:
+    url = settings.get("metadata_url") or iam.METADATA_URL
+    auth = AgencyAuth(lambda: iam.metadata_keys(transport, url), env.add_secret)
+    try:
+        auth.keys  # fetch now: fail fast and readably, never hang a plan
+    except ConfigError:
+        raise
+    except VizctlError as exc:
+        if asked:
+            raise ConfigError(f"no agency keys from the ECS metadata service at {url} ({exc}): is this an ECS VM?") from None
+        raise ConfigError(NO_CREDENTIALS.format(url=url)) from None
+    env.log(f"using the ECS agency's temporary keys from {url}")
+    return auth
+
+
+def http_settings(args: argparse.Namespace, settings: Settings, env: Environment) -> HttpSettings:
+    """TLS verification (on unless --insecure; --ca-bundle / REQUESTS_CA_BUNDLE) and proxies from HTTPS_PROXY / NO_PROXY."""
+    verify: bool | str = True
+    if getattr(args, "insecure", False):
+        env.err("Warning: TLS certificate verification is off (--insecure): anyone on the network path can read "
+                "and change vizctl's requests, credentials included")
+        verify = False
+    elif settings.get("ca_bundle"):
+        verify = settings.get("ca_bundle")
+        if not os.path.isfile(verify):
+            raise ConfigError(f"{settings.source('ca_bundle')}: no such file: {verify}")
+    proxies = {}
+    for scheme in ("https", "http"):
+        proxy = env.getenv(f"{scheme.upper()}_PROXY") or env.getenv(f"{scheme}_proxy")
+        if proxy:
+            env.add_secret(urlsplit(proxy).password)
+            proxies[scheme] = proxy
+    no_proxy = env.getenv("NO_PROXY") or env.getenv("no_proxy") or ""
+    return HttpSettings(verify, proxies, tuple(e for e in no_proxy.split(",") if e.strip()))
+
+
+def explain_auth_error(error: AuthError, settings: Settings, auth: Auth, env: Environment) -> VizctlError:
+    """A refused credential, said plainly: an expired token, or a rejected signature and what to check."""
+    text = error.error_message or ""
+    if settings.method == "token" and ("APIGW.0307" in f"{error.error_code}{text}" or "token must be updated" in text.lower()):
+        return ConfigError(f"the IAM token from {settings.source('token')} has expired (tokens live 24 hours; a "
+                           f"password or key change revokes them): get a new one, or let vizctl log in itself with "
+                           f"a password or an AK/SK pair (see the README's 'A real cloud')")
+    if error.error_code in ("APIGW.0301", "APIG.0301"):
+        keys = getattr(auth, "keys", None)
+        if getattr(env, "verbosity", 0) >= 2:
+            env.err(f"vizctl: debug: the gateway's canonical request: {text}")
+            env.err(f"vizctl: debug: vizctl's canonical request:   {getattr(auth, 'last_canonical', '').replace(chr(10), '|')}")
+        now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+        key = f"access key {keys.access_key[:4]}**** " if keys else ""
+        return ConfigError(f"the API gateway rejected the AK/SK signature (APIGW.0301) of {key}"
+                           f"({_credential_source(settings)}): check that the secret key belongs to that access key, "
+                           f"and this machine's clock (the gateway allows 15 minutes of skew; vizctl's clock says {now}). "
+                           f"Not retried: repeated failures lock the key for five minutes. --debug shows both canonical requests.")
+    return error
+
+
+def _credential_source(settings: Settings) -> str:
+    value = settings.values.get("access_key")
+    return value.source if value else "the ECS agency"
+
+
+class DebugTransport:
+    """``--debug``: each request and answer (method, URL, status, time, headers), secret headers masked."""
+
+    def __init__(self, inner: Transport, env: Environment):
+        self._inner = inner
+        self._env = env
+
+    def send(self, request: Request, timeout: float) -> Response:
+        query = "&".join(f"{k}={v}" for k, v in request.params)
+        url = request.url + (("&" if "?" in request.url else "?") + query if query else "")
+        self._env.err(f"vizctl: debug: > {request.method} {url} {_headers(request.headers)}")
+        started = time.monotonic()
+        try:
+            response = self._inner.send(request, timeout)
+        except VizctlError as exc:
+            self._env.err(f"vizctl: debug: < no answer after {(time.monotonic() - started) * 1000:.0f} ms: {exc}")
+            raise
+        self._env.err(f"vizctl: debug: < {response.status} in {(time.monotonic() - started) * 1000:.0f} ms {_headers(response.headers)}")
+        return response
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+def _headers(headers) -> str:
+    shown = {}
+    for name, value in headers.items():
+        if name.lower() == "authorization" and value.startswith("SDK-HMAC-SHA256 "):
+            value = value.rsplit("Signature=", 1)[0] + "Signature=****"
+        elif name.lower() in MASKED_HEADERS:
+            value = "****"
+        shown[name] = value
+    return repr(shown)
+
+
+# -- vizctl config show ----------------------------------------------------------
+
+
+def cmd_config_show(args: argparse.Namespace, env: Environment) -> ExitStatus:
+    """Every resolved setting, its value (secrets masked) and where it came from; nothing is sent anywhere."""
+    settings = _settings(args, env)
+    rows: list[tuple[str, str, str]] = []
+    region = settings.get("region")
+    for name in NAMES:
+        if name in settings.values:
+            value = settings.values[name]
+            rows.append((name, masked(name, value.value), value.source))
+        elif name == "endpoint" and region:
+            rows.append((name, endpoints.modelarts_endpoint(region, settings.get("cloud")), f"from region {region}"))
+        elif name == "iam_endpoint" and region:
+            rows.append((name, endpoints.iam_endpoint(region, settings.get("cloud")), f"from region {region}"))
+        elif name == "project_id" and region:
+            rows.append((name, "(looked up at run time)", f"IAM project named {region}"))
+        elif name == "auth" and settings.method is None:
+            rows.append((name, "agency", "nothing else configured: the ECS metadata service will be asked"))
+    http = http_settings(args, settings, env)
+    tls = "off (--insecure)" if http.verify is False else f"CA bundle {http.verify}" if isinstance(http.verify, str) else "on (system CAs)"
+    rows.append(("tls_verify", tls, "flag --insecure" if http.verify is False else "default"))
+    for scheme, proxy in http.proxies.items():
+        parts = urlsplit(proxy)
+        shown = parts._replace(netloc=f"{parts.username}:****@{parts.hostname}:{parts.port}").geturl() if parts.password else proxy
+        rows.append((f"{scheme}_proxy", shown, f"env {scheme.upper()}_PROXY" + (f" (except {','.join(http.no_proxy)})" if http.no_proxy else "")))
+    width = max(len(r[0]) for r in rows)
+    value_width = min(60, max(len(r[1]) for r in rows))
+    for name, value, source in rows:
+        env.out(f"{name:<{width}}  {value:<{value_width}}  {source}")
+    return ExitStatus.OK
