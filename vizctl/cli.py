@@ -16,7 +16,7 @@ from typing import Iterator, Sequence
 from urllib.parse import urlsplit
 
 from vizctl import __version__
-from vizctl.apply import Applier, ApplySettings, JobResult
+from vizctl.apply import DEFAULT_LIST_LAG, Applier, ApplySettings, JobResult
 from vizctl.auth import TokenAuth
 from vizctl.client import DEFAULT_TIMEOUT, ModelArtsClient
 from vizctl.environment import Environment
@@ -118,6 +118,10 @@ def build_parser() -> argparse.ArgumentParser:
     apply.add_argument("--auto-approve", action="store_true", help="do not ask for confirmation")
     apply.add_argument("--timeout", type=_positive, default=900.0, metavar="SECONDS", help="give up waiting for jobs after this long (default %(default)s)")
     apply.add_argument("--no-wait", action="store_true", help="do not wait for the jobs to run")
+    apply.add_argument(
+        "--list-lag", type=_seconds, default=DEFAULT_LIST_LAG, metavar="SECONDS",
+        help="how long the list may take to show a new job: an ambiguous create and a race are judged after it (default %(default)s)",
+    )
     apply.add_argument("--output", "-o", choices=("text", "json"), default="text", help="text, or json: one event per line")
     apply.set_defaults(run=cmd_apply)
 
@@ -138,6 +142,11 @@ def build_parser() -> argparse.ArgumentParser:
 def _positive(text: str) -> float:
     """A number above zero (seconds, requests a second)."""
     return _checked(float, text, "a number", lambda v: v > 0, "must be positive")
+
+
+def _seconds(text: str) -> float:
+    """A number of seconds, zero or more."""
+    return _checked(float, text, "a number", lambda v: v >= 0, "must not be negative")
 
 
 def _count(text: str) -> int:
@@ -286,7 +295,7 @@ def cmd_apply(args: argparse.Namespace, env: Environment) -> ExitStatus:
             raise PlanError("the plan has errors (above); nothing was changed")
         if saved is None and plan.has_changes and not args.auto_approve:
             _confirm(env)
-        settings = ApplySettings(parallelism=args.parallelism, timeout=args.timeout, wait=not args.no_wait)
+        settings = ApplySettings(parallelism=args.parallelism, timeout=args.timeout, wait=not args.no_wait, list_lag=args.list_lag)
         results, interrupted, elapsed = _run_interruptibly(Applier(target.client, reporter, settings), plan, reporter)
         reporter.summary(results, elapsed)
         env.log(f"API calls: {dict(target.client.calls)}")
