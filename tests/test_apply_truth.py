@@ -106,3 +106,92 @@ def test_a_saved_plan_still_holds_when_a_starting_job_has_started(tmp_path):
         result = run("apply", plan_file, sim=sim)
         assert result.code == 0, result.all
         assert "✓ st-1: unchanged, RUNNING" in result.out
+
+
+# -- a list that fails while waiting, duplicates at the end, a lagging list ---------------------
+
+
+def run_in_thread(*argv, sim):
+    box = {}
+    thread = threading.Thread(target=lambda: box.setdefault("result", run(*argv, sim=sim)))
+    thread.start()
+    return thread, box
+
+
+def wait_until(condition, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition never came true"
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize("output", ["text", "json"])
+def test_a_list_failing_while_waiting_still_ends_with_the_summary(tmp_path, output):
+    with SimServer(SimConfig(startup_seconds=3)) as sim:
+        m = manifest_of(tmp_path / "m.yaml", "rf-1", "rf-2")
+        thread, box = run_in_thread("apply", "-f", str(m), "--auto-approve", "--output", output, sim=sim)
+        wait_until(lambda: sim.stats["POST create"] == 2 and sim.stats["GET list"] >= 3)  # plan, names, a wait round
+        sim.config.update({"token": "revoked"})  # every request from now on: 401, not retried
+        thread.join(30)
+        result = box["result"]
+        assert result.code == 3, result.all
+        if output == "json":
+            summary = json.loads(result.out.splitlines()[-1])
+            assert summary["type"] == "summary" and summary["ok"] is False
+            assert {(j["done"], j["outcome"]) for j in summary["jobs"]} == {("created", "status unknown")}
+        else:
+            assert "Apply finished with problems" in result.out
+            assert "✗ rf-1  created, status unknown, INIT (job " in result.out
+            assert "the list could not be read: API error 401" in result.out
+
+
+def test_a_name_with_several_live_jobs_at_the_end_exits_3_naming_every_id(tmp_path):
+    with SimServer(SimConfig(startup_seconds=1.0)) as sim:
+        m = manifest_of(tmp_path / "m.yaml", "dup-1", "ok-1")
+        thread, box = run_in_thread("apply", "-f", str(m), "--auto-approve", "--list-lag", "0.5", sim=sim)
+        wait_until(lambda: sim.stats["POST create"] == 2)
+        [other] = seed_running(sim, "dup-1")  # someone else creates the same name meanwhile
+        thread.join(30)
+        result = box["result"]
+        assert result.code == 3, result.all
+        ids = sorted(str(j["job_id"]) for j in live(sim) if j["job_name"] == "dup-1")
+        assert str(other["job_id"]) in ids and len(ids) == 2
+        assert f"2 live jobs are named dup-1 (ids {', '.join(ids)}): keep one, delete the others" in result.out
+        assert "✓ ok-1   created, RUNNING" in result.out
+        assert "Apply finished with problems" in result.out
+
+
+def test_a_lagging_list_and_lost_create_answers_never_create_twice(tmp_path):
+    names = [f"lag-{i}" for i in range(12)]
+    with SimServer(SimConfig(seed=3, list_lag=1.5, rate_lost_response=0.4, **FAST)) as sim:
+        m = manifest_of(tmp_path / "m.yaml", *names)
+        result = run("apply", "-f", str(m), "--auto-approve", sim=sim)
+        assert result.code == 0, result.all
+        assert sim.stats["faults.lost_response"] >= 3
+        assert sim.stats["POST create"] == len(names)  # each create sent once: the list was given time
+        assert sorted(j["job_name"] for j in live(sim)) == sorted(names)
+
+
+def test_a_duplicate_name_answer_means_the_job_exists_even_before_the_list_shows_it(tmp_path):
+    with SimServer(SimConfig(list_lag=1.0, reject_duplicate_names=True, **FAST)) as sim:
+        seed_running(sim, "dn-1")  # exists, but the list shows it only in a second: the plan says create
+        m = manifest_of(tmp_path / "m.yaml", "dn-1")
+        result = run("apply", "-f", str(m), "--auto-approve", sim=sim)
+        assert sim.stats["answer ModelArts.0103"] == 1
+        assert result.code == 0, result.all
+        assert sim.stats["POST create"] == 1
+        assert [j["job_name"] for j in live(sim)] == ["dn-1"]
+
+
+def test_an_ambiguous_create_that_finds_several_jobs_picks_none(tmp_path):
+    """Two applies whose create answers are both lost: neither can know which job is its own."""
+    with SimServer(SimConfig(latency=0.2, rate_lost_response=1.0, **FAST)) as sim:
+        m = manifest_of(tmp_path / "m.yaml", "amb-1")
+        runs = [run_in_thread("apply", "-f", str(m), "--auto-approve", "--list-lag", "0.3", sim=sim) for _ in range(2)]
+        for thread, _ in runs:
+            thread.join(30)
+        for _, box in runs:
+            result = box["result"]
+            assert result.code == 3, result.all
+            assert "2 live jobs are now named amb-1 (ids 1, 2): not creating another, not picking one" in result.out
+        assert sim.stats["POST create"] == 2
