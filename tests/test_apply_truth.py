@@ -195,3 +195,119 @@ def test_an_ambiguous_create_that_finds_several_jobs_picks_none(tmp_path):
             assert result.code == 3, result.all
             assert "2 live jobs are now named amb-1 (ids 1, 2): not creating another, not picking one" in result.out
         assert sim.stats["POST create"] == 2
+
+
+# -- concurrent applies of the same manifests converge to one job per name ----------------------
+
+
+@pytest.mark.parametrize("applies, lag", [(2, 0.0), (5, 0.5)])
+def test_concurrent_applies_end_with_one_job_per_name(tmp_path, applies, lag):
+    names = ["cc-a", "cc-b", "cc-c"]
+    with SimServer(SimConfig(latency=0.1, list_lag=lag, **FAST)) as sim:
+        m = manifest_of(tmp_path / "m.yaml", *names)
+        runs = [run_in_thread("apply", "-f", str(m), "--auto-approve", "--output", "json", sim=sim) for _ in range(applies)]
+        for thread, _ in runs:
+            thread.join(60)
+        summaries = []
+        for _, box in runs:
+            result = box["result"]
+            assert result.code == 0, result.all
+            summaries.append(json.loads(result.out.splitlines()[-1]))
+        counts = Counter(j["job_name"] for j in live(sim) if j["status"] != 9)
+        assert counts == Counter(names), counts  # one job per name (deleted losers may still show KILLING)
+        winners = {j["job_name"]: str(j["job_id"]) for j in live(sim) if j["status"] == 8}
+        assert len(winners) == len(names)
+        outcomes = Counter(job["outcome"] for s in summaries for job in s["jobs"])
+        assert sim.stats["POST create"] > len(names)  # they really raced
+        assert outcomes["adopted"] == sim.stats["POST create"] - len(names) == sim.stats["DELETE delete"]
+        for s in summaries:  # every run reports the one job that stays
+            assert {j["job_name"]: j["job_id"] for j in s["jobs"]} == winners
+
+
+# -- crashes: SIGKILL at any moment, then apply again ---------------------------------------------
+
+
+@pytest.mark.parametrize("moment", ["before any create", "between creates", "while waiting"])
+def test_apply_killed_at_any_moment_converges_on_the_next_run(tmp_path, moment):
+    names = [f"kill-{i}" for i in range(4)]
+    with SimServer(SimConfig(latency=0.05, startup_seconds=1.0, delete_seconds=0.1)) as sim:
+        m = manifest_of(tmp_path / "m.yaml", *names)
+        process = spawn(sim, "apply", "-f", str(m), "--auto-approve", "--parallelism", "1")
+        reached = {
+            "before any create": lambda: sim.stats["GET list"] >= 1,
+            "between creates": lambda: sim.stats["POST create"] >= 2,
+            "while waiting": lambda: sim.stats["POST create"] == len(names) and sim.stats["GET list"] >= 3,
+        }[moment]
+        wait_until(reached)
+        process.kill()
+        process.communicate(timeout=10)
+        created = sim.stats["POST create"]
+        assert created < len(names) or moment == "while waiting"
+        again = run("apply", "-f", str(m), "--auto-approve", sim=sim)
+        assert again.code == 0, again.all
+        jobs = live(sim)
+        assert sorted(j["job_name"] for j in jobs) == names  # every job, none twice
+        assert {j["status"] for j in jobs} == {8}
+
+
+# -- what earlier tests would not have noticed -------------------------------------------------------
+
+
+def test_no_wait_returns_once_the_changes_are_accepted(tmp_path):
+    with SimServer(SimConfig(startup_seconds=30)) as sim:
+        m = manifest_of(tmp_path / "m.yaml", "nw-1")
+        started = time.monotonic()
+        result = run("apply", "-f", str(m), "--auto-approve", "--no-wait", sim=sim)
+        assert result.code == 0, result.all
+        assert time.monotonic() - started < 10
+        assert "✓ nw-1: created (job 1): not waited for (--no-wait)" in result.out
+        assert [j["status"] for j in live(sim)] == [1]  # INIT: nobody waited
+        assert sim.stats["GET list"] == 3  # plan, the name check, the final read: no wait rounds
+
+
+def test_off_a_terminal_the_heartbeat_is_printed_at_most_every_10_seconds(tmp_path):
+    with SimServer(SimConfig(startup_seconds=2.5)) as sim:
+        m = manifest_of(tmp_path / "m.yaml", "hb-1")
+        result = run("apply", "-f", str(m), "--auto-approve", sim=sim)
+        assert result.code == 0, result.all
+        assert sim.stats["GET list"] >= 5  # several wait rounds ...
+        assert result.out.count("Waiting for 1 job to run: 1 ") == 1  # ... one heartbeat
+
+
+def test_the_wait_backs_off_while_nothing_happens(tmp_path):
+    from vizctl.apply import Applier, ApplySettings
+    from vizctl.auth import TokenAuth
+    from vizctl.client import ModelArtsClient
+    from vizctl.environment import Environment
+    from vizctl.progress import JsonReporter
+    import io
+
+    with SimServer(SimConfig(startup_seconds=60)) as sim:
+        sim.state.seed_jobs("proj-1", [{"job_name": "bo-1", "train_url": "/b/"}])
+        m = manifest_of(tmp_path / "m.yaml", "bo-1")
+        plan_file = saved_plan(tmp_path, sim, "-f", str(m))
+        from vizctl.manager import load_plan
+
+        client = ModelArtsClient(sim.url, "proj-1", TokenAuth(TOKEN))
+        settings = ApplySettings(timeout=2.0, poll_min=0.1, poll_max=1.0, list_lag=0)
+        before = sim.stats["GET list"]
+        [result] = Applier(client, JsonReporter(Environment(stdout=io.StringIO())), settings).run(load_plan(plan_file).plan)
+        assert result.outcome.value == "timed out"
+        rounds = sim.stats["GET list"] - before - 1  # the final read
+        # 0.1 s growing x1.25: rounds at 0, 0.1, 0.23, 0.38, 0.58, 0.82, 1.13, 1.51, 1.98 (a fixed 0.1 s: 20)
+        assert 7 <= rounds <= 11, rounds
+
+
+def test_a_second_ctrl_c_exits_at_once_even_with_requests_in_flight(tmp_path):
+    with SimServer(SimConfig(latency=3.0)) as sim:  # every request takes 3 s
+        m = manifest_of(tmp_path / "m.yaml", "slow-1")
+        process = spawn(sim, "apply", "-f", str(m), "--auto-approve", "--output", "json")
+        while '"apply_start"' not in process.stdout.readline():  # the create is in flight
+            pass
+        process.send_signal(signal.SIGINT)
+        time.sleep(0.2)
+        process.send_signal(signal.SIGINT)
+        started = time.monotonic()
+        process.communicate(timeout=20)
+        assert process.returncode == 130
+        assert time.monotonic() - started < 2
