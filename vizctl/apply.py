@@ -349,8 +349,8 @@ class Applier:
         by_name = snapshot.by_name() if snapshot else {}
         for job in ours:
             rivals = _live(by_name.get(job.name, []))
-            if self.stop.is_set() or job.job_id not in {r.job_id for r in rivals} or rivals[0].job_id == job.job_id:
-                continue
+            if job.job_id not in {r.job_id for r in rivals} or rivals[0].job_id == job.job_id:
+                continue  # not listed yet, or first: keep it (deleting a lost one is cleanup, done even after Ctrl-C)
             winner, own = rivals[0].job_id, job.job_id
             try:
                 self._delete(own, job.name)
