@@ -307,3 +307,14 @@ def test_the_wait_backs_off_while_nothing_happens(tmp_path):
         # 0.1 s growing x1.25: rounds at 0, 0.1, 0.23, 0.38, 0.58, 0.82, 1.13, 1.51, 1.98 (a fixed 0.1 s: 20)
         assert 7 <= rounds <= 11, rounds
 
+
+
+def test_a_create_reported_failed_says_when_the_job_exists_after_all(tmp_path):
+    # the list shows a job later than vizctl was told to expect: the final read still tells
+    with SimServer(SimConfig(list_lag=1.0, startup_seconds=1.5, reject_duplicate_names=True)) as sim:
+        [job] = seed_running(sim, "dn-late")
+        m = manifest_of(tmp_path / "m.yaml", "dn-late", "slow-1")
+        result = run("apply", "-f", str(m), "--auto-approve", "--list-lag", "0.2", sim=sim)
+        assert result.code == 3, result.all
+        assert (f"✗ dn-late  failed, RUNNING (job {job['job_id']}): create dn-late: the API reports a duplicate name, "
+                f"but the list shows no such job within 0.2s; yet the list now shows job {job['job_id']} with this name") in result.out

@@ -414,8 +414,9 @@ class Applier:
     # -- ENDED -> ENDED: one last look -----------------------------------------------------
 
     def _verify(self, jobs: list[_Job]) -> None:
-        """Read the whole list once more: several live jobs with a declared name, or a job gone, change the outcome."""
-        declared = [job for job in jobs if job.result is not None and job.change.action is not Action.DELETE and job.job_id]
+        """Read the whole list once more: several live jobs with a declared name, a job gone, or a job
+        that a failed create left after all, change what the outcome says."""
+        declared = [job for job in jobs if job.result is not None and job.change.action not in (Action.DELETE, Action.AMBIGUOUS)]
         snapshot = self._read_all()
         # A race's winner gives the losers list_lag seconds to delete their jobs.
         deadline = self.clock() + self.settings.list_lag
@@ -437,6 +438,9 @@ class Applier:
                           f"{len(live)} live jobs are named {job.name} (ids {ids}): keep one, delete the others "
                           "in the ModelArts console or API, then run apply again",
                           result.status, done=result.done or (result.outcome if result.outcome.ok else None))
+            elif live and not job.job_id:  # a create that failed or never started, yet the name is live now
+                detail = f"{result.detail}; yet the list now shows job {live[0].job_id} with this name"
+                self._end(job, result.outcome, detail, live[0].status, job_id=live[0].job_id)
             elif result.outcome.ok and result.status is not None and job.job_id not in listed:
                 self._end(job, Outcome.MISSING, f"job {job.job_id} is no longer listed", None, done=result.outcome)
 
