@@ -197,7 +197,7 @@ class Applier:
             elif change.action is Action.WAIT:
                 job.job_id, job.done, job.state = change.job_id, Outcome.UNCHANGED, State.WAITING
 
-        self._send([job for job in jobs if job.state is State.PLANNED])
+        self._send([job for job in jobs if job.state is State.PLANNED and job.change.action.is_change])
         self._settle_races([job for job in jobs if job.state is State.ACCEPTED])
         waiting = [job for job in jobs if job.state is State.WAITING]
         if self.settings.wait:
@@ -246,8 +246,10 @@ class Applier:
             job.job_id = self._update(change)
         elif change.action is Action.RESTART:
             job.job_id = self._restart(change)
-        else:  # Action.DELETE
+        elif change.action is Action.DELETE:
             job.job_id = self._delete(change.job_id or "", change.job_name)
+        else:
+            raise MutationFailed(f"vizctl cannot carry out {change.action.value}")
         job.done = _DONE[change.action]
         self.reporter.action_done(change, job.job_id, self.clock() - started)
         return True
