@@ -23,7 +23,8 @@ every transition is one method of :class:`Applier`, named in the arrow::
 * ``_verify``: after any change or wait, the whole list once more: a declared
   name with several live jobs ends ``duplicate`` (a winner of a race first gives
   the losers ``list_lag`` seconds to delete theirs), a job no longer listed ends
-  ``missing``.
+  ``missing``, and a failed create whose job the list shows after all says so.
+  If this read fails, the outcomes stand as the last successful read showed them.
 
 Progress goes to a :class:`Reporter` as events; nothing here prints.
 """
