@@ -167,17 +167,21 @@ def test_a_name_with_several_live_jobs_at_the_end_exits_3_naming_every_id(tmp_pa
         assert "Apply finished with problems" in result.out
 
 
-def test_a_job_deleted_during_the_apply_is_not_reported_unchanged(tmp_path):
-    with SimServer(SimConfig(startup_seconds=1.0, delete_seconds=0.1)) as sim:
+@pytest.mark.parametrize("change, says", [
+    ("delete", "unchanged, missing (job {id}): job {id} is no longer listed"),
+    ("stop", "unchanged, stopped, KILLING (job {id}): was RUNNING, now KILLING"),
+])
+def test_a_job_deleted_or_stopped_during_the_apply_is_not_reported_unchanged(tmp_path, change, says):
+    with SimServer(SimConfig(startup_seconds=1.0, delete_seconds=0.1, stop_seconds=5)) as sim:
         [old] = seed_running(sim, "gone-1")
         m = manifest_of(tmp_path / "m.yaml", "gone-1", "new-1")
         thread, box = run_in_thread("apply", "-f", str(m), "--auto-approve", sim=sim)
         wait_until(lambda: sim.stats["POST create"] == 1)
-        sim.state.delete_job("proj-1", str(old["job_id"]))
+        getattr(sim.state, f"{change}_job")("proj-1", str(old["job_id"]))
         thread.join(30)
         result = box["result"]
         assert result.code == 3, result.all
-        assert f"✗ gone-1  unchanged, missing (job {old['job_id']}): job {old['job_id']} is no longer listed" in result.out
+        assert "✗ gone-1  " + says.format(id=old["job_id"]) in result.out
 
 
 def test_a_lagging_list_and_lost_create_answers_never_create_twice(tmp_path):

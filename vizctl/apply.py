@@ -23,7 +23,8 @@ every transition is one method of :class:`Applier`, named in the arrow::
 * ``_verify``: after any change or wait, the whole list once more: a declared
   name with several live jobs ends ``duplicate`` (a winner of a race first gives
   the losers ``list_lag`` seconds to delete theirs), a job no longer listed ends
-  ``missing``, and a failed create whose job the list shows after all says so.
+  ``missing``, one no longer running ``stopped`` or ``failed``, and a failed
+  create whose job the list shows after all says so.
   If this read fails, the outcomes stand as the last successful read showed them.
 
 Progress goes to a :class:`Reporter` as events; nothing here prints.
@@ -67,6 +68,7 @@ class Outcome(str, enum.Enum):
     NOT_RUNNING = "not yet running"  # interrupted while waiting
     UNKNOWN = "status unknown"  # the list could not be read
     MISSING = "missing"  # the last list read no longer shows the job
+    STOPPED = "stopped"  # was running, the last list read shows it stopped or stopping
     DUPLICATE = "duplicate"  # the last list read shows several live jobs with the name
 
     @property
@@ -431,7 +433,7 @@ class Applier:
         if snapshot is None:
             return  # the outcomes stand as the last successful read showed them
         by_name = snapshot.by_name()
-        listed = {live.job_id for live in snapshot.jobs}
+        listed = {live.job_id: live for live in snapshot.jobs}
         for job in declared:
             result = job.result
             live = _live(by_name.get(job.name, []))
@@ -446,6 +448,10 @@ class Applier:
                 self._end(job, result.outcome, detail, live[0].status, job_id=live[0].job_id)
             elif result.outcome.ok and result.status is not None and job.job_id not in listed:
                 self._end(job, Outcome.MISSING, f"job {job.job_id} is no longer listed", None, done=result.outcome)
+            elif result.running and listed[job.job_id].phase is not Phase.RUNNING:
+                now = listed[job.job_id]
+                outcome = Outcome.FAILED if now.phase is Phase.FAILED else Outcome.STOPPED
+                self._end(job, outcome, f"was RUNNING, now {now.status_name}", now.status, done=result.outcome)
 
     # -- helpers ---------------------------------------------------------------
 
