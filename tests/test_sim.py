@@ -471,6 +471,19 @@ def test_duplicate_names(make_sim, reject):
         assert [j["job_name"] for j in listing(sim).json()["jobs"]] == ["same", "same"]
 
 
+def test_list_lag_shows_new_jobs_late(make_sim):
+    clock = Clock()
+    sim = make_sim(clock=clock, list_lag=3.0, reject_duplicate_names=True)
+    assert create(sim, "late").status_code == 200
+    assert listing(sim).json()["jobs"] == []
+    assert detail(sim, 1).status_code == 200  # only the list lags
+    r = create(sim, "late")
+    assert r.status_code == 400 and r.json()["error_code"] == "ModelArts.0103"
+    assert sim.stats["answer ModelArts.0103"] == 1
+    clock.advance(3.0)
+    assert [j["job_name"] for j in listing(sim).json()["jobs"]] == ["late"]
+
+
 # -- persistence ---------------------------------------------------------------------
 
 

@@ -1,10 +1,31 @@
-"""Carrying out a plan: concurrent mutations, then one wait loop for every job.
+"""Carrying out a plan: one small state machine per job, then one last look at the list.
 
-Mutations run up to ``parallelism`` at once. None is retried blindly: after an
-ambiguous failure (timeout, reset, 5xx) or a duplicate-name answer, the live
-state decides whether it took effect (:meth:`Applier._attempt`). Waiting costs
-one list call per round for all jobs (:meth:`ModelArtsClient.list_newest`),
-with an interval backing off from ``poll_min`` to ``poll_max`` seconds.
+Each change of the plan is a :class:`_Job` that moves through these states;
+every transition is one method of :class:`Applier`, named in the arrow::
+
+    PLANNED --_send--> ACCEPTED --_settle_races--> WAITING --_wait--> ENDED --_verify--> ENDED
+       |                  (the plan alone decides FAILED, AMBIGUOUS, NOOP: ENDED at once; WAIT: WAITING)
+       +--> ENDED: failed (refused), not started (interrupted first); deleted; not waited for
+
+* ``_send``: mutations, up to ``parallelism`` at once. None is retried blindly:
+  after an ambiguous failure (timeout, reset, 5xx) or a duplicate-name answer
+  the list decides whether it took effect, and the list is given ``list_lag``
+  seconds to show a new job before vizctl concludes the create did not happen.
+* ``_settle_races``: a job this run created is checked once the list shows it.
+  Another live job with the same name listed before it (the API's job_id
+  order) means a concurrent apply created that name first: this run deletes
+  its own job and adopts the first one (outcome ``adopted``). Only jobs whose
+  create this run saw answered are ever deleted.
+* ``_wait``: one list call per round for all jobs (:meth:`ModelArtsClient.list_newest`),
+  backing off from ``poll_min`` to ``poll_max`` seconds, until each job runs,
+  fails, or the timeout passes; a list that fails for good ends the wait with
+  ``status unknown``; Ctrl-C with ``not yet running``.
+* ``_verify``: after any change or wait, the whole list once more: a declared
+  name with several live jobs ends ``duplicate`` (a winner of a race first gives
+  the losers ``list_lag`` seconds to delete theirs), a job no longer listed ends
+  ``missing``, one no longer running ``stopped`` or ``failed``, and a failed
+  create whose job the list shows after all says so.
+  If this read fails, the outcomes stand as the last successful read showed them.
 
 Progress goes to a :class:`Reporter` as events; nothing here prints.
 """
@@ -20,7 +41,7 @@ from typing import Callable, Protocol, TypeVar
 
 from vizctl.client import ModelArtsClient
 from vizctl.errors import DUPLICATE_NAME_CODE, ApiError, ApiResponseError, ThrottledError, VizctlError
-from vizctl.model import LiveJob, Phase, phase_of
+from vizctl.model import DEFAULT_LIST_LAG, LiveJob, LiveSnapshot, Phase, phase_of
 from vizctl.plan import Action, Change, Plan
 from vizctl.retry import DEFAULT_THROTTLE_WAIT, RetryPolicy
 
@@ -31,23 +52,31 @@ POLL_BACKOFF = 1.25
 
 
 class Outcome(str, enum.Enum):
-    """How one job ended up."""
+    """How one job ended up; each word is true of the last list read."""
 
     CREATED = "created"
     UPDATED = "updated"
     RESTARTED = "restarted"
     REPLACED = "replaced"
     DELETED = "deleted"
+    ADOPTED = "adopted"  # a concurrent apply's job of the same name won; ours was deleted
     UNCHANGED = "unchanged"
     FAILED = "failed"
     TIMED_OUT = "timed out"
-    SKIPPED = "skipped"  # never started: interrupted
+    NOT_STARTED = "not started"  # interrupted before anything was sent
+    NOT_RUNNING = "not yet running"  # interrupted while waiting
+    UNKNOWN = "status unknown"  # the list could not be read
+    MISSING = "missing"  # the last list read no longer shows the job
+    STOPPED = "stopped"  # was running, the last list read shows it stopped or stopping
+    DUPLICATE = "duplicate"  # the last list read shows several live jobs with the name
     DRIFTED = "drifted"  # left unlike its declaration: apply cannot change the field in place
 
     @property
     def ok(self) -> bool:
-        return self not in (Outcome.FAILED, Outcome.TIMED_OUT, Outcome.SKIPPED, Outcome.DRIFTED)
+        return self in _OK
 
+
+_OK = {Outcome.CREATED, Outcome.UPDATED, Outcome.RESTARTED, Outcome.REPLACED, Outcome.DELETED, Outcome.ADOPTED, Outcome.UNCHANGED}
 
 _DONE = {
     Action.CREATE: Outcome.CREATED,
@@ -62,7 +91,11 @@ _DONE = {
 
 @dataclass(frozen=True)
 class JobResult:
-    """The end of one job's story in this apply."""
+    """The end of one job's story in this apply.
+
+    ``done`` is what apply did before the job ended as ``outcome`` when the
+    outcome word alone does not say it: ``created`` for a job ``not yet running``.
+    """
 
     job_name: str
     action: Action
@@ -71,6 +104,7 @@ class JobResult:
     job_id: str | None = None
     status: int | None = None
     elapsed: float = 0.0
+    done: Outcome | None = None
     service_url: str = ""  # the TensorBoard / MindInsight link, once the API shows one
 
     @property
@@ -102,10 +136,37 @@ class ApplySettings:
     poll_min: float = 1.0
     poll_max: float = 10.0
     mutation_attempts: int = 5
+    list_lag: float = DEFAULT_LIST_LAG
 
 
 class MutationFailed(VizctlError):
     """One job's mutation failed for good; the message says why."""
+
+
+class State(enum.Enum):
+    """Where one job is in an apply (see the module docstring)."""
+
+    PLANNED = "planned"  # a change still to send
+    ACCEPTED = "accepted"  # the API took the change
+    WAITING = "waiting"  # for the list to show it running
+    ENDED = "ended"  # it has its JobResult
+
+
+@dataclass
+class _Job:
+    """One change of the plan on its way through the states."""
+
+    change: Change
+    state: State = State.PLANNED
+    job_id: str | None = None  # the live job this apply watches
+    done: Outcome | None = None  # what apply did to it so far
+    ours: bool = False  # this run saw its create answered: the one job it may delete after losing a race
+    detail: str = ""
+    result: JobResult | None = None
+
+    @property
+    def name(self) -> str:
+        return self.change.job_name
 
 
 class Applier:
@@ -128,77 +189,88 @@ class Applier:
         self._started = clock()
 
     def run(self, plan: Plan) -> list[JobResult]:
-        """Carry out ``plan``; one result per change, in plan order.
-
-        Results are keyed by the change's position: two undeclared jobs to
-        prune may share a name.
-        """
+        """Carry out ``plan``; one result per change, in plan order (two jobs to prune may share a name)."""
         self._started = self.clock()
-        results: dict[int, JobResult] = {}
-        to_wait: dict[int, tuple[Change, str]] = {}
-        for key, change in enumerate(plan.changes):
+        jobs = [_Job(change) for change in plan.changes]
+        for job in jobs:  # what the plan alone decides
+            change = job.change
             if change.action in (Action.FAILED, Action.AMBIGUOUS):
-                results[key] = self._settle(change, Outcome.FAILED, "; ".join([change.reason, *change.notes]), change.job_id, change.status)
+                self._end(job, Outcome.FAILED, "; ".join([change.reason, *change.notes]), change.status, job_id=change.job_id)
             elif change.action is Action.DRIFTED:
-                results[key] = self._settle(change, Outcome.DRIFTED, "; ".join(change.notes), change.job_id, change.status)
+                self._end(job, Outcome.DRIFTED, "; ".join(change.notes), change.status, job_id=change.job_id)
             elif change.action in (Action.NOOP, Action.KEEP_STOPPED):
-                results[key] = self._settle(change, Outcome.UNCHANGED, "", change.job_id, change.status)
+                self._end(job, Outcome.UNCHANGED, "", change.status, job_id=change.job_id)
             elif change.action is Action.WAIT:
-                to_wait[key] = (change, change.job_id or "")
+                job.job_id, job.done, job.state = change.job_id, Outcome.UNCHANGED, State.WAITING
 
-        mutations = {key: c for key, c in enumerate(plan.changes) if c.action.is_change}
+        self._send([job for job in jobs if job.state is State.PLANNED and job.change.action.is_change])
+        self._settle_races([job for job in jobs if job.state is State.ACCEPTED])
+        waiting = [job for job in jobs if job.state is State.WAITING]
+        if self.settings.wait:
+            self._wait(waiting)
+        else:
+            for job in waiting:
+                status = job.change.status if job.change.action is Action.WAIT else None
+                self._end(job, job.done or Outcome.UNCHANGED, "not waited for (--no-wait)", status)
+        if any(job.change.action.is_change or job.change.action is Action.WAIT for job in jobs):
+            self._verify(jobs)  # the plan's own read is the last one otherwise
+        return [job.result for job in jobs if job.result is not None]
+
+    # -- PLANNED -> ACCEPTED | ENDED -------------------------------------------------
+
+    def _send(self, jobs: list[_Job]) -> None:
+        """Send the mutations, up to ``parallelism`` at once."""
+        if not jobs:
+            return
         with ThreadPoolExecutor(max_workers=max(1, self.settings.parallelism)) as pool:
-            futures = {pool.submit(self._mutate, change): key for key, change in mutations.items()}
+            futures = {pool.submit(self._mutate, job): job for job in jobs}
             for future in as_completed(futures):
-                key = futures[future]
-                change = mutations[key]
+                job = futures[future]
+                change = job.change
                 try:
-                    job_id = future.result()
+                    started = future.result()
                 except (ApiError, MutationFailed) as exc:
-                    results[key] = self._settle(change, Outcome.FAILED, _reason(exc), change.job_id, change.status)
+                    self._end(job, Outcome.FAILED, _reason(exc), change.status, job_id=change.job_id)
                     continue
-                if job_id is None:  # interrupted before it started
-                    results[key] = self._settle(change, Outcome.SKIPPED, "not started: interrupted", change.job_id, change.status)
-                elif change.action is Action.DELETE or not self.settings.wait:
-                    results[key] = self._settle(change, _DONE[change.action], "not waited for" if change.action is not Action.DELETE else "", job_id, None)
+                if not started:
+                    self._end(job, Outcome.NOT_STARTED, "interrupted before it was sent", change.status, job_id=change.job_id)
+                elif change.action is Action.DELETE:
+                    self._end(job, Outcome.DELETED, "", None)
                 else:
-                    to_wait[key] = (change, job_id)
+                    job.state = State.ACCEPTED
 
-        if to_wait and self.settings.wait:
-            results.update(self._wait(to_wait))
-        elif to_wait:
-            for key, (change, job_id) in to_wait.items():
-                results[key] = self._settle(change, Outcome.UNCHANGED, "not waited for (--no-wait)", job_id, change.status)
-        return [results[key] for key in sorted(results)]
-
-    # -- mutations -------------------------------------------------------------
-
-    def _mutate(self, change: Change) -> str | None:
-        """Carry out one change; the id of the job to wait for, or None when interrupted first."""
+    def _mutate(self, job: _Job) -> bool:
+        """Carry out one change, recording the job to watch; False when interrupted before it started."""
         if self.stop.is_set():
-            return None
+            return False
+        change = job.change
         self.reporter.action_started(change)
         started = self.clock()
-        if change.action is Action.CREATE:
-            job_id = self._create(change)
+        if change.action in (Action.CREATE, Action.REPLACE):
+            job.job_id, job.ours = self._replace(change) if change.action is Action.REPLACE else self._create(change)
         elif change.action is Action.UPDATE:
-            job_id = self._update(change)
+            job.job_id = self._update(change)
         elif change.action is Action.RESTART:
-            job_id = self._restart(change)
-        elif change.action is Action.REPLACE:
-            job_id = self._replace(change)
-        else:  # Action.DELETE
-            job_id = self._delete(change.job_id or "", change.job_name)
-        self.reporter.action_done(change, job_id, self.clock() - started)
-        return job_id
+            job.job_id = self._restart(change)
+        elif change.action is Action.DELETE:
+            job.job_id = self._delete(change.job_id or "", change.job_name)
+        else:
+            raise MutationFailed(f"vizctl cannot carry out {change.action.value}")
+        job.done = _DONE[change.action]
+        self.reporter.action_done(change, job.job_id, self.clock() - started)
+        return True
 
-    def _create(self, change: Change) -> str:
+    def _create(self, change: Change) -> tuple[str, bool]:
+        """The new job's id, and whether this run saw its create answered (else the list showed it)."""
         body = change.after or {}
-        return self._attempt(
-            lambda: self.client.create_job(body).job_id,
-            verify=lambda: self._existing_id(change.job_name),
-            what=f"create {change.job_name}",
-        )
+        answered: list[str] = []
+
+        def send() -> str:
+            answered.append(self.client.create_job(body).job_id)
+            return answered[-1]
+
+        job_id = self._attempt(send, verify=lambda: self._existing_id(change.job_name), what=f"create {change.job_name}")
+        return job_id, job_id in answered
 
     def _update(self, change: Change) -> str:
         job_id = change.job_id or ""
@@ -218,7 +290,7 @@ class Applier:
         )
         return job_id
 
-    def _replace(self, change: Change) -> str:
+    def _replace(self, change: Change) -> tuple[str, bool]:
         self._delete(change.job_id or "", change.job_name)
         self._until(lambda: not self.client.find_by_name(change.job_name), f"{change.job_name} to disappear after delete")
         return self._create(change)
@@ -231,11 +303,16 @@ class Applier:
         return job_id
 
     def _existing_id(self, name: str) -> str | None:
-        """After an ambiguous create: the id if the job exists now, None if it does not."""
-        found = self.client.find_by_name(name)
-        if len(found) > 1:
-            raise MutationFailed(f"{len(found)} live jobs are now named {name}: not creating another")
-        return found[0].job_id if found else None
+        """After an ambiguous create: the id once the list shows the job; None if it does not within ``list_lag``."""
+        deadline = self.clock() + self.settings.list_lag
+        while True:
+            found = [job for job in self.client.find_by_name(name) if job.phase is not Phase.STOPPING]
+            if len(found) > 1:
+                ids = ", ".join(job.job_id for job in found)
+                raise MutationFailed(f"{len(found)} live jobs are now named {name} (ids {ids}): not creating another, not picking one")
+            if found or self.stop.is_set() or self.clock() >= deadline:
+                return found[0].job_id if found else None
+            self._sleep(min(self.settings.poll_min, deadline - self.clock()))
 
     def _attempt(self, call: Callable[[], T], verify: Callable[[], str | None], what: str, idempotent: bool = False) -> T | str:
         """Run a mutation; after an ambiguous failure ask ``verify`` whether it took effect before trying again."""
@@ -257,7 +334,7 @@ class Applier:
                 if done is not None:
                     return done
             if duplicate:
-                raise MutationFailed(f"{what}: the API reports a duplicate name, but no such job is listed")
+                raise MutationFailed(f"{what}: the API reports a duplicate name, but the list shows no such job within {self.settings.list_lag:g}s")
             if self.stop.is_set():
                 break
             self._sleep(self.backoff.delay(error, attempt))
@@ -271,33 +348,59 @@ class Applier:
             self._sleep(min(interval, self._remaining()))
             interval = min(interval * 2, 2.0)
 
-    # -- waiting -------------------------------------------------------------
+    # -- ACCEPTED -> WAITING -------------------------------------------------------------
 
-    def _wait(self, to_wait: dict[int, tuple[Change, str]]) -> dict[int, JobResult]:
+    def _settle_races(self, jobs: list[_Job]) -> None:
+        """Once the list shows each job this run created, let the first job of each name win."""
+        ours = [job for job in jobs if job.ours]
+        snapshot = self._read_all(until_listed=frozenset(job.job_id for job in ours)) if ours else None
+        by_name = snapshot.by_name() if snapshot else {}
+        for job in ours:
+            rivals = _live(by_name.get(job.name, []))
+            if job.job_id not in {r.job_id for r in rivals} or rivals[0].job_id == job.job_id:
+                continue  # not listed yet, or first: keep it (deleting a lost one is cleanup, done even after Ctrl-C)
+            winner, own = rivals[0].job_id, job.job_id
+            try:
+                self._delete(own, job.name)
+            except (ApiError, MutationFailed) as exc:
+                job.detail = f"a concurrent apply created job {winner} first, and deleting ours failed: {_reason(exc)}"
+                continue
+            job.job_id, job.done, job.ours = winner, Outcome.ADOPTED, False
+            job.detail = f"a concurrent apply created job {winner} first; ours, job {own}, was deleted"
+        for job in jobs:
+            job.state = State.WAITING
+
+    # -- WAITING -> ENDED ------------------------------------------------------------------
+
+    def _wait(self, jobs: list[_Job]) -> None:
         """Poll the list until every job is running, failed, or the timeout passes."""
-        results: dict[int, JobResult] = {}
-        pending = dict(to_wait)
+        pending = list(jobs)
         last_seen: dict[int, LiveJob] = {}
         interval = self.settings.poll_min
+        failure = ""
         while pending:
-            snapshot = self.client.list_newest(job_id for _, job_id in pending.values())
-            by_id = {job.job_id: job for job in snapshot.jobs}
+            try:
+                snapshot = self.client.list_newest(job.job_id or "" for job in pending)
+            except ApiError as exc:
+                failure = f"the list could not be read: {_reason(exc)}"
+                break
+            by_id = {live.job_id: live for live in snapshot.jobs}
             pending_before = len(pending)
-            for key, (change, job_id) in list(pending.items()):
-                job = by_id.get(job_id)
-                if job is None:
+            for job in list(pending):
+                live = by_id.get(job.job_id or "")
+                if live is None:
                     continue  # not listed yet (or gone); the timeout decides
-                last_seen[key] = job
-                if job.phase is Phase.RUNNING:
-                    results[key] = self._settle(change, _DONE[change.action], "", job_id, job.status, job.service_url)
-                elif job.phase is not Phase.PENDING:
-                    results[key] = self._settle(change, Outcome.FAILED, "", job_id, job.status, job.service_url)
+                last_seen[id(job)] = live
+                if live.phase is Phase.RUNNING:
+                    self._end(job, job.done or Outcome.UNCHANGED, job.detail, live.status, service_url=live.service_url)
+                elif live.phase is not Phase.PENDING:
+                    self._end(job, Outcome.FAILED, job.detail, live.status, service_url=live.service_url)
                 else:
                     continue
-                del pending[key]
+                pending.remove(job)
             if not pending:
                 break
-            states = [last_seen[k].status_name if k in last_seen else "NOT_LISTED" for k in pending]
+            states = [last_seen[id(job)].status_name if id(job) in last_seen else "NOT_LISTED" for job in pending]
             self.reporter.progress({s: states.count(s) for s in sorted(set(states))}, self.clock() - self._started)
             if self._remaining() <= 0 or self.stop.is_set():
                 break
@@ -306,25 +409,79 @@ class Applier:
             self._sleep(min(interval, self._remaining()))
             interval = min(interval * POLL_BACKOFF, self.settings.poll_max)  # back off while nothing happens
 
-        for key, (change, job_id) in pending.items():
-            job = last_seen.get(key)
-            state = job.status_name if job else "not listed"
-            if self.stop.is_set():
-                results[key] = self._settle(change, Outcome.SKIPPED, f"still {state} when interrupted", job_id, job and job.status)
+        for job in pending:
+            live = last_seen.get(id(job))
+            state, status = (live.status_name, live.status) if live else ("not listed", None)
+            if failure:
+                self._end(job, Outcome.UNKNOWN, f"last seen {state}; {failure}", status, done=job.done)
+            elif self.stop.is_set():
+                self._end(job, Outcome.NOT_RUNNING, f"still {state} when interrupted", status, done=job.done)
             else:
-                results[key] = self._settle(
-                    change, Outcome.TIMED_OUT, f"still {state} after {self.settings.timeout:g}s", job_id, job and job.status
-                )
-        return results
+                self._end(job, Outcome.TIMED_OUT, f"still {state} after {self.settings.timeout:g}s", status)
+
+    # -- ENDED -> ENDED: one last look -----------------------------------------------------
+
+    def _verify(self, jobs: list[_Job]) -> None:
+        """Read the whole list once more: several live jobs with a declared name, a job gone, or a job
+        that a failed create left after all, change what the outcome says."""
+        declared = [job for job in jobs if job.result is not None and job.change.action not in (Action.DELETE, Action.AMBIGUOUS)]
+        snapshot = self._read_all()
+        # A race's winner gives the losers list_lag seconds to delete their jobs.
+        deadline = self.clock() + self.settings.list_lag
+        while snapshot is not None and not self.stop.is_set() and self.clock() < deadline and any(
+            job.ours and len(_live(snapshot.by_name().get(job.name, []))) > 1 for job in declared
+        ):
+            self._sleep(min(self.settings.poll_min, deadline - self.clock()))
+            snapshot = self._read_all() or snapshot
+        if snapshot is None:
+            return  # the outcomes stand as the last successful read showed them
+        by_name = snapshot.by_name()
+        listed = {live.job_id: live for live in snapshot.jobs}
+        for job in declared:
+            result = job.result
+            live = _live(by_name.get(job.name, []))
+            if len(live) > 1:
+                ids = ", ".join(j.job_id for j in live)
+                self._end(job, Outcome.DUPLICATE,
+                          f"{len(live)} live jobs are named {job.name} (ids {ids}): keep one, delete the others "
+                          "in the ModelArts console or API, then run apply again",
+                          result.status, done=result.done or (result.outcome if result.outcome.ok else None))
+            elif live and not job.job_id:  # a create that failed or never started, yet the name is live now
+                detail = f"{result.detail}; yet the list now shows job {live[0].job_id} with this name"
+                self._end(job, result.outcome, detail, live[0].status, job_id=live[0].job_id, service_url=live[0].service_url)
+            elif result.outcome.ok and result.status is not None and job.job_id not in listed:
+                self._end(job, Outcome.MISSING, f"job {job.job_id} is no longer listed", None, done=result.outcome)
+            elif result.running and listed[job.job_id].phase is not Phase.RUNNING:
+                now = listed[job.job_id]
+                outcome = Outcome.FAILED if now.phase is Phase.FAILED else Outcome.STOPPED
+                self._end(job, outcome, f"was RUNNING, now {now.status_name}", now.status, done=result.outcome)
 
     # -- helpers ---------------------------------------------------------------
 
-    def _settle(
-        self, change: Change, outcome: Outcome, detail: str, job_id: str | None, status: int | None, service_url: str = ""
-    ) -> JobResult:
-        result = JobResult(change.job_name, change.action, outcome, detail, job_id, status, self.clock() - self._started, service_url)
-        self.reporter.job_settled(result)
-        return result
+    def _read_all(self, until_listed: frozenset[str | None] = frozenset()) -> LiveSnapshot | None:
+        """The whole list (None if it cannot be read); re-read for up to ``list_lag`` until ``until_listed`` show."""
+        deadline = self.clock() + self.settings.list_lag
+        while True:
+            try:
+                snapshot = self.client.list_all()
+            except ApiError:
+                return None
+            missing = set(until_listed) - {live.job_id for live in snapshot.jobs}
+            if not missing or self.stop.is_set() or self.clock() >= deadline:
+                return snapshot
+            self._sleep(min(self.settings.poll_min, deadline - self.clock()))
+
+    def _end(
+        self, job: _Job, outcome: Outcome, detail: str, status: int | None,
+        job_id: str | None = None, done: Outcome | None = None, service_url: str = "",
+    ) -> None:
+        """Any state -> ENDED: the result, reported."""
+        job.state = State.ENDED
+        job.job_id = job_id or job.job_id
+        elapsed = job.result.elapsed if job.result else self.clock() - self._started
+        service_url = service_url or (job.result.service_url if job.result else "")
+        job.result = JobResult(job.name, job.change.action, outcome, detail, job.job_id, status, elapsed, done, service_url)
+        self.reporter.job_settled(job.result)
 
     def _remaining(self) -> float:
         return self.settings.timeout - (self.clock() - self._started)
@@ -333,6 +490,10 @@ class Applier:
         self.stop.wait(max(0.0, seconds))
 
 
+def _live(jobs: list[LiveJob]) -> list[LiveJob]:
+    """The jobs that are not being deleted, in the list's order (the API's job_id order)."""
+    return [job for job in jobs if job.phase is not Phase.STOPPING]
+
+
 def _reason(exc: BaseException | None) -> str:
     return str(exc) if exc is not None else "unknown error"
-

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 # `schema` and `completion` must start fast. Each command imports the rest.
 from vizctl import __version__
 from vizctl.environment import Environment
+from vizctl.model import DEFAULT_LIST_LAG
 from vizctl.errors import ConfigError, ConfirmationError, ExitStatus, PlanError, UsageError, VizctlError
 from vizctl.wording import plural
 
@@ -192,6 +193,10 @@ def build_parser() -> argparse.ArgumentParser:
     apply.add_argument("-y", "--auto-approve", action="store_true", help="do not ask for confirmation")
     apply.add_argument("--timeout", type=duration, default=900.0, metavar="DURATION", help="give up waiting for jobs after this long: 900, 90s, 15m, 1h30m (default 15m)")
     apply.add_argument("--no-wait", action="store_true", help="do not wait for the jobs to run")
+    apply.add_argument(
+        "--list-lag", type=lag, default=DEFAULT_LIST_LAG, metavar="DURATION",
+        help="how long the list may take to show a new job: an ambiguous create and a race are judged after it (default %(default)ss)",
+    )
     apply.set_defaults(run=cmd_apply)
 
     status = command(
@@ -333,6 +338,21 @@ _DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\
 
 def duration(text: str) -> float:
     """Seconds from ``90``, ``90s``, ``5m``, ``1h30m`` or ``1.5h``: every duration flag's type."""
+    seconds = _duration_seconds(text)
+    if not seconds > 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+    return seconds
+
+
+def lag(text: str) -> float:
+    """A duration that may be zero (``--list-lag 0``: the list shows new jobs at once)."""
+    seconds = _duration_seconds(text)
+    if seconds < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative: {text!r}")
+    return seconds
+
+
+def _duration_seconds(text: str) -> float:
     try:
         seconds = float(text)
     except ValueError:
@@ -340,8 +360,8 @@ def duration(text: str) -> float:
         if not parts or not any(parts.groups()):
             raise argparse.ArgumentTypeError(f"not a duration: {text!r} (e.g. 90, 90s, 5m, 1h30m)") from None
         seconds = sum(float(n) * unit for n, unit in zip(parts.groups(), (3600, 60, 1)) if n)
-    if not (math.isfinite(seconds) and seconds > 0):
-        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+    if not math.isfinite(seconds):
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (e.g. 90, 90s, 5m, 1h30m)")
     return seconds
 
 
@@ -525,7 +545,7 @@ def cmd_apply(args: argparse.Namespace, env: Environment) -> ExitStatus:
             raise PlanError("the plan has errors (above); nothing was changed")
         if saved is None and plan.has_changes and not args.auto_approve:
             confirm(env, "Apply these changes?")
-        settings = ApplySettings(parallelism=args.parallelism, timeout=args.timeout, wait=not args.no_wait)
+        settings = ApplySettings(parallelism=args.parallelism, timeout=args.timeout, wait=not args.no_wait, list_lag=args.list_lag)
         return carry_out(target, plan, live, reporter, settings, env)
 
 

@@ -4,6 +4,10 @@ Commands take an :class:`Environment` instead of reaching for ``sys`` and
 ``os`` themselves, so tests can run the real CLI end to end with their own
 streams and variables. Every write goes through :meth:`Environment.redact`, so
 a secret registered with :meth:`add_secret` cannot reach any output.
+
+A stream that fails (``vizctl apply | head -1`` closes the pipe) is written to
+no more, and nothing else changes: output failures never alter what a command
+does or the exit code it ends with.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ class Environment:
     colors: bool = False  # decided by the CLI from the TTY, NO_COLOR and --no-color
     verbosity: int = 0
     _secrets: list[str] = field(default_factory=list)
+    _failed: set[int] = field(default_factory=set)  # ids of streams whose writes failed
     _lock: threading.RLock = field(default_factory=threading.RLock)  # re-entrant: a signal handler may write
 
     def __post_init__(self) -> None:
@@ -66,12 +71,28 @@ class Environment:
 
     def _write(self, stream: TextIO, text: str) -> None:
         with self._lock:
-            stream.write(self.redact(text))
-            stream.flush()
+            if id(stream) in self._failed:
+                return
+            try:
+                stream.write(self.redact(text))
+                stream.flush()
+            except (OSError, ValueError):  # a closed pipe or file: write nothing more there
+                self._failed.add(id(stream))
+                _silence(stream)
 
     def getenv(self, name: str, default: str | None = None) -> str | None:
         value = self.environ.get(name)
         return value if value not in (None, "") else default
+
+
+def _silence(stream: TextIO) -> None:
+    """Point a failed stream's descriptor at /dev/null, so the flush at exit cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass  # not a real file (a test's StringIO): nothing flushes it at exit
 
 
 def _isatty(stream: TextIO) -> bool:

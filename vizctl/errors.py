@@ -39,7 +39,7 @@ class ExitStatus(enum.IntEnum):
     OK = 0
     ERROR = 1  # invalid manifest, configuration or API error, refused plan
     CHANGES = 2  # plan --detailed-exitcode: there is something to do
-    NOT_CONVERGED = 3  # apply finished, but some job failed or timed out
+    NOT_CONVERGED = 3  # apply finished, but some job failed, timed out, is unknown, missing or duplicated
     USAGE = 64  # bad command line
     INTERRUPTED = 130  # Ctrl-C
 

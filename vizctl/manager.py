@@ -10,12 +10,12 @@ import json
 import os
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from vizctl.client import ModelArtsClient
 from vizctl.errors import StalePlanError, VizctlError
-from vizctl.model import LiveJob, LiveSnapshot, Manifest
+from vizctl.model import LiveJob, LiveSnapshot, Manifest, Phase
 from vizctl.plan import PLAN_FILE_KIND, Action, Plan, fingerprint, plan_from_dict, plan_to_dict
 from vizctl.planner import PlanOptions, build_plan, details_needed
 
@@ -79,10 +79,10 @@ def load_plan(path: str) -> SavedPlan:
 
 
 def check_fresh(saved: Plan, manifest: Manifest, snapshot: LiveSnapshot) -> None:
-    """Refuse a saved plan whose manifests or reported-on live jobs changed since it was made.
+    """Refuse a saved plan whose manifests, or any live job it changes or reports on, changed since it was made.
 
-    Jobs the plan leaves alone count too: apply reports their outcome (``unchanged``,
-    ``drifted``, ``failed``) from the plan, so it must still be true.
+    Apply reports the jobs a saved plan does not change from this read, so each
+    of them must still be as planned; a starting job may have started since.
     """
     if manifest.digest != saved.manifest_digest:
         raise StalePlanError("plan is stale: the manifests changed since it was made; run `vizctl plan` again")
@@ -90,13 +90,13 @@ def check_fresh(saved: Plan, manifest: Manifest, snapshot: LiveSnapshot) -> None
     by_id = {job.job_id: job for job in snapshot.jobs}
     changed = []
     for change in saved.changes:
-        if change.action is Action.WAIT:  # apply reads its live status anyway; starting jobs change it
-            continue
         if change.action is Action.DELETE:
-            now = fingerprint([by_id[change.job_id]] if change.job_id in by_id else [])
+            live = [by_id[change.job_id]] if change.job_id in by_id else []
         else:
-            now = fingerprint(by_name.get(change.job_name, []))
-        if now != change.fingerprint:
+            live = by_name.get(change.job_name, [])
+        if change.action is Action.WAIT:
+            live = [replace(job, status=change.status or 0) for job in live if job.phase in (Phase.PENDING, Phase.RUNNING)]
+        if fingerprint(live) != change.fingerprint:
             changed.append(change.job_name)
     if changed:
         raise StalePlanError(

@@ -92,6 +92,10 @@ class Location:
         return f"{self.path}:{self.line}"
 
 
+# Seconds the list may take to show a new job (see README, Apply): an ambiguous
+# create and a race between two applies are judged only after it.
+DEFAULT_LIST_LAG = 10.0
+
 # Fields of a declared job that go into the create request body.
 BODY_FIELDS = ("job_name", "job_desc", "train_url", "job_type", "flavor", "schedule")
 # Fields the list API returns, and so the only ones a plan can diff cheaply.

@@ -77,8 +77,8 @@ class TextReporter:
 
 
 def describe(result: JobResult) -> str:
-    """``created, RUNNING (job 12)`` or ``failed, IMAGE_FAILED (job 9): why``."""
-    text = result.outcome.value
+    """``created, RUNNING (job 12)``, ``failed, IMAGE_FAILED (job 9): why``, ``created, not yet running, INIT (job 3)``."""
+    text = result.outcome.value if result.done is None else f"{result.done.value}, {result.outcome.value}"
     if result.status is not None:
         text += f", {status_name(result.status)}"
     if result.job_id:
@@ -107,6 +107,7 @@ class JsonReporter:
             job_name=result.job_name,
             action=result.action.value,
             outcome=result.outcome.value,
+            done=None if result.done is None else result.done.value,
             job_id=result.job_id,
             status=result.status,
             status_name=None if result.status is None else status_name(result.status),
@@ -134,6 +135,7 @@ class JsonReporter:
                     "job_name": r.job_name,
                     "action": r.action.value,
                     "outcome": r.outcome.value,
+                    "done": None if r.done is None else r.done.value,
                     "job_id": r.job_id,
                     "status": r.status,
                     "status_name": None if r.status is None else status_name(r.status),

@@ -28,6 +28,7 @@ class SimConfig:
     rate_5xx: float = 0.0  # fraction answered 500 ModelArts.0010 (nothing done)
     rate_drop: float = 0.0  # fraction whose connection is closed with no answer (nothing done)
     rate_lost_response: float = 0.0  # fraction of mutations carried out, then closed with no answer
+    list_lag: float = 0.0  # seconds before the list shows a new job (an eventually consistent index)
     max_rps: float | None = None  # above this many API requests/second (sliding 1 s window): 429
     seed: int | None = None  # RNG seed for faults and jitter
     quota: int = 1000  # `quotas`: max jobs per project
@@ -53,7 +54,7 @@ class SimConfig:
         for name in ("startup_jitter", "rate_429", "rate_5xx", "rate_drop", "rate_lost_response"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be within [0, 1], not {getattr(self, name)}")
-        for name in ("startup_seconds", "latency", "retry_after", "delete_seconds", "stop_seconds",
+        for name in ("startup_seconds", "latency", "retry_after", "delete_seconds", "stop_seconds", "list_lag",
                      "clock_skew_seconds", "token_ttl_seconds", "agency_ttl_seconds"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative, not {getattr(self, name)}")
@@ -141,6 +142,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="fraction of API requests whose connection is closed unanswered, nothing done (default 0)")
     add("--rate-lost-response", type=float, metavar="FRACTION",
         help="fraction of mutations carried out whose answer is then lost (default 0)")
+    add("--list-lag", type=float, metavar="S",
+        help="the list shows a new job only this many seconds after its create (default 0)")
     add("--max-rps", type=float, metavar="N",
         help="throttle with 429 above this many API requests per second (default: no limit)")
     add("--seed", type=int, metavar="N", help="random seed for faults and startup jitter")

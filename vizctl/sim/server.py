@@ -249,6 +249,7 @@ class _Handler(BaseHTTPRequestHandler):
             operation = {"delete": state.delete_job, "stop": state.stop_job, "restart": state.restart_job}[route]
             return 200, operation(project_id, job_id)
         except SimApiError as exc:
+            self.server.sim.count(f"answer {exc.error_code}")
             return exc.http_status, exc.body()
         except Exception as exc:  # a simulator bug: answer like the service's internal error
             if self.server.sim.verbose:

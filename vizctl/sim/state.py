@@ -132,7 +132,8 @@ class SimState:
         with self._lock:
             now = self._clock()
             jobs = self._jobs(project_id, now)
-            views = [self._view(r, now) for r in jobs.values()]
+            lag = self.config.list_lag
+            views = [self._view(r, now) for r in jobs.values() if now >= r["create_time"] + lag]
             live = len(jobs)
         if status is not None:
             views = [v for v in views if v["status"] == status]

@@ -1,0 +1,324 @@
+"""Apply reports only what the live API showed: saved plans, output failures, read failures,
+Ctrl-C wording, lagging lists, duplicates, concurrent applies and crashes."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from cliutil import TOKEN, manifest_of, run
+from vizctl.apply import Applier, ApplySettings
+from vizctl.auth import TokenAuth
+from vizctl.client import ModelArtsClient
+from vizctl.environment import Environment
+from vizctl.manager import load_plan
+from vizctl.progress import JsonReporter
+from vizctl.sim.config import SimConfig
+from vizctl.sim.server import SimServer
+
+FAST = dict(startup_seconds=0.3, delete_seconds=0.1, stop_seconds=0.1, retry_after=0.05)
+REPO = Path(__file__).resolve().parent.parent
+
+
+def live(sim):
+    return sim.state.list_jobs("proj-1", {"per_page": "1000"})["jobs"]
+
+
+def spawn(sim, *argv, state=None):
+    env = {**os.environ, "VIZCTL_ENDPOINT": sim.url, "VIZCTL_PROJECT_ID": "proj-1", "VIZCTL_TOKEN": TOKEN, "PYTHONPATH": str(REPO)}
+    return subprocess.Popen(
+        [sys.executable, "-m", "vizctl", *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO,
+    )
+
+
+# -- output failures -----------------------------------------------------------------------
+
+
+def test_a_closed_output_pipe_changes_nothing_apply_does(tmp_path):
+    with SimServer(SimConfig(startup_seconds=1.0)) as sim:
+        m = manifest_of(tmp_path / "m.yaml", "pipe-1", "pipe-2")
+        process = spawn(sim, "apply", "-f", str(m), "--auto-approve")
+        process.stdout.readline()  # `| head -1`
+        process.stdout.close()
+        process.wait(timeout=30)
+        err = process.stderr.read()
+        assert process.returncode == 0, err
+        assert "Traceback" not in err and "Exception ignored" not in err
+        assert sorted((j["job_name"], j["status"]) for j in live(sim)) == [("pipe-1", 8), ("pipe-2", 8)]
+
+
+# -- saved plans: every job they report on is checked live -------------------------------------
+
+
+def seed_running(sim, *names):
+    return sim.state.seed_jobs("proj-1", [{"job_name": n, "train_url": f"/bucket/{n}/logs/", "running": True} for n in names])
+
+
+def saved_plan(tmp_path, sim, *argv):
+    plan_file = tmp_path / "plan.json"
+    made = run("plan", *argv, "--out", str(plan_file), sim=sim)
+    assert made.code == 0, made.all
+    return str(plan_file)
+
+
+def test_a_saved_plan_is_stale_when_a_job_it_does_not_change_was_deleted(tmp_path):
+    with SimServer(SimConfig(**FAST)) as sim:
+        jobs = seed_running(sim, "sv-1", "sv-2", "sv-3")
+        m = manifest_of(tmp_path / "m.yaml", "sv-1", "sv-2", "sv-3", "sv-4")
+        plan_file = saved_plan(tmp_path, sim, "-f", str(m))
+        sim.state.delete_job("proj-1", str(jobs[1]["job_id"]))
+        time.sleep(0.2)  # gone from the list
+        result = run("apply", plan_file, sim=sim)
+        assert result.code == 1, result.all
+        assert "plan is stale" in result.err and "sv-2" in result.err
+        assert sim.stats["POST create"] == 0
+
+
+def test_a_saved_plan_is_stale_when_a_planned_create_or_delete_no_longer_holds(tmp_path):
+    with SimServer(SimConfig(**FAST)) as sim:
+        m = manifest_of(tmp_path / "m.yaml", "sc-1")
+        plan_file = saved_plan(tmp_path, sim, "-f", str(m))
+        seed_running(sim, "sc-1")  # someone created it meanwhile
+        result = run("apply", plan_file, sim=sim)
+        assert result.code == 1 and "plan is stale" in result.err and "sc-1" in result.err
+        assert sim.stats["POST create"] == 0
+
+        [old] = seed_running(sim, "team-a-old")
+        scoped = tmp_path / "scoped.yaml"
+        scoped.write_text('prune: {prefix: "team-a-"}\njobs:\n  - {job_name: team-a-1, train_url: /b/}\n')
+        seed_running(sim, "team-a-1")
+        plan_file = saved_plan(tmp_path, sim, "-f", str(scoped), "--prune", "--force")
+        sim.state.update_job("proj-1", str(old["job_id"]), {"job_desc": "in use again"})
+        result = run("apply", plan_file, sim=sim)
+        assert result.code == 1 and "plan is stale" in result.err and "team-a-old" in result.err
+        assert sim.stats["DELETE delete"] == 0
+
+
+def test_a_saved_plan_still_holds_when_a_starting_job_has_started(tmp_path):
+    with SimServer(SimConfig(startup_seconds=0.5)) as sim:
+        sim.state.seed_jobs("proj-1", [{"job_name": "st-1", "train_url": "/bucket/st-1/logs/"}])
+        m = manifest_of(tmp_path / "m.yaml", "st-1")
+        plan_file = saved_plan(tmp_path, sim, "-f", str(m))
+        time.sleep(0.6)
+        result = run("apply", plan_file, sim=sim)
+        assert result.code == 0, result.all
+        assert "✓ st-1: unchanged, RUNNING" in result.out
+
+
+# -- a list that fails while waiting, duplicates at the end, a lagging list ---------------------
+
+
+def run_in_thread(*argv, sim):
+    box = {}
+    thread = threading.Thread(target=lambda: box.setdefault("result", run(*argv, sim=sim)))
+    thread.start()
+    return thread, box
+
+
+def wait_until(condition, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition never came true"
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize("output", ["text", "json"])
+def test_a_list_failing_while_waiting_still_ends_with_the_summary(tmp_path, output):
+    with SimServer(SimConfig(startup_seconds=3)) as sim:
+        m = manifest_of(tmp_path / "m.yaml", "rf-1", "rf-2")
+        thread, box = run_in_thread("apply", "-f", str(m), "--auto-approve", "--output", output, sim=sim)
+        wait_until(lambda: sim.stats["POST create"] == 2 and sim.stats["GET list"] >= 3)  # plan, names, a wait round
+        sim.config.update({"token": "revoked"})  # every request from now on: 401, not retried
+        thread.join(30)
+        result = box["result"]
+        assert result.code == 3, result.all
+        if output == "json":
+            summary = json.loads(result.out.splitlines()[-1])
+            assert summary["type"] == "summary" and summary["ok"] is False
+            assert {(j["done"], j["outcome"]) for j in summary["jobs"]} == {("created", "status unknown")}
+        else:
+            assert "Apply finished with problems" in result.out
+            assert "✗ rf-1  created, status unknown, INIT (job " in result.out
+            assert "the list could not be read: API error 401" in result.out
+
+
+def test_a_name_with_several_live_jobs_at_the_end_exits_3_naming_every_id(tmp_path):
+    with SimServer(SimConfig(startup_seconds=1.0)) as sim:
+        m = manifest_of(tmp_path / "m.yaml", "dup-1", "ok-1")
+        thread, box = run_in_thread("apply", "-f", str(m), "--auto-approve", "--list-lag", "0.5", sim=sim)
+        wait_until(lambda: sim.stats["POST create"] == 2)
+        [other] = seed_running(sim, "dup-1")  # someone else creates the same name meanwhile
+        thread.join(30)
+        result = box["result"]
+        assert result.code == 3, result.all
+        ids = sorted(str(j["job_id"]) for j in live(sim) if j["job_name"] == "dup-1")
+        assert str(other["job_id"]) in ids and len(ids) == 2
+        assert f"2 live jobs are named dup-1 (ids {', '.join(ids)}): keep one, delete the others" in result.out
+        assert "✓ ok-1   created, RUNNING" in result.out
+        assert "Apply finished with problems" in result.out
+
+
+@pytest.mark.parametrize("change, says", [
+    ("delete", "unchanged, missing (job {id}): job {id} is no longer listed"),
+    ("stop", "unchanged, stopped, KILLING (job {id}): was RUNNING, now KILLING"),
+])
+def test_a_job_deleted_or_stopped_during_the_apply_is_not_reported_unchanged(tmp_path, change, says):
+    with SimServer(SimConfig(startup_seconds=1.0, delete_seconds=0.1, stop_seconds=5)) as sim:
+        [old] = seed_running(sim, "gone-1")
+        m = manifest_of(tmp_path / "m.yaml", "gone-1", "new-1")
+        thread, box = run_in_thread("apply", "-f", str(m), "--auto-approve", sim=sim)
+        wait_until(lambda: sim.stats["POST create"] == 1)
+        getattr(sim.state, f"{change}_job")("proj-1", str(old["job_id"]))
+        thread.join(30)
+        result = box["result"]
+        assert result.code == 3, result.all
+        assert "✗ gone-1  " + says.format(id=old["job_id"]) in result.out
+
+
+def test_a_lagging_list_and_lost_create_answers_never_create_twice(tmp_path):
+    names = [f"lag-{i}" for i in range(12)]
+    with SimServer(SimConfig(seed=3, list_lag=1.5, rate_lost_response=0.4, **FAST)) as sim:
+        m = manifest_of(tmp_path / "m.yaml", *names)
+        result = run("apply", "-f", str(m), "--auto-approve", sim=sim)
+        assert result.code == 0, result.all
+        assert sim.stats["faults.lost_response"] >= 3
+        assert sim.stats["POST create"] == len(names)  # each create sent once: the list was given time
+        assert sorted(j["job_name"] for j in live(sim)) == sorted(names)
+
+
+def test_a_duplicate_name_answer_means_the_job_exists_even_before_the_list_shows_it(tmp_path):
+    with SimServer(SimConfig(list_lag=1.0, reject_duplicate_names=True, **FAST)) as sim:
+        seed_running(sim, "dn-1")  # exists, but the list shows it only in a second: the plan says create
+        m = manifest_of(tmp_path / "m.yaml", "dn-1")
+        result = run("apply", "-f", str(m), "--auto-approve", sim=sim)
+        assert sim.stats["answer ModelArts.0103"] == 1
+        assert result.code == 0, result.all
+        assert sim.stats["POST create"] == 1
+        assert [j["job_name"] for j in live(sim)] == ["dn-1"]
+
+
+def test_an_ambiguous_create_that_finds_several_jobs_picks_none(tmp_path):
+    """Two applies whose create answers are both lost: neither can know which job is its own."""
+    with SimServer(SimConfig(latency=0.2, rate_lost_response=1.0, **FAST)) as sim:
+        m = manifest_of(tmp_path / "m.yaml", "amb-1")
+        runs = [run_in_thread("apply", "-f", str(m), "--auto-approve", "--list-lag", "0.3", sim=sim) for _ in range(2)]
+        for thread, _ in runs:
+            thread.join(30)
+        for _, box in runs:
+            result = box["result"]
+            assert result.code == 3, result.all
+            assert "2 live jobs are now named amb-1 (ids 1, 2): not creating another, not picking one" in result.out
+        assert sim.stats["POST create"] == 2
+
+
+# -- concurrent applies of the same manifests converge to one job per name ----------------------
+
+
+@pytest.mark.parametrize("applies, lag", [(2, 0.0), (5, 0.5)])
+def test_concurrent_applies_end_with_one_job_per_name(tmp_path, applies, lag):
+    names = ["cc-a", "cc-b", "cc-c"]
+    with SimServer(SimConfig(latency=0.1, list_lag=lag, **FAST)) as sim:
+        m = manifest_of(tmp_path / "m.yaml", *names)
+        runs = [run_in_thread("apply", "-f", str(m), "--auto-approve", "--output", "json", sim=sim) for _ in range(applies)]
+        for thread, _ in runs:
+            thread.join(60)
+        summaries = []
+        for _, box in runs:
+            result = box["result"]
+            assert result.code == 0, result.all
+            summaries.append(json.loads(result.out.splitlines()[-1]))
+        counts = Counter(j["job_name"] for j in live(sim) if j["status"] != 9)
+        assert counts == Counter(names), counts  # one job per name (deleted losers may still show KILLING)
+        winners = {j["job_name"]: str(j["job_id"]) for j in live(sim) if j["status"] == 8}
+        assert len(winners) == len(names)
+        outcomes = Counter(job["outcome"] for s in summaries for job in s["jobs"])
+        assert sim.stats["POST create"] > len(names)  # they really raced
+        assert outcomes["adopted"] == sim.stats["POST create"] - len(names) == sim.stats["DELETE delete"]
+        for s in summaries:  # every run reports the one job that stays
+            assert {j["job_name"]: j["job_id"] for j in s["jobs"]} == winners
+
+
+# -- crashes: SIGKILL at any moment, then apply again ---------------------------------------------
+
+
+@pytest.mark.parametrize("moment", ["before any create", "between creates", "while waiting"])
+def test_apply_killed_at_any_moment_converges_on_the_next_run(tmp_path, moment):
+    names = [f"kill-{i}" for i in range(4)]
+    with SimServer(SimConfig(latency=0.05, startup_seconds=1.0, delete_seconds=0.1)) as sim:
+        m = manifest_of(tmp_path / "m.yaml", *names)
+        process = spawn(sim, "apply", "-f", str(m), "--auto-approve", "--parallelism", "1")
+        reached = {
+            "before any create": lambda: sim.stats["GET list"] >= 1,
+            "between creates": lambda: sim.stats["POST create"] >= 2,
+            "while waiting": lambda: sim.stats["POST create"] == len(names) and sim.stats["GET list"] >= 3,
+        }[moment]
+        wait_until(reached)
+        process.kill()
+        process.communicate(timeout=10)
+        created = sim.stats["POST create"]
+        assert created < len(names) or moment == "while waiting"
+        again = run("apply", "-f", str(m), "--auto-approve", sim=sim)
+        assert again.code == 0, again.all
+        jobs = live(sim)
+        assert sorted(j["job_name"] for j in jobs) == names  # every job, none twice
+        assert {j["status"] for j in jobs} == {8}
+
+
+# -- what earlier tests would not have noticed -------------------------------------------------------
+
+
+def test_no_wait_returns_once_the_changes_are_accepted(tmp_path):
+    with SimServer(SimConfig(startup_seconds=30)) as sim:
+        m = manifest_of(tmp_path / "m.yaml", "nw-1")
+        started = time.monotonic()
+        result = run("apply", "-f", str(m), "--auto-approve", "--no-wait", sim=sim)
+        assert result.code == 0, result.all
+        assert time.monotonic() - started < 10
+        assert "✓ nw-1: created (job 1): not waited for (--no-wait)" in result.out
+        assert [j["status"] for j in live(sim)] == [1]  # INIT: nobody waited
+        assert sim.stats["GET list"] == 3  # plan, the name check, the final read: no wait rounds
+
+
+def test_off_a_terminal_the_heartbeat_is_printed_at_most_every_10_seconds(tmp_path):
+    with SimServer(SimConfig(startup_seconds=2.5)) as sim:
+        m = manifest_of(tmp_path / "m.yaml", "hb-1")
+        result = run("apply", "-f", str(m), "--auto-approve", sim=sim)
+        assert result.code == 0, result.all
+        assert sim.stats["GET list"] >= 5  # several wait rounds ...
+        assert result.out.count("Waiting for 1 job to run: 1 ") == 1  # ... one heartbeat
+
+
+def test_the_wait_backs_off_while_nothing_happens(tmp_path):
+    with SimServer(SimConfig(startup_seconds=60)) as sim:
+        sim.state.seed_jobs("proj-1", [{"job_name": "bo-1", "train_url": "/bucket/bo-1/logs/"}])
+        m = manifest_of(tmp_path / "m.yaml", "bo-1")
+        plan_file = saved_plan(tmp_path, sim, "-f", str(m))
+        client = ModelArtsClient(sim.url, "proj-1", TokenAuth(TOKEN))
+        settings = ApplySettings(timeout=2.0, poll_min=0.1, poll_max=1.0, list_lag=0)
+        before = sim.stats["GET list"]
+        [result] = Applier(client, JsonReporter(Environment(stdout=io.StringIO())), settings).run(load_plan(plan_file).plan)
+        assert result.outcome.value == "timed out"
+        rounds = sim.stats["GET list"] - before - 1  # the final read
+        # 0.1 s growing x1.25: rounds at 0, 0.1, 0.23, 0.38, 0.58, 0.82, 1.13, 1.51, 1.98 (a fixed 0.1 s: 20)
+        assert 7 <= rounds <= 11, rounds
+
+
+
+def test_a_create_reported_failed_says_when_the_job_exists_after_all(tmp_path):
+    # the list shows a job later than vizctl was told to expect: the final read still tells
+    with SimServer(SimConfig(list_lag=1.0, startup_seconds=1.5, reject_duplicate_names=True)) as sim:
+        [job] = seed_running(sim, "dn-late")
+        m = manifest_of(tmp_path / "m.yaml", "dn-late", "slow-1")
+        result = run("apply", "-f", str(m), "--auto-approve", "--list-lag", "0.2", sim=sim)
+        assert result.code == 3, result.all
+        assert (f"✗ dn-late  failed, RUNNING (job {job['job_id']}): create dn-late: the API reports a duplicate name, "
+                f"but the list shows no such job within 0.2s; yet the list now shows job {job['job_id']} with this name") in result.out
