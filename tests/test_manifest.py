@@ -377,7 +377,7 @@ def test_unknown_key_with_did_you_mean(work):
     ]
 
 
-def test_unknown_key_in_job_without_valid_name_says_missing_too(work):
+def test_a_typoed_required_key_is_reported_once_as_unknown(work):
     work(
         "a.yaml",
         """
@@ -385,12 +385,27 @@ def test_unknown_key_in_job_without_valid_name_says_missing_too(work):
         jobs:
           - job_nmae: resnet50-tb
             train_url: /bucket/resnet50/logs/
+          - job_name: other
+            train_ulr: /bucket/other/
         """,
     )
     assert [str(p) for p in problems_of("a.yaml")] == [
-        "a.yaml:3: jobs[0]: missing required key 'job_name'",
         "a.yaml:3: jobs[0]: unknown key 'job_nmae' (did you mean 'job_name'?)",
+        "a.yaml:6: jobs[1] (other): unknown key 'train_ulr' (did you mean 'train_url'?)",
     ]
+
+
+def test_a_missing_key_is_still_reported_beside_an_unrelated_unknown_one(work):
+    work("a.yaml", "jobs:\n  - job_name: a\n    colour: blue\n")
+    assert [str(p) for p in problems_of("a.yaml")] == [
+        "a.yaml:2: jobs[0] (a): missing required key 'train_url'",
+        "a.yaml:3: jobs[0] (a): unknown key 'colour'",
+    ]
+
+
+def test_a_typoed_jobs_key_is_reported_once(work):
+    work("a.yaml", "version: 1\njbos: []\n")
+    assert [str(p) for p in problems_of("a.yaml")] == ["a.yaml:2: unknown key 'jbos' (did you mean 'jobs'?)"]
 
 
 def test_unknown_top_level_key(work):

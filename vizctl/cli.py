@@ -224,10 +224,13 @@ def _client(endpoint: str, project: str, token: str, args: argparse.Namespace, e
 # -- commands ------------------------------------------------------------------
 
 
-def _manifest(args: argparse.Namespace) -> Manifest:
+def _manifest(args: argparse.Namespace, env: Environment) -> Manifest:
     if not args.files:
         raise UsageError("no manifests given: pass -f PATH (a file or a directory; repeatable)")
-    return load_manifests(args.files)
+    manifest = load_manifests(args.files, env.environ, env.stdin)
+    for path in manifest.skipped:
+        env.err(f"vizctl: skipped {path}: not a vizctl manifest (no jobs, defaults or prune key)")
+    return manifest
 
 
 def _options(args: argparse.Namespace) -> PlanOptions:
@@ -235,14 +238,14 @@ def _options(args: argparse.Namespace) -> PlanOptions:
 
 
 def cmd_validate(args: argparse.Namespace, env: Environment) -> ExitStatus:
-    manifest = _manifest(args)
+    manifest = _manifest(args, env)
     files = len(manifest.files)
     env.out(f"Valid: {plural(len(manifest.jobs), 'job')} in {plural(files, 'file')}.")
     return ExitStatus.OK
 
 
 def cmd_plan(args: argparse.Namespace, env: Environment) -> ExitStatus:
-    manifest = _manifest(args)
+    manifest = _manifest(args, env)
     options = _options(args)
     with connect(args, env, args.parallelism) as target:
         plan, _ = make_plan(target.client, manifest, options, args.parallelism)
@@ -268,7 +271,7 @@ def cmd_apply(args: argparse.Namespace, env: Environment) -> ExitStatus:
         if args.target or args.replace or args.prune:
             raise UsageError("a saved plan is applied as it is: --target, --replace and --prune belong to `vizctl plan`")
         args.files = args.files or list(saved.plan.manifest_files)
-    manifest = _manifest(args)
+    manifest = _manifest(args, env)
     reporter = JsonReporter(env) if args.output == "json" else TextReporter(env)
     with connect(args, env, args.parallelism) as target:
         if saved is not None:
