@@ -332,9 +332,9 @@ def _explain(err: ValidationError, at: JsonPath) -> Iterator[tuple[JsonPath, str
             if at == ("defaults",) and key in NOT_IN_DEFAULTS:
                 text = f"{key!r} cannot have a default: set it in each job"
             elif at == () and key in load_schema()["$defs"]["job"]["properties"]:
-                text = f"unknown key {key!r} (job keys go in a list item under 'jobs:')"
+                text = f"unknown key {_show(key)} (job keys go in a list item under 'jobs:')"
             else:
-                text = f"unknown key {key!r}{_did_you_mean(key, known)}"
+                text = f"unknown key {_show(key)}{_did_you_mean(key, known)}"
             yield (*at, key), text
         return
     if kind == "required":
@@ -348,7 +348,7 @@ def _explain(err: ValidationError, at: JsonPath) -> Iterator[tuple[JsonPath, str
 
     # Fields with one message for every way they can be wrong.
     if field == "job_name" and kind != "type":
-        yield at, f"{value!r} is not a valid job name: {JOB_NAME_RULE}"
+        yield at, f"{_show(value)} is not a valid job name: {JOB_NAME_RULE}"
         return
     if field == "duration" and parent == "schedule":
         yield at, f"must be an integer from 0 to 24 (got {_show(value)})"
@@ -369,7 +369,7 @@ def _explain(err: ValidationError, at: JsonPath) -> Iterator[tuple[JsonPath, str
             reason = "it cannot be compiled"
         except re.error as e:
             reason = str(e)
-        yield at, f"{value!r} is not a valid regular expression: {reason}"
+        yield at, f"{_show(value)} is not a valid regular expression: {reason}"
         return
     if field == "prefix" and kind == "minLength":
         yield at, "must not be empty (an empty prefix would own every job)"

@@ -226,9 +226,12 @@ def _load_with(loader_class, text: str, environ: Mapping[str, str]) -> tuple[lis
                 docs.append(doc)
     except yaml.MarkedYAMLError as e:
         line = _mark_line(e.problem_mark or e.context_mark)
+        message = _syntax_message(e)
         if line is not None:  # an error at the end of the text is on its last line, not past it
             line = max(1, min(line, len(text.splitlines())))
-        issues.append(YamlIssue((), line, _syntax_message(e)))
+            if "flow" in (e.context or "") and "${" in text.splitlines()[line - 1]:
+                message += "; quote a value holding ${...} inside { } or [ ]"
+        issues.append(YamlIssue((), line, message))
     except yaml.reader.ReaderError as e:
         line = text[: e.position].count("\n") + 1 if isinstance(e.position, int) else None
         issues.append(
@@ -261,6 +264,11 @@ def _syntax_message(e: yaml.MarkedYAMLError) -> str:
     if "'\\t'" in problem:
         text += "; indent with spaces, not tabs"
     return text
+
+
+def _short(text: str) -> str:
+    """Text for a message: at most 40 characters."""
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 class _TooBig(Exception):
@@ -340,7 +348,7 @@ class _Builder:
             return self.constructor.construct_object(node, deep=True)
         except Exception as e:  # any odd scalar (bad !!int, !!timestamp, unknown tag) is a problem, not a crash
             self.constructor.recursive_objects.clear()
-            text = node.value if len(node.value) <= 40 else node.value[:37] + "..."
+            text = _short(node.value)
             if node.tag.startswith("tag:yaml.org,2002:"):
                 reason = f"{text!r} is not a valid !!{node.tag.rsplit(':', 1)[1]}"
             elif isinstance(e, yaml.constructor.ConstructorError):
@@ -372,7 +380,7 @@ class _Builder:
             if key in own:
                 if id(key_node) not in self.reported:
                     self.reported.add(id(key_node))
-                    self.issue(path, key_node, f"duplicate key {key!r} (first at line {first_line[key]})")
+                    self.issue(path, key_node, f"duplicate key {_short(key)!r} (first at line {first_line[key]})")
             else:
                 first_line[key] = key_node.start_mark.line + 1
             own[key] = (key_node, value_node)  # the last one, as PyYAML would keep
