@@ -62,6 +62,31 @@ def test_schema_is_a_valid_draft_2020_12_schema_with_titles():
         assert sub.get("description"), f"$defs/{name} has no description"
 
 
+def test_schema_has_an_id_and_every_field_a_description():
+    schema = load_schema()
+    assert schema["$id"] == "urn:vizctl:schema:manifest:1"
+
+    def described(sub: dict) -> bool:
+        target = schema["$defs"][sub["$ref"].rsplit("/", 1)[1]] if "$ref" in sub else {}
+        return bool(sub.get("description") or target.get("description"))
+
+    def fields(node: dict, where: str):
+        for name, sub in node.get("properties", {}).items():
+            yield f"{where}.{name}", sub
+            yield from fields(sub, f"{where}.{name}")
+
+    found = [*fields(schema, "")]
+    for name, sub in schema["$defs"].items():
+        found += [*fields(sub, f"$defs/{name}")]
+    assert len(found) > 20
+    assert [where for where, sub in found if not described(sub)] == []
+
+
+def test_examples_name_the_schema_for_the_yaml_language_server():
+    for example in sorted((REPO / "examples").glob("*.yaml")):
+        assert example.read_text().startswith("# yaml-language-server: $schema=../schemas/manifest.schema.json\n"), example
+
+
 def test_schema_loaded_is_the_repo_file():
     on_disk = json.loads((REPO / "schemas" / "manifest.schema.json").read_text())
     assert load_schema() == on_disk

@@ -483,8 +483,9 @@ def _label(data: Any, at: JsonPath) -> str:
                 if name:
                     out += f" ({name})"
         else:
-            out += f".{part}" if out else str(part)
-    return out
+            part = part if len(part) <= 40 else part[:37] + "..."
+            out += f".{part}" if out else part
+    return out if len(out) <= 120 else out[:57] + "..." + out[-60:]
 
 
 def _job_name(data: Any, index: int) -> str | None:
