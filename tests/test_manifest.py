@@ -799,7 +799,8 @@ def test_alias_bomb_is_refused(work, tmp_path):
 
 def test_deep_nesting_beyond_the_parser(work, tmp_path):
     (tmp_path / "a.yaml").write_text("jobs: " + "[" * 5000 + "]" * 5000 + "\n")
-    assert "nested too deeply" in only_problem("a.yaml").message
+    p = only_problem("a.yaml")
+    assert (p.line, p.message) == (1, "nested more than 64 levels deep")
 
 
 def test_not_utf8(work, tmp_path):

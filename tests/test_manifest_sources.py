@@ -308,5 +308,46 @@ def test_alias_bomb_of_many_levels_stops_at_the_value_limit(work, tmp_path):
         text += f"l{i}: &l{i} [" + ", ".join([f"*{'a' if i == 1 else f'l{i - 1}'}"] * 50) + "]\n"
     (tmp_path / "a.yaml").write_text(text + "jobs: []\n")
     assert problems_of("a.yaml") == [
-        f"a.yaml:1: the document expands to more than {yamlpos.MAX_VALUES} values (too many aliases?)"
+        f"a.yaml:1: more than {yamlpos.MAX_VALUES} values in this file once aliases are expanded (too many aliases?)"
     ]
+
+
+# -- the dev/prod layout of examples/ ---------------------------------------------
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def env_file(name: str) -> dict[str, str]:
+    path = os.path.join(REPO, "examples", "env", name)
+    with open(path, encoding="utf-8") as f:
+        return dict(line.strip().split("=", 1) for line in f if line.strip() and not line.startswith("#"))
+
+
+def test_one_set_of_examples_serves_dev_and_prod(monkeypatch):
+    monkeypatch.chdir(REPO)
+    dev, prod = env_file("dev.env"), env_file("prod.env")
+    assert dev["ML_BUCKET"] != prod["ML_BUCKET"] and dev["VIZCTL_PROJECT_ID"] != prod["VIZCTL_PROJECT_ID"]
+    assert "VIZCTL_TOKEN" not in dev and "VIZCTL_TOKEN" not in prod
+    plain, on_dev, on_prod = (load_manifests(["examples/"], environ) for environ in ({}, dev, prod))
+    assert [j.name for j in on_dev.jobs] == [j.name for j in on_prod.jobs] == [j.name for j in plain.jobs]
+    assert all(j.body["train_url"].startswith("/ml-bucket/") for j in plain.jobs)
+    assert all(j.body["train_url"].startswith(f"/{dev['ML_BUCKET']}/") for j in on_dev.jobs)
+    assert all(j.body["train_url"].startswith(f"/{prod['ML_BUCKET']}/") for j in on_prod.jobs)
+    assert len({plain.digest, on_dev.digest, on_prod.digest}) == 3
+
+
+def test_the_readme_dev_prod_command_plans_with_the_env_files_values(tmp_path):
+    import re
+    import shutil
+    import subprocess
+    import sys
+
+    with open(os.path.join(REPO, "README.md"), encoding="utf-8") as f:
+        [command] = [c.strip() for c in re.findall(r"```sh\n(.*?)```", f.read(), re.S) if "env/prod.env" in c]
+    shutil.copytree(os.path.join(REPO, "examples"), tmp_path / "examples")
+    command = command.replace("vizctl plan", f"{sys.executable} -m vizctl plan --sim")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VIZCTL_", "ML_"))}
+    env["PYTHONPATH"] = REPO
+    done = subprocess.run(["bash", "-c", command], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert '"/ml-bucket-prod/resnet50/logs/"' in done.stdout and "/ml-bucket/" not in done.stdout

@@ -22,7 +22,9 @@ from typing import Any, Iterator, Mapping, Union
 import yaml
 from yaml.constructor import SafeConstructor
 from yaml.events import (
+    AliasEvent,
     DocumentEndEvent,
+    DocumentStartEvent,
     MappingEndEvent,
     MappingStartEvent,
     ScalarEvent,
@@ -44,8 +46,8 @@ NULL_TAG = "tag:yaml.org,2002:null"
 STR_TAG = "tag:yaml.org,2002:str"
 PLAIN_TAGS = frozenset(f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "timestamp"))
 
-MAX_VALUES = 100_000  # per document, after alias expansion: stops "billion laughs"
-MAX_DEPTH = 64  # nesting per document; a manifest needs about 4
+MAX_VALUES = 100_000  # per file, after alias expansion (about 15,000 jobs): stops "billion laughs"
+MAX_DEPTH = 64  # nesting; a manifest needs about 4
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,9 @@ def load_documents(text: str, environ: Mapping[str, str]) -> tuple[list[Document
     docs = _plain_documents(text, environ)
     if docs is not None:
         return docs, []
+    beyond = _beyond_limits(text)
+    if beyond is not None:  # before PyYAML holds a node object for each value, or recurses
+        return [], [beyond]
     docs, issues = _load_with(_FAST_LOADER, text, environ)
     if (issues or any(doc.issues for doc in docs)) and _FAST_LOADER is not yaml.SafeLoader:
         return _load_with(yaml.SafeLoader, text, environ)
@@ -117,16 +122,47 @@ def _plain_documents(text: str, environ: Mapping[str, str]) -> list[Document] | 
     try:
         loader.get_event()  # the stream's start
         docs = []
+        spent = 0  # values so far, against MAX_VALUES for the file
         while type(loader.peek_event()) is not StreamEndEvent:
             loader.get_event()  # a document's start
-            doc = _plain_document(loader.get_event, environ)
+            doc = _plain_document(loader.get_event, environ, MAX_VALUES - spent)
             if doc is not None:
                 docs.append(doc)
+                spent += len(doc.value_lines)
         return docs
     except Exception:  # noqa: BLE001 - whatever it is, the node path reads it again and explains it
         return None
     finally:
         loader.dispose()
+
+
+def _beyond_limits(text: str) -> YamlIssue | None:
+    """An issue for a text written with more than MAX_VALUES values (aliases not yet
+    expanded) or nested deeper than MAX_DEPTH, found from the parser's events in
+    constant memory."""
+    loader = _FAST_LOADER(text)
+    count = depth = 0
+    try:
+        while loader.check_event():
+            event = loader.get_event()
+            if isinstance(event, (MappingEndEvent, SequenceEndEvent)):
+                depth -= 1
+            elif isinstance(event, (ScalarEvent, MappingStartEvent, SequenceStartEvent, AliasEvent)):
+                count += 1
+                line = event.start_mark.line + 1
+                if count > MAX_VALUES:
+                    return YamlIssue((), line, f"more than {MAX_VALUES} values in this file: split it into several files")
+                if not isinstance(event, (ScalarEvent, AliasEvent)):
+                    depth += 1
+                    if depth > MAX_DEPTH:
+                        return YamlIssue((), line, f"nested more than {MAX_DEPTH} levels deep")
+    except yaml.YAMLError as e:
+        if "nesting depth" in str(getattr(e, "problem", "")):  # libyaml's own limit (1,000), met scanning ahead
+            return YamlIssue((), _mark_line(e.problem_mark), f"nested more than {MAX_DEPTH} levels deep")
+        # anything else the node path reports, having met no more than the limits before it
+    finally:
+        loader.dispose()
+    return None
 
 
 _RESOLVER = Resolver()
@@ -143,7 +179,7 @@ def _plain_scalar(value: str) -> Any:
     return _CONSTRUCTOR.yaml_constructors[tag](_CONSTRUCTOR, ScalarNode(tag, value))
 
 
-def _plain_document(next_event, environ: Mapping[str, str]) -> Document | None:
+def _plain_document(next_event, environ: Mapping[str, str], max_values: int) -> Document | None:
     """One document of plain YAML from its events (the start already read); None when empty."""
     value_lines: dict[JsonPath, int] = {}
     key_lines: dict[JsonPath, int] = {}
@@ -186,7 +222,7 @@ def _plain_document(next_event, environ: Mapping[str, str]) -> Document | None:
         else:
             raise _NotPlain  # an alias
         count += 1
-        if count > MAX_VALUES:
+        if count > max_values:
             raise _NotPlain
         if not stack:
             root, path = value, ()
@@ -213,13 +249,16 @@ def _load_with(loader_class, text: str, environ: Mapping[str, str]) -> tuple[lis
     docs: list[Document] = []
     issues: list[YamlIssue] = []
     loader = None
+    spent = 0  # values built so far, against MAX_VALUES for the file
     try:
         loader = loader_class(text)
         while loader.check_node():
             node = loader.get_node()
             if node is None or (isinstance(node, ScalarNode) and node.tag == NULL_TAG):
                 continue  # an empty document
-            doc = _Builder(environ).document(node)
+            builder = _Builder(environ, spent)
+            doc = builder.document(node)
+            spent = builder.count
             if isinstance(doc, YamlIssue):
                 issues.append(doc)
             else:
@@ -278,14 +317,14 @@ class _TooBig(Exception):
 class _Builder:
     """Turns one document's node tree into data, recording lines and issues."""
 
-    def __init__(self, environ: Mapping[str, str]) -> None:
+    def __init__(self, environ: Mapping[str, str], spent: int) -> None:
         self.environ = environ
         self.variables: dict[str, str | None] = {}
         self.value_lines: dict[JsonPath, int] = {}
         self.key_lines: dict[JsonPath, int] = {}
         self.issues: list[YamlIssue] = []
         self.broken: set[JsonPath] = set()
-        self.count = 0
+        self.count = spent  # values built in this file, this document's included
         self.active: set[int] = set()  # ids of the collection nodes being built (cycle check)
         self.reported: set[int] = set()  # ids of key nodes already reported (aliases repeat them)
         self.constructor = SafeConstructor()
@@ -295,7 +334,7 @@ class _Builder:
         try:
             data = self.build(node, (), 0)
         except _TooBig:
-            return YamlIssue((), line, f"the document expands to more than {MAX_VALUES} values (too many aliases?)")
+            return YamlIssue((), line, f"more than {MAX_VALUES} values in this file once aliases are expanded (too many aliases?)")
         return Document(data, line, self.value_lines, self.key_lines, self.issues, self.broken, self.variables)
 
     def issue(self, path: JsonPath, node: Node, message: str, *, broken: bool = False) -> None:
