@@ -10,25 +10,12 @@ import textwrap
 import pytest
 
 from cliutil import run
+from test_manifest import work  # noqa: F401 - the fixture: a scratch directory and a file writer
 from vizctl import yamlpos
 from vizctl.errors import ManifestError
 from vizctl.manifest import MAX_FILE_BYTES, load_manifests
 from vizctl.sim.config import SimConfig
 from vizctl.sim.server import SimServer
-
-
-@pytest.fixture
-def work(tmp_path, monkeypatch):
-    """A scratch directory as the current one, and a helper writing files into it."""
-    monkeypatch.chdir(tmp_path)
-
-    def write(name: str, text: str) -> str:
-        path = tmp_path / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
-        return name
-
-    return write
 
 
 def problems_of(*paths: str, environ=None, stdin=None) -> list[str]:
@@ -201,6 +188,17 @@ def test_standard_input_as_bytes_with_other_files_and_once(work):
     assert m.jobs[1].location.path == "<stdin>" and m.jobs[1].body["job_desc"] == "für"
     assert m.files == ("a.yaml", "-")
     assert problems_of("-") == ["<stdin>: standard input is not available"]
+
+
+def test_a_plan_made_from_standard_input_reads_it_again_when_applied(tmp_path, sim):
+    text = "jobs:\n  - job_name: s-1\n    train_url: /b/s-1/\n"
+    plan_file = tmp_path / "plan.json"
+    assert run("plan", "-f", "-", "--out", str(plan_file), sim=sim, stdin=text).code == 0
+    other = run("apply", str(plan_file), sim=sim, stdin=text.replace("/b/s-1/", "/b/other/"))
+    assert other.code == 1 and "plan is stale: the manifests changed" in other.err, other.all
+    same = run("apply", str(plan_file), sim=sim, stdin=text)
+    assert same.code == 0, same.all
+    assert [j["job_name"] for j in sim.state.list_jobs("proj-1", {})["jobs"]] == ["s-1"]
 
 
 # -- which files in a directory are manifests ------------------------------------

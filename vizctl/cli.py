@@ -84,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser, required=True)
 
     manifests = _Parser(add_help=False)
-    manifests.add_argument("-f", "--file", dest="files", action="append", metavar="PATH", help="manifest file or directory (repeatable)")
+    manifests.add_argument("-f", "--file", dest="files", action="append", metavar="PATH", help="manifest file or directory, or - for standard input (repeatable)")
     manifests.add_argument("-v", "--verbose", action="count", default=0, help="more detail (-vv: every API request)")
     manifests.add_argument("--no-color", action="store_true", help="no colour, even on a terminal (NO_COLOR is honoured too)")
 

@@ -1,7 +1,9 @@
 """Loading and validating manifests: YAML files in, a :class:`Manifest` or every problem out.
 
 The JSON Schema (``schemas/manifest.schema.json``, shipped as ``vizctl.schemas``)
-is the contract; this module reads the files, checks each document against the
+is the contract; this module reads the files (and standard input for ``-``;
+in a directory, only YAML files that look like manifests), substitutes
+``${VAR}`` from the environment it is given, checks each document against the
 schema, explains each failure in plain English with its file and line, then
 merges ``defaults`` into the jobs and checks what the schema cannot see
 (a job name declared twice across files).
@@ -99,7 +101,7 @@ def load_manifests(
                 scopes.append(scope)
             explicitly_empty = explicitly_empty or not doc_jobs
     for directory in dict.fromkeys(in_directories.values()):
-        if not any(in_directories.get(f) == directory for f in read):
+        if all(f in skipped for f, d in in_directories.items() if d == directory):
             order.setdefault(directory, len(order))
             problems.append(Problem(directory, None, "no manifests here: no *.yaml or *.yml file in it is a vizctl manifest"))
 
