@@ -22,7 +22,9 @@ from vizctl import envsubst, manifest, schemacheck, yamlpos
 from vizctl.errors import ManifestError
 from vizctl.manifest import load_manifests, load_schema
 
-settings.register_profile("ci", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# CI (CI=true) runs the same examples every time, so a red build always means a change did it.
+settings.register_profile("ci", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow],
+                          derandomize=bool(os.environ.get("CI")), database=None if os.environ.get("CI") else settings.default.database)
 settings.register_profile("soak", max_examples=5000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
@@ -114,6 +116,29 @@ def test_any_text_gives_a_manifest_or_placed_problems(tmp_path_factory, text):
     load_text(tmp_path_factory.mktemp("t"), text)
 
 
+# Pieces of YAML syntax, so that random text often is YAML: anchors, aliases, merges, tags,
+# explicit keys, flow and block collections, several documents, variables.
+YAML_TOKENS = ["jobs", "job_name", "train_url", "defaults", "schedule", "duration", "prune", "a", "1", "~", "yes",
+               ": ", "- ", "? ", "&a ", "*a", "&b ", "*b", "<<: ", "!!str ", "!!int ", "!!set ", "!x ", "{", "}", "[",
+               "]", ", ", "'", '"', "\n", "  ", "    ", "---\n", "# c\n", "${BUCKET}", "${NOPE}", "|\n", "\t"]
+
+
+@given(st.lists(st.sampled_from(YAML_TOKENS), max_size=80).map("".join))
+def test_any_yaml_shaped_text_gives_a_manifest_or_placed_problems(tmp_path_factory, text):
+    load_text(tmp_path_factory.mktemp("y"), text)
+
+
+@given(st.lists(st.sampled_from(YAML_TOKENS), max_size=80).map("".join))
+def test_event_path_agrees_with_the_node_path_on_yaml_shaped_text(text):
+    fast = yamlpos._plain_documents(text, ENVIRON)
+    if fast is not None:
+        slow, issues = yamlpos._load_with(yamlpos._FAST_LOADER, text, ENVIRON)
+        assert not issues and not any(d.issues for d in slow)
+        assert [(d.data, d.line, d.value_lines, d.key_lines, d.variables) for d in fast] == [
+            (d.data, d.line, d.value_lines, d.key_lines, d.variables) for d in slow
+        ]
+
+
 @given(st.binary(max_size=300))
 def test_any_bytes_give_a_manifest_or_placed_problems(tmp_path_factory, raw):
     load_text(tmp_path_factory.mktemp("b"), raw)
@@ -141,7 +166,7 @@ def test_compiled_check_agrees_with_jsonschema(data):
 def test_event_path_builds_what_the_node_path_builds(data, flow):
     text = yaml.safe_dump(data, default_flow_style=flow, allow_unicode=True)
     fast = yamlpos._plain_documents(text, ENVIRON)
-    slow, issues = yamlpos._load_with(yaml.SafeLoader, text, ENVIRON)
+    slow, issues = yamlpos._load_with(yamlpos._FAST_LOADER, text, ENVIRON)
     if fast is None:  # the event path declined: only for what it leaves to the node path
         assert issues or any(d.issues for d in slow) or "&" in text or "!" in text or "<<" in text or "${" in text
         return
@@ -158,6 +183,11 @@ def test_substitution_never_raises_and_leaves_text_without_references_alone(text
         assert result.text == text and not result.used and not result.problems
     for name in result.used:
         assert "${" + name in text
+
+
+def test_the_shipped_schema_compiles_into_the_fast_check():
+    # were it refused, every valid document would be checked by jsonschema alone: correct, but 4x slower
+    schemacheck.compile_schema(load_schema())
 
 
 def test_the_compiled_check_refuses_a_keyword_it_does_not_know():

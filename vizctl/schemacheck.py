@@ -17,8 +17,11 @@ from typing import Any, Callable
 
 Check = Callable[[Any], bool]
 
-# Keywords that say nothing about validity.
-ANNOTATIONS = frozenset({"$schema", "$id", "$comment", "title", "description", "markdownDescription", "default", "examples"})
+# Keywords that say nothing about validity (JSON Schema's, and those editors read for completion).
+ANNOTATIONS = frozenset({
+    "$schema", "$id", "$comment", "title", "description", "default", "examples", "deprecated", "readOnly", "writeOnly",
+    "markdownDescription", "enumDescriptions", "markdownEnumDescriptions", "deprecationMessage", "defaultSnippets",
+})
 
 
 class UnsupportedSchema(Exception):
