@@ -214,7 +214,7 @@ def test_other_yaml_in_a_directory_is_skipped_and_named(work, tmp_path):
     assert m.skipped == ("manifests/OWNERS.yaml", "manifests/empty.yaml", "manifests/mkdocs.yml")
     result = run("validate", "-f", str(tmp_path / "manifests"))
     assert result.code == 0 and result.out == "Valid: 1 job in 1 file.\n"
-    assert f"vizctl: skipped {tmp_path / 'manifests' / 'mkdocs.yml'}: not a vizctl manifest" in result.err
+    assert f"vizctl: skipped {tmp_path / 'manifests' / 'mkdocs.yml'}: not a vizctl manifest (no manifest key in it)\n" in result.err
 
 
 @pytest.mark.parametrize(
@@ -298,6 +298,24 @@ def test_very_long_values_are_shortened_in_messages(work, tmp_path):
     assert len(found) == 2
     assert all(len(p) < 200 for p in found), [p[:300] for p in found]
     assert found[0].startswith("a.yaml:2: jobs[0].job_name: 'nnnn")
+
+
+@pytest.mark.parametrize(
+    "text, line",
+    [
+        ("jobs: []\nx: [" + "0," * yamlpos.MAX_VALUES + "0]\n", 2),  # one document
+        ("jobs: []\n---\n" * (yamlpos.MAX_VALUES // 2), 66667),  # the limit is per file, not per document
+        ("x: &a 1\njobs: []\ny: [" + "0," * yamlpos.MAX_VALUES + "0]\n", 3),  # an anchor: counted before PyYAML's nodes
+    ],
+)
+def test_more_values_than_the_limit_in_one_file(work, tmp_path, text, line):
+    (tmp_path / "a.yaml").write_text(text)
+    assert problems_of("a.yaml") == [f"a.yaml:{line}: more than {yamlpos.MAX_VALUES} values in this file: split it into several files"]
+
+
+def test_a_broken_symbolic_link(work, tmp_path):
+    os.symlink("nowhere.yaml", tmp_path / "a.yaml")
+    assert problems_of("a.yaml") == ["a.yaml: a broken symbolic link"]
 
 
 def test_alias_bomb_of_many_levels_stops_at_the_value_limit(work, tmp_path):

@@ -229,7 +229,7 @@ def _manifest(args: argparse.Namespace, env: Environment) -> Manifest:
         raise UsageError("no manifests given: pass -f PATH (a file or a directory; repeatable)")
     manifest = load_manifests(args.files, env.environ, env.stdin)
     for path in manifest.skipped:
-        env.err(f"vizctl: skipped {path}: not a vizctl manifest (no jobs, defaults or prune key)")
+        env.err(f"vizctl: skipped {path}: not a vizctl manifest (no manifest key in it)")
     return manifest
 
 
