@@ -145,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--no-color", action="store_true", help="no colour, even on a terminal (NO_COLOR is honoured too)")
 
     manifests = _Parser(add_help=False)
-    manifests.add_argument("-f", "--file", dest="files", action="append", metavar="PATH", help="manifest file or directory (repeatable)")
+    manifests.add_argument("-f", "--file", dest="files", action="append", metavar="PATH", help="manifest file or directory, or - for standard input (repeatable)")
 
     connection = _Parser(add_help=False)
     group = connection.add_argument_group("connection")
@@ -457,14 +457,17 @@ def _client(endpoint: str, project: str, auth: Auth, transport: Transport, args:
 # -- commands ------------------------------------------------------------------
 
 
-def declared_manifest(args: argparse.Namespace) -> Manifest:
-    """The manifests named by ``-f`` and by path arguments, loaded and validated."""
+def declared_manifest(args: argparse.Namespace, env: Environment) -> Manifest:
+    """The manifests named by ``-f`` and by path arguments (``-`` is standard input), loaded and validated."""
     from vizctl.manifest import load_manifests
 
     paths = [*(args.files or []), *getattr(args, "paths", [])]
     if not paths:
-        raise UsageError("no manifests given: pass PATH or -f PATH (a file or a directory; repeatable)")
-    return load_manifests(paths)
+        raise UsageError("no manifests given: pass PATH or -f PATH (a file or a directory, or - for standard input; repeatable)")
+    manifest = load_manifests(paths, env.environ, env.stdin)
+    for path in manifest.skipped:
+        env.err(f"vizctl: skipped {path}: not a vizctl manifest (no manifest key in it)")
+    return manifest
 
 
 def plan_options(args: argparse.Namespace) -> PlanOptions:
@@ -477,7 +480,7 @@ def plan_options(args: argparse.Namespace) -> PlanOptions:
 
 
 def cmd_validate(args: argparse.Namespace, env: Environment) -> ExitStatus:
-    manifest = declared_manifest(args)
+    manifest = declared_manifest(args, env)
     files = len(manifest.files)
     env.out(f"Valid: {plural(len(manifest.jobs), 'job')} in {plural(files, 'file')}.")
     return ExitStatus.OK
@@ -493,7 +496,7 @@ def cmd_plan(args: argparse.Namespace, env: Environment) -> ExitStatus:
     from vizctl.plan import Action
     from vizctl.render import RENDERERS
 
-    manifest = declared_manifest(args)
+    manifest = declared_manifest(args, env)
     options = plan_options(args)
     with connect(args, env, args.parallelism) as target:
         plan, _ = make_plan(target.client, manifest, options, args.parallelism)
@@ -525,7 +528,7 @@ def cmd_apply(args: argparse.Namespace, env: Environment) -> ExitStatus:
             raise UsageError("a saved plan is applied as it is: --target, --replace and --prune belong to `vizctl plan`")
         args.paths = []
         args.files = args.files or list(saved.plan.manifest_files)
-    manifest = declared_manifest(args)
+    manifest = declared_manifest(args, env)
     reporter = reporter_for(args, env)
     with connect(args, env, args.parallelism) as target:
         if saved is not None:

@@ -1,7 +1,9 @@
 """Loading and validating manifests: YAML files in, a :class:`Manifest` or every problem out.
 
 The JSON Schema (``schemas/manifest.schema.json``, shipped as ``vizctl.schemas``)
-is the contract; this module reads the files, checks each document against the
+is the contract; this module reads the files (and standard input for ``-``;
+in a directory, only YAML files that look like manifests), substitutes
+``${VAR}`` from the environment it is given, checks each document against the
 schema, explains each failure in plain English with its file and line, then
 merges ``defaults`` into the jobs and checks what the schema cannot see
 (a job name declared twice across files).
@@ -12,13 +14,14 @@ from __future__ import annotations
 import copy
 import dataclasses
 import difflib
+import errno
 import functools
 import hashlib
 import json
 import os
 import re
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import IO, Any, Callable, Iterator, Mapping, Sequence
 
 import jsonschema
 from jsonschema import Draft202012Validator, ValidationError
@@ -26,6 +29,7 @@ from jsonschema import Draft202012Validator, ValidationError
 from vizctl.errors import ManifestError, Problem
 from vizctl.model import BODY_FIELDS, JobSpec, Location, Manifest, PruneScope
 from vizctl.resources import manifest_schema_text
+from vizctl.schemacheck import UnsupportedSchema, compile_schema, ecma_pattern
 from vizctl.yamlpos import Document, JsonPath, load_documents
 
 MANIFEST_SUFFIXES = (".yaml", ".yml")
@@ -34,58 +38,77 @@ JOB_NAME_RULE = "use 1-20 letters, digits, '_' or '-'"
 NOT_IN_DEFAULTS = ("job_name", "train_url")
 
 
-def load_manifests(paths: Sequence[str]) -> Manifest:
-    """Read and validate the manifests at ``paths`` (files and directories).
+STDIN = "-"  # the path that means standard input
+STDIN_LABEL = "<stdin>"  # how problems in standard input are placed
+MAX_FILE_BYTES = 10 * 1024 * 1024  # a manifest of 10,000 jobs is about 1 MB
+# A YAML file found in a directory is a manifest if it has one of these keys (or a near miss).
+MANIFEST_KEYS = ("jobs", "defaults", "prune", "job_name", "train_url", "job_desc", "job_type")
+SCHEMA_MODELINE = re.compile(rb"#\s*yaml-language-server:\s*\$schema=\S*manifest\.schema\.json")
 
-    Returns the declared jobs in declaration order; raises :class:`ManifestError`
-    carrying every problem found, sorted by file then line.
+
+def load_manifests(
+    paths: Sequence[str], environ: Mapping[str, str] | None = None, stdin: IO | None = None
+) -> Manifest:
+    """Read and validate the manifests at ``paths`` (files, directories, ``-`` for ``stdin``).
+
+    ``${VAR}`` references take their values from ``environ`` (none is set when it
+    is omitted). Returns the declared jobs in declaration order; raises
+    :class:`ManifestError` carrying every problem found, sorted by file then line.
     """
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     paths = [os.fspath(p) for p in paths]
+    environ = {} if environ is None else environ
     problems: list[Problem] = []
     order: dict[str, int] = {}  # file -> rank, for sorting problems
-    files = _discover(paths, problems, order)
+    files, in_directories = _discover(paths, problems, order)
     if not paths:
         problems.append(Problem("(no path)", None, "no manifest file or directory was given"))
 
     digest = hashlib.sha256()
     read: list[str] = []
+    skipped: list[str] = []
     jobs: list[JobSpec] = []
     scopes: list[PruneScope] = []
     first_seen: dict[str, Location] = {}
     explicitly_empty = False
     empty_files: set[str] = set()
     for path in files:
+        label = STDIN_LABEL if path == STDIN else path
         try:
-            with open(path, "rb") as f:
-                raw = f.read()
-        except OSError as e:
-            problems.append(Problem(path, None, f"cannot read the file: {e.strerror or e}"))
+            raw = _read(path, stdin)
+        except _Unreadable as e:
+            problems.append(Problem(label, None, str(e)))
             continue
+        docs, file_problems = _parse(label, raw, environ)
+        if path in in_directories and not file_problems and not _looks_like_manifest(raw, docs):
+            skipped.append(path)
+            continue
+        problems.extend(file_problems)
         read.append(path)
-        # digest: for each file, "<len>:<path>\0<len>:<bytes>", so no two inputs collide
-        encoded = path.encode("utf-8", "surrogateescape")
-        digest.update(b"%d:%s\0%d:" % (len(encoded), encoded, len(raw)))
-        digest.update(raw)
-        for doc in _parse(path, raw, problems):
-            found = _check(doc, path)
+        _digest_file(digest, path, raw, docs)
+        for doc in docs:
+            found = _check(doc, label)
             problems.extend(found)
-            for name, loc in _declared_names(doc, path):
+            for name, loc in _declared_names(doc, label):
                 if name in first_seen:
                     message = f"job {name!r} is declared twice: first at {first_seen[name]}"
-                    problems.append(Problem(path, loc.line, message))
+                    problems.append(Problem(label, loc.line, message))
                 else:
                     first_seen[name] = loc
             if found:
                 continue
-            doc_jobs, scope = _build(doc, path)
+            doc_jobs, scope = _build(doc, label)
             jobs.extend(doc_jobs)
             if scope is not None:
                 scopes.append(scope)
             explicitly_empty = explicitly_empty or not doc_jobs
             if not doc_jobs:
-                empty_files.add(path)
+                empty_files.add(label)
+    for directory in dict.fromkeys(in_directories.values()):
+        if all(f in skipped for f, d in in_directories.items() if d == directory):
+            order.setdefault(directory, len(order))
+            problems.append(Problem(directory, None, "no manifests here: no *.yaml or *.yml file in it is a vizctl manifest"))
 
     emptied = {scope.location.path for scope in scopes} & empty_files
     scopes = [dataclasses.replace(s, may_empty=True) if s.location.path in emptied else s for s in scopes]
@@ -99,45 +122,114 @@ def load_manifests(paths: Sequence[str]) -> Manifest:
         files=tuple(read),
         digest=digest.hexdigest(),
         explicitly_empty=explicitly_empty,
+        skipped=tuple(skipped),
     )
+
+
+def _digest_file(digest, path: str, raw: bytes, docs: list[Document]) -> None:
+    """Add one file to the manifests' digest: "<len>:<path>\\0<len>:<bytes>", so no two
+    inputs collide, then the values of the variables its documents read, so a plan
+    made with one environment is stale in another."""
+    encoded = path.encode("utf-8", "surrogateescape")
+    digest.update(b"%d:%s\0%d:" % (len(encoded), encoded, len(raw)))
+    digest.update(raw)
+    variables = {name: value for doc in docs for name, value in doc.variables.items()}
+    if variables:
+        encoded = json.dumps(sorted(variables.items())).encode("utf-8", "surrogateescape")
+        digest.update(b"\0env %d:%s" % (len(encoded), encoded))
 
 
 # -- finding and reading files ---------------------------------------------
 
 
-def _discover(paths: list[str], problems: list[Problem], order: dict[str, int]) -> list[str]:
-    """The manifest files named by ``paths``, each once, directories expanded."""
+class _Unreadable(Exception):
+    """A file that cannot be read, with the reason as its message."""
+
+
+def _read(path: str, stdin: IO | None) -> bytes:
+    """The bytes of ``path`` (of ``stdin`` for ``-``), refusing more than MAX_FILE_BYTES."""
+    try:
+        if path == STDIN:
+            if stdin is None:
+                raise _Unreadable("standard input is not available")
+            raw = getattr(stdin, "buffer", stdin).read(MAX_FILE_BYTES + 1)
+            if isinstance(raw, str):
+                raw = raw.encode("utf-8", "surrogateescape")
+        else:
+            with open(path, "rb") as f:
+                raw = f.read(MAX_FILE_BYTES + 1)
+    except OSError as e:
+        raise _Unreadable(f"cannot read the file: {e.strerror or e}") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise _Unreadable(f"larger than {MAX_FILE_BYTES // 2**20} MiB: not read (a manifest of 10,000 jobs is about 1 MiB)")
+    return raw
+
+
+def _looks_like_manifest(raw: bytes, docs: list[Document]) -> bool:
+    """Whether a YAML file found in a directory is meant as a vizctl manifest: it names the
+    schema in a yaml-language-server line, or a document has a manifest key, or a near miss of
+    one, at its top (or in the items of a top-level list)."""
+    if SCHEMA_MODELINE.search(raw):
+        return True
+    for doc in docs:
+        tops = doc.data if isinstance(doc.data, list) else [doc.data]
+        for top in tops:
+            if isinstance(top, dict) and any(_near_manifest_key(key) for key in top):
+                return True
+    return False
+
+
+def _near_manifest_key(key: str) -> bool:
+    return key in MANIFEST_KEYS or bool(difflib.get_close_matches(key, MANIFEST_KEYS, n=1, cutoff=0.75))
+
+
+def _discover(paths: list[str], problems: list[Problem], order: dict[str, int]) -> tuple[list[str], dict[str, str]]:
+    """The manifest files named by ``paths``, each once, directories expanded; and
+    for those found by expanding a directory (rather than named), the directory."""
     files: list[str] = []
+    from_directories: dict[str, str] = {}
     seen: set[str] = set()
 
     def rank(p: str) -> None:
         order.setdefault(p, len(order))
 
     for p in paths:
-        if os.path.isdir(p):
+        if p == STDIN:
+            found = [p]
+        elif os.path.isdir(p):
             found = _files_under(p, problems)
             if not found:
                 rank(p)
                 problems.append(Problem(p, None, "no manifests here: the directory holds no *.yaml or *.yml file"))
+            from_directories.update((f, p) for f in found if f not in from_directories)
         elif os.path.isfile(p):
             found = [p]
         else:
             rank(p)
-            if os.path.exists(p):
-                reason = "not a regular file or a directory"
-            elif os.path.islink(p):
-                reason = "a broken symbolic link"
-            else:
-                reason = "no such file or directory"
-            problems.append(Problem(p, None, reason))
+            problems.append(Problem(p, None, _not_a_file(p)))
             continue
         for f in found:
-            key = os.path.realpath(f)
+            key = f if f == STDIN else os.path.realpath(f)
             if key not in seen:
                 seen.add(key)
                 files.append(f)
-                rank(f)
-    return files
+                rank(STDIN_LABEL if f == STDIN else f)
+    return files, {f: d for f, d in from_directories.items() if f not in paths}
+
+
+def _not_a_file(path: str) -> str:
+    """Why ``path``, neither a regular file nor a directory, cannot be read."""
+    try:
+        os.stat(path)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            return "a symbolic link loop"
+        if os.path.islink(path):
+            return "a broken symbolic link"
+        if e.errno == errno.ENOENT:
+            return "no such file or directory"
+        return f"cannot read it: {e.strerror or e}"
+    return "not a regular file or a directory"
 
 
 def _files_under(directory: str, problems: list[Problem]) -> list[str]:
@@ -157,8 +249,9 @@ def _files_under(directory: str, problems: list[Problem]) -> list[str]:
     return [full for _, full in sorted(found)]
 
 
-def _parse(path: str, raw: bytes, problems: list[Problem]) -> list[Document]:
-    """The file's non-empty YAML documents; YAML-level issues go to ``problems``."""
+def _parse(path: str, raw: bytes, environ: Mapping[str, str]) -> tuple[list[Document], list[Problem]]:
+    """The file's non-empty YAML documents, and the problems that stopped reading it
+    (each document's own issues are reported by :func:`_check`)."""
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
         encoding = "utf-16"
     else:
@@ -168,11 +261,9 @@ def _parse(path: str, raw: bytes, problems: list[Problem]) -> list[Document]:
     except UnicodeDecodeError as e:
         line = raw[: e.start].count(b"\n") + 1
         name = "UTF-16" if encoding == "utf-16" else "UTF-8"
-        problems.append(Problem(path, line, f"not {name} text (byte 0x{raw[e.start]:02x} cannot be read)"))
-        return []
-    docs, issues = load_documents(text)
-    problems.extend(Problem(path, i.line, i.message) for i in issues)
-    return docs  # each document's own issues are reported by _check
+        return [], [Problem(path, line, f"not {name} text (byte 0x{raw[e.start]:02x} cannot be read)")]
+    docs, issues = load_documents(text, environ)
+    return docs, [Problem(path, i.line, i.message) for i in issues]
 
 
 # -- schema validation -----------------------------------------------------
@@ -185,11 +276,8 @@ def load_schema() -> dict[str, Any]:
 
 
 def _pattern(validator, pattern: str, instance: Any, schema: dict) -> Iterator[ValidationError]:
-    # JSON Schema patterns are ECMA-262, where a final `$` is the very end of the
-    # text; in Python it also matches before a final newline ("abc\n").
     if validator.is_type(instance, "string"):
-        py = pattern[:-1] + r"\Z" if pattern.endswith("$") and not pattern.endswith(r"\$") else pattern
-        if not re.search(py, instance):
+        if not re.search(ecma_pattern(pattern), instance):
             yield ValidationError(f"{instance!r} does not match {pattern!r}")
 
 
@@ -201,8 +289,19 @@ def _validator() -> Draft202012Validator:
     return _Validator(load_schema(), format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 
+@functools.lru_cache(maxsize=1)
+def _is_valid() -> Callable[[Any], bool]:
+    """The schema compiled into one fast check; jsonschema alone if it cannot be compiled."""
+    try:
+        return compile_schema(load_schema())
+    except UnsupportedSchema:
+        return lambda data: False
+
+
 def _check(doc: Document, path: str) -> list[Problem]:
     """Every problem of one document: its YAML issues and its schema errors."""
+    if not doc.issues and _is_valid()(doc.data):
+        return []  # the common case, without jsonschema's cost of explaining
     out: list[Problem] = [Problem(path, i.line, _where(doc.data, i.path, i.message)) for i in doc.issues]
     done_required: set[JsonPath] = set()
     for err in _validator().iter_errors(doc.data):
@@ -232,20 +331,23 @@ def _explain(err: ValidationError, at: JsonPath) -> Iterator[tuple[JsonPath, str
             if at == ("defaults",) and key in NOT_IN_DEFAULTS:
                 text = f"{key!r} cannot have a default: set it in each job"
             elif at == () and key in load_schema()["$defs"]["job"]["properties"]:
-                text = f"unknown key {key!r} (job keys go in a list item under 'jobs:')"
+                text = f"unknown key {_show(key)} (job keys go in a list item under 'jobs:')"
             else:
-                text = f"unknown key {key!r}{_did_you_mean(key, known)}"
+                text = f"unknown key {_show(key)}{_did_you_mean(key, known)}"
             yield (*at, key), text
         return
     if kind == "required":
-        missing = [k for k in expected if k not in value]
-        for key in missing:
-            yield at, f"missing required key {key!r}"
+        known = sorted(err.schema.get("properties", {}))
+        # a typo'd key is reported once, as unknown with its "did you mean", not also as missing
+        meant = {_closest(key, known) for key in value if key not in known}
+        for key in expected:
+            if key not in value and key not in meant:
+                yield at, f"missing required key {key!r}"
         return
 
     # Fields with one message for every way they can be wrong.
     if field == "job_name" and kind != "type":
-        yield at, f"{value!r} is not a valid job name: {JOB_NAME_RULE}"
+        yield at, f"{_show(value)} is not a valid job name: {JOB_NAME_RULE}"
         return
     if field == "duration" and parent == "schedule":
         yield at, f"must be an integer from 0 to 24 (got {_show(value)})"
@@ -266,7 +368,7 @@ def _explain(err: ValidationError, at: JsonPath) -> Iterator[tuple[JsonPath, str
             reason = "it cannot be compiled"
         except re.error as e:
             reason = str(e)
-        yield at, f"{value!r} is not a valid regular expression: {reason}"
+        yield at, f"{_show(value)} is not a valid regular expression: {reason}"
         return
     if field == "prefix" and kind == "minLength":
         yield at, "must not be empty (an empty prefix would own every job)"
@@ -300,9 +402,14 @@ def _explain(err: ValidationError, at: JsonPath) -> Iterator[tuple[JsonPath, str
         yield at, err.message
 
 
-def _did_you_mean(word: str, choices: list[str]) -> str:
+def _closest(word: str, choices: list[str]) -> str | None:
     close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    return close[0] if close else None
+
+
+def _did_you_mean(word: str, choices: list[str]) -> str:
+    close = _closest(word, choices)
+    return f" (did you mean {close!r}?)" if close else ""
 
 
 _TYPE_NAMES = {
@@ -375,8 +482,9 @@ def _label(data: Any, at: JsonPath) -> str:
                 if name:
                     out += f" ({name})"
         else:
-            out += f".{part}" if out else str(part)
-    return out
+            part = part if len(part) <= 40 else part[:37] + "..."
+            out += f".{part}" if out else part
+    return out if len(out) <= 120 else out[:57] + "..." + out[-60:]
 
 
 def _job_name(data: Any, index: int) -> str | None:
@@ -435,10 +543,19 @@ def _build(doc: Document, path: str) -> tuple[list[JobSpec], PruneScope | None]:
 
 def _deep_merge(base: dict, over: dict) -> dict:
     """``over`` on top of ``base``: ``over``'s keys win, mappings merge key by key. Copies."""
-    out = copy.deepcopy(base)
+    out = _copied(base)
     for key, value in over.items():
         if isinstance(value, dict) and isinstance(out.get(key), dict):
             out[key] = _deep_merge(out[key], value)
         else:
-            out[key] = copy.deepcopy(value)
+            out[key] = _copied(value)
     return out
+
+
+def _copied(value: Any) -> Any:
+    """A copy of YAML data (mappings, lists, scalars); cheaper than copy.deepcopy."""
+    if isinstance(value, dict):
+        return {k: _copied(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copied(v) for v in value]
+    return value

@@ -139,8 +139,9 @@ class Manifest:
     jobs: tuple[JobSpec, ...]
     prune_scopes: tuple[PruneScope, ...] = ()
     files: tuple[str, ...] = ()
-    digest: str = ""  # sha256 over the files' bytes, for stale-plan checks
+    digest: str = ""  # sha256 over the files' bytes and the ${VAR} values they read, for stale-plan checks
     explicitly_empty: bool = False  # some document says ``jobs: []``
+    skipped: tuple[str, ...] = ()  # YAML files in a directory that are not vizctl manifests
 
 
 @dataclass(frozen=True)

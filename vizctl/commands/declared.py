@@ -16,7 +16,7 @@ from vizctl.planner import build_plan
 @contextlib.contextmanager
 def declared_plan(args: argparse.Namespace, env: Environment) -> Iterator[tuple[Target, LiveSnapshot, Plan]]:
     """Connect, list the live jobs once and plan the declared jobs (no details calls: only status matters here)."""
-    manifest = declared_manifest(args)
+    manifest = declared_manifest(args, env)
     with connect(args, env, args.parallelism) as target:
         live = target.client.list_all()
         yield target, live, build_plan(manifest, live, {}, plan_options(args))

@@ -17,7 +17,7 @@ MISSING = "MISSING"
 
 
 def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
-    declared = [spec.name for spec in declared_manifest(args).jobs] if (args.files or args.paths) else None
+    declared = [spec.name for spec in declared_manifest(args, env).jobs] if (args.files or args.paths) else None
     with connect(args, env, args.parallelism) as target:
         live = target.client.list_all()
     rows = status_rows(live, declared, time.time())
