@@ -491,8 +491,12 @@ class Applier:
 
 
 def _live(jobs: list[LiveJob]) -> list[LiveJob]:
-    """The jobs that are not being deleted, in the list's order (the API's job_id order)."""
-    return [job for job in jobs if job.phase is not Phase.STOPPING]
+    """The jobs that are not being deleted, oldest first by job_id.
+
+    Sorted here rather than trusted to the list's order: a server may ignore
+    ``sortBy``, and two racing runs must agree on which job is first.
+    """
+    return sorted((job for job in jobs if job.phase is not Phase.STOPPING), key=lambda job: int(job.job_id))
 
 
 def _reason(exc: BaseException | None) -> str:
