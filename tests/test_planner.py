@@ -171,3 +171,43 @@ def test_plan_json_round_trips():
     assert again.changes == plan.changes
     summary = plan_to_dict(again)["summary"]
     assert (summary["create"], summary["update"], summary["no-op"], summary["has_changes"]) == (1, 1, 0, True)
+
+
+def test_diff_of_list_items_added_and_removed_has_no_placeholder_values():
+    from vizctl.planner import _diff
+
+    added = _diff({"flavor": {"codes": ["a"]}}, {"flavor": {"codes": ["a", "b"]}})
+    removed = _diff({"flavor": {"codes": ["a", "b"]}}, {"flavor": {"codes": ["a"]}})
+    assert [(d.path, d.before, d.after, d.fix) for d in added] == [("flavor.codes.1", None, "b", "replace")]
+    assert [(d.path, d.before, d.after, d.fix) for d in removed] == [("flavor.codes.1", "b", None, "replace")]
+
+
+def test_diff_sees_type_changes_and_ignores_list_order():
+    from vizctl.planner import _diff
+
+    assert [(d.path, d.before, d.after) for d in _diff({"schedule": {"duration": 4.0}}, {"schedule": {"duration": 4}})] == [
+        ("schedule.duration", 4.0, 4)
+    ]
+    assert _diff({"flavor": {"codes": ["a", "b"]}}, {"flavor": {"codes": ["b", "a"]}}) == ()
+
+
+def test_equal_jobs_are_planned_without_loading_deepdiff():
+    """Comparing equal jobs builds no diff: deepdiff (slow to import and to run) is not even imported."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from vizctl.model import JobSpec, LiveJob, LiveSnapshot, Location, Manifest\n"
+        "from vizctl.planner import build_plan\n"
+        "body = {'job_name': 'a', 'train_url': '/b/', 'job_desc': 'd', 'schedule': {'type': 'stop', 'duration': 4}}\n"
+        "spec = JobSpec('a', body, Location('m.yaml', 1))\n"
+        "live = LiveJob('1', 'a', 8, job_desc='d', train_url='/b/')\n"
+        "detail = LiveJob('1', 'a', 8, extra={'schedule': {'type': 'stop', 'time_unit': 'HOURS', 'duration': 4}})\n"
+        "plan = build_plan(Manifest(jobs=(spec,)), LiveSnapshot(jobs=(live,)), {'1': detail})\n"
+        "assert plan.changes[0].action.value == 'no-op', plan.changes[0]\n"
+        "print('deepdiff' in sys.modules)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "False"
