@@ -29,7 +29,7 @@ from vizctl.errors import (
     ThrottledError,
 )
 from vizctl.model import LiveJob, LiveSnapshot
-from vizctl.retry import RateLimiter, RetryPolicy
+from vizctl.retry import RateLimiter, RetryPolicy, gateway_limit
 from vizctl.transport import Request, RequestsTransport, Response, Transport
 
 MAX_PER_PAGE = 1000
@@ -202,7 +202,12 @@ class ModelArtsClient:
         started = time.monotonic()
         response = self.transport.send(self.auth.apply(request), self.timeout)
         self.log(f"{request.method} {_short(request)} -> {response.status} ({(time.monotonic() - started) * 1000:.0f} ms)")
-        return parse_answer(response, request)
+        try:
+            return parse_answer(response, request)
+        except ThrottledError as error:
+            if self.rate_limiter is not None:  # slow down every thread, not just this request's retry
+                self.rate_limiter.throttled(gateway_limit(error.error_message))
+            raise
 
 
 def parse_answer(response: Response, request: Request) -> dict[str, Any]:
