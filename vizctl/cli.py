@@ -19,6 +19,7 @@ from vizctl import __version__
 from vizctl.apply import Applier, ApplySettings, JobResult
 from vizctl.auth import TokenAuth
 from vizctl.client import DEFAULT_TIMEOUT, ModelArtsClient
+from vizctl.details_cache import DetailsCache, cache_path
 from vizctl.environment import Environment
 from vizctl.errors import ConfigError, ExitStatus, PlanError, UsageError, VizctlError
 from vizctl.manager import check_fresh, load_plan, make_plan, save_plan
@@ -96,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--sim", action="store_true", help=f"use a built-in simulator with its state in {SIM_STATE_PATH}")
     group.add_argument("--request-timeout", type=_positive, default=DEFAULT_TIMEOUT, metavar="SECONDS", help="timeout of each API request (default %(default)s)")
     group.add_argument("--parallelism", type=_count, default=DEFAULT_PARALLELISM, metavar="N", help="API requests at once: mutations, details reads (default %(default)s)")
+    group.add_argument("--no-cache", action="store_true", help="read every job's details from the API; do not use or update the details cache")
     group.add_argument("--max-rps", type=_positive, default=DEFAULT_MAX_RPS, metavar="N", help="most API requests in any second (default: no cap; the API's 429s slow vizctl down)")
 
     selection = _Parser(add_help=False)
@@ -222,6 +224,12 @@ def _client(endpoint: str, project: str, token: str, args: argparse.Namespace, e
     )
 
 
+def _details_cache(args: argparse.Namespace, env: Environment, target: Target) -> DetailsCache | None:
+    """The details cache of this endpoint and project, unless ``--no-cache`` or no cache directory is known."""
+    path = None if args.no_cache else cache_path(env)
+    return None if path is None else DetailsCache(path, target.endpoint_label, target.project_id)
+
+
 # -- commands ------------------------------------------------------------------
 
 
@@ -246,7 +254,7 @@ def cmd_plan(args: argparse.Namespace, env: Environment) -> ExitStatus:
     manifest = _manifest(args)
     options = _options(args)
     with connect(args, env, args.parallelism) as target:
-        plan, _ = make_plan(target.client, manifest, options, args.parallelism)
+        plan, _ = make_plan(target.client, manifest, options, args.parallelism, _details_cache(args, env, target))
         env.log(f"{target.client.calls['list']} list call(s), {target.client.calls['detail']} details call(s)")
     env.out(RENDERERS[args.output]().render(plan, verbose=env.verbosity > 0, colors=env.colors))
     if args.out:
@@ -281,7 +289,7 @@ def cmd_apply(args: argparse.Namespace, env: Environment) -> ExitStatus:
             check_fresh(saved.plan, manifest, target.client.list_all())
             plan = saved.plan
         else:
-            plan, _ = make_plan(target.client, manifest, _options(args), args.parallelism)
+            plan, _ = make_plan(target.client, manifest, _options(args), args.parallelism, _details_cache(args, env, target))
         _show_plan(plan, env, reporter)
         if plan.errors:
             raise PlanError("the plan has errors (above); nothing was changed")
