@@ -191,8 +191,8 @@ def test_diff_sees_type_changes_and_ignores_list_order():
     assert _diff({"flavor": {"codes": ["a", "b"]}}, {"flavor": {"codes": ["b", "a"]}}) == ()
 
 
-def test_equal_jobs_are_planned_without_loading_deepdiff():
-    """Comparing equal jobs builds no diff: deepdiff (slow to import and to run) is not even imported."""
+def test_equal_jobs_and_plain_drift_are_planned_without_loading_deepdiff():
+    """Equal jobs build no diff, a changed job_desc explains itself: deepdiff (slow to import and run) is not imported."""
     import subprocess
     import sys
 
@@ -206,6 +206,9 @@ def test_equal_jobs_are_planned_without_loading_deepdiff():
         "detail = LiveJob('1', 'a', 8, extra={'schedule': {'type': 'stop', 'time_unit': 'HOURS', 'duration': 4}})\n"
         "plan = build_plan(Manifest(jobs=(spec,)), LiveSnapshot(jobs=(live,)), {'1': detail})\n"
         "assert plan.changes[0].action.value == 'no-op', plan.changes[0]\n"
+        "drifted = LiveJob('1', 'a', 8, job_desc='old', train_url='/b/')\n"
+        "[change] = build_plan(Manifest(jobs=(spec,)), LiveSnapshot(jobs=(drifted,)), {'1': detail}).changes\n"
+        "assert [(d.path, d.before, d.after, d.fix) for d in change.diff] == [('job_desc', 'old', 'd', 'in-place')], change\n"
         "print('deepdiff' in sys.modules)\n"
     )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

@@ -166,17 +166,20 @@ def _live_fields(job: LiveJob, detail: LiveJob | None) -> dict[str, Any]:
 def _diff(before: dict[str, Any], body: dict[str, Any]) -> tuple[FieldChange, ...]:
     """Declared fields that differ from the live ones; a field the API did not return never drifts.
 
-    Equal jobs (nearly all of them, in a plan) are recognised without building a
-    diff; deepdiff, imported only then, explains the ones that differ.
+    Equal fields (nearly all of them, in a plan) are recognised without building a
+    diff, and a differing plain value explains itself; deepdiff, imported only
+    then, explains the maps and lists that differ (flavor, schedule).
     """
     declared = {k: v for k, v in body.items() if k != "job_name" and k in before}
     live = {k: _subset(before[k], v) for k, v in declared.items()}
-    if _same(live, declared):
-        return ()
-    from deepdiff import DeepDiff  # noqa: PLC0415 - costs ~0.1 s to import; most plans never need it
+    differ = [k for k in declared if not _same(live[k], declared[k])]
+    out = [FieldChange(k, live[k], declared[k], _fix(k)) for k in differ if not _nested(live[k], declared[k])]
+    nested = [k for k in differ if _nested(live[k], declared[k])]
+    if not nested:
+        return tuple(sorted(out, key=lambda d: d.path))
+    from deepdiff import DeepDiff  # noqa: PLC0415 - slow to import; only a map or list that differs needs it
 
-    tree = DeepDiff(live, declared, view="tree", ignore_order=True)
-    out = []
+    tree = DeepDiff({k: live[k] for k in nested}, {k: declared[k] for k in nested}, view="tree", ignore_order=True)
     for report_type, report in tree.items():
         for level in report:
             path = ".".join(str(p) for p in level.path(output_format="list"))
@@ -184,8 +187,17 @@ def _diff(before: dict[str, Any], body: dict[str, Any]) -> tuple[FieldChange, ..
             # "..._added": no live value; "..._removed": nothing declared (deepdiff's documented report types)
             before_value = None if report_type.endswith("_added") else level.t1
             after_value = None if report_type.endswith("_removed") else level.t2
-            out.append(FieldChange(path, before_value, after_value, "in-place" if field in IN_PLACE_FIELDS else "replace"))
+            out.append(FieldChange(path, before_value, after_value, _fix(field)))
     return tuple(sorted(out, key=lambda d: d.path))
+
+
+def _fix(field: str) -> str:
+    return "in-place" if field in IN_PLACE_FIELDS else "replace"
+
+
+def _nested(live_value: Any, declared_value: Any) -> bool:
+    """Do two differing values need a deep diff to explain (a map or list on either side)?"""
+    return isinstance(live_value, (dict, list)) or isinstance(declared_value, (dict, list))
 
 
 def _same(a: Any, b: Any) -> bool:
