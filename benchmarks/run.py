@@ -589,12 +589,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backend", action="append", choices=BACKENDS, help="only this server (repeatable; default both; scale: fixed only)")
     parser.add_argument("--repeats", type=int, help="runs of each contender (default 3)")
     parser.add_argument("--out", help="results file (default benchmarks/RESULTS.md, or RESULTS-quick.md with --quick)")
+    parser.add_argument("--note", help="a line for the report's header, e.g. that the machine was shared")
     args = parser.parse_args(argv)
     scale = QUICK if args.quick else FULL
     if args.repeats:
         scale = Scale(**{**scale.__dict__, "repeats": args.repeats})
     out = args.out or os.path.join(HERE, "RESULTS-quick.md" if args.quick else "RESULTS.md")
-    started, start_lines = time.perf_counter(), machine()
+    started, start_lines = time.perf_counter(), machine() + ([f"- Note: {args.note}"] if args.note else [])
     report = Report()
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.case or list(CASES):
