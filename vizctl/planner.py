@@ -173,8 +173,8 @@ def _diff(before: dict[str, Any], body: dict[str, Any]) -> tuple[FieldChange, ..
     declared = {k: v for k, v in body.items() if k != "job_name" and k in before}
     live = {k: _subset(before[k], v) for k, v in declared.items()}
     differ = [k for k in declared if not _same(live[k], declared[k])]
-    out = [FieldChange(k, live[k], declared[k], _fix(k)) for k in differ if not _nested(live[k], declared[k])]
     nested = [k for k in differ if _nested(live[k], declared[k])]
+    out = [FieldChange(k, live[k], declared[k], _fix(k)) for k in differ if k not in nested]
     if not nested:
         return tuple(sorted(out, key=lambda d: d.path))
     from deepdiff import DeepDiff  # noqa: PLC0415 - slow to import; only a map or list that differs needs it
