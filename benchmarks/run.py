@@ -1,7 +1,7 @@
 """vizctl against the scripts a user would write instead, side by side in one run.
 
-    python benchmarks/run.py                        # full run (several minutes); writes benchmarks/RESULTS.md
-    python benchmarks/run.py --quick                # small scale (about a minute); writes benchmarks/RESULTS-quick.md
+    python benchmarks/run.py                        # full run (about 4 minutes); writes benchmarks/RESULTS.md
+    python benchmarks/run.py --quick                # small scale (under a minute); writes benchmarks/RESULTS-quick.md
     python benchmarks/run.py --quick --case plan --backend fixed   # one case, one server: seconds
 
 Every contender runs as its own process, as a user would time it: ``vizctl``
