@@ -1,27 +1,25 @@
-"""vizctl benchmarks: plan and apply at scale against in-process simulators, plus a naive baseline.
+"""vizctl against the scripts a user would write instead, side by side in one run.
 
-    python benchmarks/run.py            # full run, about a minute; writes benchmarks/RESULTS.md
-    python benchmarks/run.py --quick    # small smoke run, about 10 s; writes benchmarks/RESULTS-quick.md
-    python benchmarks/run.py --out PATH # write the results elsewhere
+    python benchmarks/run.py                        # full run (about 4 minutes); writes benchmarks/RESULTS.md
+    python benchmarks/run.py --quick                # small scale (under a minute); writes benchmarks/RESULTS-quick.md
+    python benchmarks/run.py --quick --case plan --backend fixed   # one case, one server: seconds
 
-Every scenario starts its own :class:`~vizctl.sim.server.SimServer` on loopback
-(20 ms latency per request), drives the real ``vizctl`` CLI in-process with the
-options a user can pass, and counts API calls from the simulator's stats
-(cross-checked with the client's own count, which ``-v`` prints). Nothing in
-vizctl or its simulator is patched. See benchmarks/README.md for what each
-scenario measures.
-Exit status: 0 when every target passed, 3 when some target failed.
+Every contender runs as its own process, as a user would time it: ``vizctl``
+with its default flags, and the scripts of ``benchmarks/contenders.py`` (plain
+``requests`` loops). They run interleaved, several times, against two servers:
+``fixed`` (``benchmarks/fixed_server.py``: its own process, 20 ms a request and
+nothing else) and ``sim`` (vizctl's simulator, 20 ms latency, in this process).
+API calls are counted by the server. The report gives medians and ratios; see
+benchmarks/README.md. Exit status: 0 when every target passed, 3 when one failed.
 """
 
 from __future__ import annotations
 
 import argparse
-import ast
 import collections
 import contextlib
 import cProfile
 import datetime
-import io
 import json
 import math
 import os
@@ -34,6 +32,7 @@ import sys
 import sysconfig
 import tempfile
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
@@ -42,14 +41,11 @@ import yaml
 
 import vizctl
 from vizctl.auth import TokenAuth
-from vizctl.cli import build_parser, main as vizctl_main
+from vizctl.cli import build_parser
 from vizctl.client import ModelArtsClient
-from vizctl.environment import Environment
 from vizctl.manifest import load_manifests
-from vizctl.model import Status
 from vizctl.planner import PlanOptions, build_plan
 from vizctl.render import RENDERERS
-from vizctl.retry import RateLimiter
 from vizctl.sim.config import SimConfig
 from vizctl.sim.server import SimServer
 from vizctl.transport import RequestsTransport
@@ -57,19 +53,21 @@ from vizctl.transport import RequestsTransport
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 STDLIB = sysconfig.get_paths()["stdlib"]
+CONTENDERS = os.path.join(HERE, "contenders.py")
+FIXED_SERVER = os.path.join(HERE, "fixed_server.py")
 PROJECT = "bench-project"
 TOKEN = "bench-token"
-LATENCY = 0.02  # seconds the simulator adds to every API request
-SEED = 1  # the simulator's RNG (faults, startup jitter): fixed for reproducible runs
-PLAN_MAX_LISTS = 6
-PLAN_MAX_SECONDS = 2.0
-PLAN_REPEATS = 3
-APPLY_MAX_RATIO = 1.5  # apply wall time / the jobs' startup time
-_CLI_DEFAULTS = build_parser().parse_args(["apply"])
-DEFAULT_PARALLELISM: int = _CLI_DEFAULTS.parallelism
-DEFAULT_MAX_RPS: float = _CLI_DEFAULTS.max_rps
-# (--parallelism, --max-rps) tried when the default apply misses its target
-SWEEP = ((DEFAULT_PARALLELISM, 1000.0), (50, DEFAULT_MAX_RPS), (50, 1000.0))
+LATENCY = 0.02  # seconds each server adds to every API request
+SEED = 1  # the simulator's RNG: fixed for reproducible runs
+DEFAULT_PARALLELISM: int = build_parser().parse_args(["plan"]).parallelism
+
+# Targets (issue 10), each a ratio measured in one run.
+PLAN_VS_NAIVE = 1.25  # the naive loop's time / vizctl's, at least
+PLAN_VS_LIST = 1.2  # vizctl's time / the list-only script's, at most
+DETAILS_VS_FLOOR = 1.5  # vizctl's plan with details (cold cache) / the details floor script's, at most
+APPLY_VS_FLOOR = {300: 1.2, 1000: 1.3}  # vizctl apply / one job's startup, at most (other sizes: 1.2)
+POLL_LAG = 1.0  # seconds from the last job turning RUNNING to vizctl's last poll round, at most
+MEMORY_MIB = 200  # vizctl plan's peak RSS at the largest scale point, at most
 
 
 @dataclass(frozen=True)
@@ -77,154 +75,356 @@ class Scale:
     """Sizes of one run (full or quick)."""
 
     name: str
-    plan_live: int  # live jobs in the project
-    plan_declared: int  # declared jobs; all but plan_new are among the live ones
-    plan_new: int  # declared jobs that do not exist yet (creates)
-    plan_drift: int  # declared existing jobs whose job_desc differs (in-place updates)
-    apply_jobs: int  # new jobs created by apply
-    startup: float  # simulated INIT -> RUNNING time of each job (the apply floor)
-    naive_sample: int  # jobs the naive client really creates; the rest is extrapolated
+    live: int  # live jobs in the plan cases
+    declared: int  # declared jobs; all but ``new`` are live
+    new: int  # declared jobs to create
+    drift: int  # declared live jobs whose job_desc differs
+    applies: tuple[int, ...]  # new jobs per apply case
+    startup: float  # a new job's time to RUNNING: the apply floor
+    points: tuple[int, ...]  # live jobs at each point of the scale curve
+    repeats: int  # runs of each contender, interleaved; the median counts
+    sdk_sample: int  # jobs the per-job apply really creates; extrapolated to the apply sizes
 
 
-FULL = Scale("full", plan_live=5000, plan_declared=1000, plan_new=50, plan_drift=50, apply_jobs=300, startup=5.0, naive_sample=5)
-# The quick startup is short, so its verdict hangs on which poll round first sees every job running; 2 s keeps the
-# last job's start away from the rounds vizctl polls at today (see the poll rounds in the report when it changes).
-QUICK = Scale("quick", plan_live=500, plan_declared=100, plan_new=5, plan_drift=5, apply_jobs=30, startup=2.0, naive_sample=2)
+FULL = Scale("full", 5000, 1000, 50, 50, (300, 1000), 5.0, (1000, 10_000, 100_000), 3, 3)
+QUICK = Scale("quick", 500, 100, 5, 5, (30,), 2.0, (1000, 5000), 3, 2)
 
 
 @dataclass
-class Result:
-    """One measured scenario: its wall time, API calls and verdict against its target."""
+class Run:
+    """One process: how long it took, what it printed, its peak memory and the API calls it made."""
 
-    scenario: str
-    scale: str
     wall: float
-    calls: dict[str, int]  # by route, from the simulator
-    client_calls: dict[str, int] | None  # by operation, from vizctl's client (-v)
-    target: str
-    passed: bool | None  # None: reported, no target
-    notes: list[str] = field(default_factory=list)
-
-
-@dataclass
-class ApplyRun:
-    """One `vizctl apply` of new jobs, with when things happened (seconds since the command started)."""
-
-    parallelism: int
-    max_rps: float
-    wall: float
-    calls: dict[str, int]
-    client_calls: dict[str, int] | None
-    creates_done: float  # the last create accepted
-    polls: list[float]  # each poll round that still had jobs waiting
-    rounds: int  # poll rounds, the last one included
-    last_running: float  # when the simulator turned the last job RUNNING
-    converged: bool
-    detail: str
-
-    @property
-    def poll_lag(self) -> float:
-        """From the last job turning RUNNING to vizctl's end."""
-        return self.wall - self.last_running
-
-
-# -- plumbing -------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def simulator(**config: Any) -> Iterator[SimServer]:
-    """A SimServer on loopback with the benchmark's latency and seed."""
-    server = SimServer(SimConfig(latency=LATENCY, seed=SEED, **config)).start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-def write_manifest(directory: str, jobs: list[dict[str, Any]]) -> None:
-    """Write ``jobs`` as one manifest file in ``directory``."""
-    with open(os.path.join(directory, "jobs.yaml"), "w", encoding="utf-8") as handle:
-        yaml.safe_dump({"jobs": jobs}, handle, sort_keys=False)
-
-
-def job(name: str, **fields: Any) -> dict[str, Any]:
-    """A job spec (manifest entry or seed) with its own train_url."""
-    return {"job_name": name, "train_url": f"/bucket/{name}/logs/", **fields}
-
-
-@dataclass
-class CliRun:
-    """What one in-process `vizctl` run returned and printed, and how long it took."""
-
     code: int
     out: str
     err: str
-    wall: float
-    started: float  # epoch seconds, to compare with the JSON events' "time"
+    rss_mib: float
+    calls: dict[str, int]
+    started: float  # epoch seconds
 
 
-def run_cli(server: SimServer, cwd: str, *argv: str) -> CliRun:
-    """``vizctl *argv`` in-process against ``server``, with captured streams (as tests/cliutil.py does)."""
-    out, err = io.StringIO(), io.StringIO()
-    env = Environment(
-        stdin=io.StringIO(), stdout=out, stderr=err, stdin_isatty=False, stdout_isatty=False, cwd=cwd,
-        environ={"VIZCTL_ENDPOINT": server.url, "VIZCTL_PROJECT_ID": PROJECT, "VIZCTL_TOKEN": TOKEN},
-    )
-    started, clock = time.time(), time.perf_counter()
-    code = vizctl_main(list(argv), env=env)
-    return CliRun(code, out.getvalue(), err.getvalue(), time.perf_counter() - clock, started)
+@dataclass
+class Row:
+    """One contender in one case: its runs and, for the one judged, the verdict."""
+
+    case: str
+    backend: str
+    contender: str
+    runs: list[Run]
+    note: str = ""
+    extrapolated: float | None = None  # wall time scaled up from a sample
+
+    @property
+    def wall(self) -> float:
+        return self.extrapolated if self.extrapolated is not None else statistics.median(r.wall for r in self.runs)
+
+    @property
+    def calls(self) -> dict[str, int]:
+        return self.runs[-1].calls
 
 
-def cli_options(parallelism: int, max_rps: float) -> list[str]:
-    """The ``--parallelism`` / ``--max-rps`` options that differ from vizctl's defaults."""
-    options = []
-    if parallelism != DEFAULT_PARALLELISM:
-        options += ["--parallelism", str(parallelism)]
-    if max_rps != DEFAULT_MAX_RPS:
-        options += ["--max-rps", f"{max_rps:g}"]
-    return options
+@dataclass
+class Verdict:
+    case: str
+    backend: str
+    target: str
+    measured: str
+    passed: bool
 
 
-def route_calls(server: SimServer) -> dict[str, int]:
-    """API calls by route ("GET list", "POST create" ...) from the simulator's counters."""
-    return {k: v for k, v in sorted(server.stats_snapshot().items()) if not k.startswith("faults")}
+@dataclass
+class Report:
+    rows: list[Row] = field(default_factory=list)
+    verdicts: list[Verdict] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def judge(self, case: str, backend: str, target: str, measured: str, passed: bool) -> None:
+        self.verdicts.append(Verdict(case, backend, target, measured, passed))
 
 
-def count(calls: dict[str, int], route: str) -> int:
-    return calls.get(route, 0)
+# -- servers ----------------------------------------------------------------------
 
 
-def api_session() -> requests.Session:
-    """A plain ``requests`` session with the benchmark's token, for the baseline and the latency measurement."""
-    session = requests.Session()
-    session.trust_env = False
-    session.headers.update({"X-Auth-Token": TOKEN})
-    return session
+class Backend:
+    """A server answering the API: ``url``, request counters by route, and when the last created job runs."""
+
+    name = ""
+    url = ""
+
+    def stats(self) -> dict[str, int]:
+        raise NotImplementedError
+
+    def last_running(self) -> float | None:
+        raise NotImplementedError
 
 
-def request_latency(samples: int = 30) -> float:
-    """The simulator's real time per request (median seconds): sequential details calls on one kept-alive
-    connection, the way vizctl's pooled client sends them."""
-    with simulator() as server:
-        [seeded] = server.state.seed_jobs(PROJECT, [job("latency", running=True)])
-        url = f"{server.url}/v1/{PROJECT}/visualization-jobs/{seeded['job_id']}"
-        session = api_session()
-        session.get(url, timeout=30).raise_for_status()  # opens the connection
-        times = []
-        for _ in range(samples):
-            clock = time.perf_counter()
-            session.get(url, timeout=30).raise_for_status()
-            times.append(time.perf_counter() - clock)
-    return statistics.median(times)
+class FixedBackend(Backend):
+    """benchmarks/fixed_server.py in its own process."""
+
+    name = "fixed"
+
+    def __init__(self, seed: list[tuple[str, str]], startup: float):
+        self._seed = tempfile.NamedTemporaryFile("w", suffix=".json", delete=False)
+        json.dump(seed, self._seed)
+        self._seed.close()
+        self._proc = subprocess.Popen(
+            [sys.executable, FIXED_SERVER, "--seed", self._seed.name, "--latency", str(LATENCY), "--startup", str(startup)],
+            stdout=subprocess.PIPE, text=True,
+        )
+        self.url = self._proc.stdout.readline().strip()
+
+    def _admin(self, path: str, method: str = "GET") -> dict:
+        with urllib.request.urlopen(urllib.request.Request(self.url + path, method=method, data=b"" if method == "POST" else None)) as answer:
+            return json.load(answer)
+
+    def stats(self) -> dict[str, int]:
+        return dict(sorted(self._admin("/__stats__")["stats"].items()))
+
+    def last_running(self) -> float | None:
+        return self._admin("/__stats__")["last_running"]
+
+    def close(self) -> None:
+        self._proc.terminate()
+        self._proc.wait()
+        self._proc.stdout.close()
+        os.unlink(self._seed.name)
 
 
-def lower_bounds(calls: int, parallelism: int, max_rps: float, latency: float) -> str:
-    """The least time ``calls`` API requests can take under vizctl's two limits, as text."""
-    capacity = max(1, int(max_rps))  # vizctl.retry.RateLimiter: ``capacity`` requests per window
-    by_rate = (calls - 1) // capacity * (capacity / max_rps) + latency if calls else 0.0
-    by_concurrency = math.ceil(calls / parallelism) * latency
-    return (f"client rate limit (--max-rps {max_rps:g}) ≥ {by_rate:.2f} s, "
-            f"concurrency (--parallelism {parallelism} × {latency * 1000:.0f} ms a request) ≥ {by_concurrency:.2f} s")
+class SimBackend(Backend):
+    """vizctl's simulator, in this process (the contenders are other processes)."""
+
+    name = "sim"
+
+    def __init__(self, seed: list[tuple[str, str]], startup: float):
+        self._server = SimServer(SimConfig(latency=LATENCY, seed=SEED, startup_seconds=startup, quota=10 ** 6)).start()
+        self._server.state.seed_jobs(PROJECT, [
+            {"job_name": name, "train_url": f"/bucket/{name}/logs/", "job_desc": desc, "job_type": "tensorboard", "running": True}
+            for name, desc in seed
+        ])
+        self._seeded = len(seed)
+        self._startup = startup
+        self.url = self._server.url
+
+    def stats(self) -> dict[str, int]:
+        return {k: v for k, v in sorted(self._server.stats_snapshot().items()) if not k.startswith("faults")}
+
+    def last_running(self) -> float | None:
+        created = _all_sim_jobs(self._server.state)[self._seeded:]
+        return max((int(j["create_time"]) / 1000 + self._startup for j in created), default=None)
+
+    def close(self) -> None:
+        self._server.stop()
+
+
+def _all_sim_jobs(state) -> list[dict]:
+    """Every job of the simulated project in creation order, read directly (no HTTP: not counted)."""
+    jobs, page = [], 1
+    while True:
+        answer = state.list_jobs(PROJECT, {"per_page": "1000", "page": str(page)})
+        jobs += answer["jobs"]
+        if not answer["jobs"] or len(jobs) >= answer["job_total_count"]:
+            return jobs
+        page += 1
+
+
+BACKENDS = {"fixed": FixedBackend, "sim": SimBackend}
+
+
+@contextlib.contextmanager
+def backend(kind: str, seed: list[tuple[str, str]], startup: float = 5.0) -> Iterator[Backend]:
+    server = BACKENDS[kind](seed, startup)
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+# -- processes --------------------------------------------------------------------
+
+
+def run_process(server: Backend, argv: list[str], cache_dir: str | None = None) -> Run:
+    """Run ``argv`` against ``server``; wall time, peak RSS (from wait4) and the API calls the server counted."""
+    env = {"PATH": os.environ.get("PATH", ""), "VIZCTL_ENDPOINT": server.url, "VIZCTL_PROJECT_ID": PROJECT, "VIZCTL_TOKEN": TOKEN}
+    if cache_dir is not None:
+        env["VIZCTL_CACHE_DIR"] = cache_dir
+    before = server.stats()
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started, clock = time.time(), time.perf_counter()
+        proc = subprocess.Popen(argv, stdout=out, stderr=err, env=env, cwd=REPO)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - clock
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        text, errors = out.read().decode(), err.read().decode()
+    after = server.stats()
+    calls = {k: after.get(k, 0) - before.get(k, 0) for k in after if after.get(k, 0) != before.get(k, 0)}
+    peak = re.search(r"\npeak-rss-kib: (\d+)\n\Z", errors)
+    return Run(wall, proc.returncode, text, errors, int(peak[1]) / 1024 if peak else usage.ru_maxrss / 1024, calls, started)
+
+
+# Runs a module or script and, at exit, prints the process's own peak RSS (VmHWM of its memory after exec).
+# wait4's ru_maxrss cannot be used: it counts the pages the child shared with this (large) process before exec.
+PEAK_WRAPPER = """
+import atexit, runpy, sys
+def peak():
+    with open('/proc/self/status') as status:
+        sys.stderr.write(''.join('\\npeak-rss-kib: ' + line.split()[1] + '\\n' for line in status if line.startswith('VmHWM:')))
+atexit.register(peak)
+kind, target = sys.argv[1:3]
+sys.argv = [target] + sys.argv[3:]
+runpy.run_module(target, run_name='__main__', alter_sys=True) if kind == 'module' else runpy.run_path(target, run_name='__main__')
+"""
+
+
+def vizctl_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-c", PEAK_WRAPPER, "module", "vizctl", *args]
+
+
+def script_cmd(name: str, server: Backend, directory: str, n: int | None = None) -> list[str]:
+    return [sys.executable, "-c", PEAK_WRAPPER, "path", CONTENDERS, name, server.url, PROJECT, directory] + ([str(n)] if n is not None else [])
+
+
+def interleaved(repeats: int, contenders: dict[str, Callable[[], Run]]) -> dict[str, list[Run]]:
+    """Each contender ``repeats`` times, round-robin, so machine noise hits them alike."""
+    runs: dict[str, list[Run]] = {name: [] for name in contenders}
+    for _ in range(repeats):
+        for name, go in contenders.items():
+            runs[name].append(go())
+    return runs
+
+
+def write_manifest(directory: str, names: list[str], **fields: Any) -> str:
+    os.makedirs(directory, exist_ok=True)
+    jobs = [{"job_name": n, "train_url": f"/bucket/{n}/logs/", "job_desc": "benchmark job", **fields} for n in names]
+    with open(os.path.join(directory, "jobs.yaml"), "w", encoding="utf-8") as handle:
+        yaml.safe_dump({"jobs": jobs}, handle, sort_keys=False)
+    return directory
+
+
+def calls_text(calls: dict[str, int]) -> str:
+    return ", ".join(f"{route} {n}" for route, n in sorted(calls.items())) or "none"
+
+
+def check(run: Run, expected: str, who: str) -> str:
+    """'' when ``run`` exited 0 and printed ``expected``; else what went wrong."""
+    if run.code == 0 and expected in run.out:
+        return ""
+    return f"{who}: exit {run.code}, wanted `{expected}`; stderr: {run.err.strip()[-300:]}"
+
+
+# -- the plan cases -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PlanShape:
+    seed: list[tuple[str, str]]
+    declared: list[str]
+    existing: int
+    expected: str  # vizctl's plan line
+    naive_expected: str
+
+
+def plan_shape(scale: Scale, live: int | None = None) -> PlanShape:
+    live = live or scale.live
+    declared_count = min(scale.declared, live)
+    new = scale.new if live == scale.live else 0
+    step = max(1, live // declared_count)
+    declared_live = [f"live-{i * step:06d}" for i in range(declared_count - new)]
+    drift = set(declared_live[: scale.drift])
+    seed = [(f"live-{i:06d}", "stale description" if f"live-{i:06d}" in drift else "benchmark job") for i in range(live)]
+    declared = declared_live + [f"new-{i:05d}" for i in range(new)]
+    return PlanShape(seed, declared, len(declared_live), f"Plan: {new} to create, {len(drift)} to update, 0 to replace, 0 to restart.",
+                     f"{new} to create, {len(drift)} to update")
+
+
+def plan_case(scale: Scale, kind: str, tmp: str, report: Report) -> None:
+    """Plan 1,000 declared against 5,000 live: vizctl, the naive loop, the list-only floor, the per-job SDK way."""
+    shape = plan_shape(scale)
+    directory = write_manifest(os.path.join(tmp, "plan"), shape.declared)
+    with backend(kind, shape.seed) as server:
+        runs = interleaved(scale.repeats, {
+            "vizctl plan": lambda: run_process(server, vizctl_cmd("plan", "-f", directory, "-v")),
+            "naive loop": lambda: run_process(server, script_cmd("naive-plan", server, directory)),
+            "list only": lambda: run_process(server, script_cmd("list-only", server, directory)),
+            "vizctl --version (start-up alone)": lambda: run_process(server, vizctl_cmd("--version")),
+        })
+        sdk = run_process(server, script_cmd("sdk-plan", server, directory))  # ~20 ms per job: once is enough
+        if kind == "fixed":
+            report.notes += plan_breakdown(server, directory)
+    case = f"plan {scale.declared} vs {scale.live} live"
+    problems = [check(runs["vizctl plan"][-1], shape.expected, "vizctl"), check(runs["naive loop"][-1], shape.naive_expected, "naive loop")]
+    rows = {name: Row(case, kind, name, r) for name, r in runs.items()}
+    rows["sdk per job"] = Row(case, kind, "sdk per job (one details read per job)", [sdk])
+    report.rows += rows.values()
+    v, naive, floor = rows["vizctl plan"].wall, rows["naive loop"].wall, rows["list only"].wall
+    ok = not any(problems)
+    report.judge(case, kind, f"naive loop / vizctl ≥ {PLAN_VS_NAIVE}", f"{naive / v:.2f}", ok and naive / v >= PLAN_VS_NAIVE)
+    report.judge(case, kind, f"vizctl / list only ≤ {PLAN_VS_LIST}", f"{v / floor:.2f}", ok and v / floor <= PLAN_VS_LIST)
+    lists = rows["vizctl plan"].calls.get("GET list", 0)
+    pages = math.ceil(scale.live / 1000)
+    report.judge(case, kind, f"vizctl list calls = pages ({pages}), no details call", f"{calls_text(rows['vizctl plan'].calls)}",
+                 ok and lists == pages and "GET detail" not in rows["vizctl plan"].calls)
+    startup = rows["vizctl --version (start-up alone)"].wall
+    report.notes.append(f"{case} ({kind}): vizctl's start-up alone (`vizctl --version`: interpreter, imports, argument parsing) "
+                        f"took {startup:.2f} s of its {v:.2f} s; the list-only script's whole run took {floor:.2f} s")
+    report.notes += [p for p in problems if p]
+
+
+def details_case(scale: Scale, kind: str, tmp: str, report: Report) -> None:
+    """The same plan with ``job_type`` declared: a details read per live declared job (cold cache), none warm."""
+    shape = plan_shape(scale)
+    directory = write_manifest(os.path.join(tmp, "details"), shape.declared, job_type="tensorboard")
+    caches = iter(range(10 ** 6))
+
+    def cold_then_warm() -> Run:
+        cache = os.path.join(tmp, f"cache-{next(caches)}")
+        cold = run_process(server, vizctl_cmd("plan", "-f", directory, "-v"), cache_dir=cache)
+        warm.append(run_process(server, vizctl_cmd("plan", "-f", directory, "-v"), cache_dir=cache))
+        return cold
+
+    warm: list[Run] = []
+    with backend(kind, shape.seed) as server:
+        runs = interleaved(scale.repeats, {
+            "vizctl plan, cold cache": cold_then_warm,
+            f"details floor ({DEFAULT_PARALLELISM} at once)": lambda: run_process(
+                server, script_cmd("details-floor", server, directory, DEFAULT_PARALLELISM)),
+        })
+    case = f"plan with job_type, {shape.existing} details"
+    rows = [Row(case, kind, name, r) for name, r in runs.items()] + [Row(case, kind, "vizctl plan, warm cache (2nd run)", warm)]
+    report.rows += rows
+    cold, floor, warm_row = rows
+    problems = [check(cold.runs[-1], shape.expected, "vizctl cold"), check(warm[-1], shape.expected, "vizctl warm")]
+    ok = not any(problems)
+    report.judge(case, kind, f"vizctl cold / details floor ≤ {DETAILS_VS_FLOOR}", f"{cold.wall / floor.wall:.2f}",
+                 ok and cold.wall / floor.wall <= DETAILS_VS_FLOOR)
+    report.judge(case, kind, f"cold: {shape.existing} details calls; warm: none", f"{calls_text(cold.calls)} / {calls_text(warm_row.calls)}",
+                 ok and cold.calls.get("GET detail") == shape.existing and "GET detail" not in warm_row.calls)
+    report.notes += [p for p in problems if p]
+
+
+def plan_breakdown(server: Backend, directory: str) -> list[str]:
+    """vizctl's plan steps timed one by one in this process, and the CPU steps' profile (cProfile, own time by code)."""
+    client = ModelArtsClient(server.url, PROJECT, TokenAuth(TOKEN), RequestsTransport(pool_size=DEFAULT_PARALLELISM + 4))
+    steps: list[str] = []
+
+    def timed(label: str, fn: Callable[[], Any]) -> Any:
+        clock = time.perf_counter()
+        value = fn()
+        steps.append(f"{label} {time.perf_counter() - clock:.3f} s")
+        return value
+
+    manifest = timed("load_manifests", lambda: load_manifests([directory]))
+    snapshot = timed("client.list_all", client.list_all)
+    plan = timed("build_plan", lambda: build_plan(manifest, snapshot, {}, PlanOptions()))
+    timed("render text", lambda: RENDERERS["text"]().render(plan))
+    profiles = [
+        f"profile of {label}: " + ", ".join(f"{owner} {share:.0%}" for owner, share in profile_owners(fn))
+        for label, fn in (("load_manifests", lambda: load_manifests([directory])),
+                          ("client.list_all (this thread only)", client.list_all),
+                          ("build_plan", lambda: build_plan(manifest, snapshot, {}, PlanOptions())))
+    ]
+    return ["vizctl plan step by step, in-process against the fixed server (imports excluded): " + "; ".join(steps)] + profiles
 
 
 def code_owner(path: str, function: str) -> str:
@@ -241,7 +441,7 @@ def code_owner(path: str, function: str) -> str:
     return os.path.basename(path)
 
 
-def profile_owners(fn: Callable[[], Any], top: int = 3) -> list[tuple[str, float]]:
+def profile_owners(fn: Callable[[], Any], top: int = 4) -> list[tuple[str, float]]:
     """Run ``fn`` under cProfile; the ``top`` code owners by share of its own (exclusive) time."""
     profiler = cProfile.Profile()
     profiler.runcall(fn)
@@ -252,226 +452,88 @@ def profile_owners(fn: Callable[[], Any], top: int = 3) -> list[tuple[str, float
     return [(owner, seconds / total) for owner, seconds in own.most_common(top)]
 
 
-# -- scenario 1: plan -------------------------------------------------------------
+# -- the apply cases ----------------------------------------------------------------
 
 
-LIST_STEP = "client.list_all (HTTP)"
+def apply_case(scale: Scale, kind: str, tmp: str, report: Report) -> None:
+    """Create N jobs and wait until they run: vizctl, the naive loop (creates in turn, polls the list), the per-job way."""
+    sdk_dir = write_manifest(os.path.join(tmp, "sdk-apply"), [f"sdk-{i:05d}" for i in range(scale.sdk_sample)])
+    with backend(kind, [], scale.startup) as server:
+        sdk = run_process(server, script_cmd("sdk-apply", server, sdk_dir))
+    for n in scale.applies:
+        directory = write_manifest(os.path.join(tmp, f"apply-{n}"), [f"app-{i:05d}" for i in range(n)])
+        case = f"apply {n} new jobs, {scale.startup:g} s startup"
+        runs = {}
+        for name, argv in (("vizctl apply", lambda s: vizctl_cmd("apply", "-f", directory, "--auto-approve", "--output", "json", "-v")),
+                           ("naive loop", lambda s: script_cmd("naive-apply", s, directory))):
+            with backend(kind, [], scale.startup) as server:  # a fresh, empty project for each
+                run = run_process(server, argv(server))
+                last = server.last_running()
+            runs[name] = (run, (last or run.started) - run.started)
+        run, last_running = runs["vizctl apply"]
+        events = [json.loads(line) for line in run.out.splitlines() if line.startswith("{")]
+        polls = [e["time"] - run.started for e in events if e["type"] == "apply_progress" and "waiting" in e]
+        accepted = [e["time"] - run.started for e in events if e["type"] == "apply_progress" and e.get("message") == "accepted"]
+        summary = next((e for e in events if e["type"] == "summary"), {})
+        end = summary.get("time", run.started + run.wall) - run.started
+        converged = run.code == 0 and summary.get("running") == n
+        rounds = len(polls) + 1
+        ratio = APPLY_VS_FLOOR.get(n, 1.2)
+        report.rows += [
+            Row(case, kind, "vizctl apply", [run], f"creates done {max(accepted, default=0):.2f} s, last job RUNNING "
+                f"{last_running:.2f} s, seen {end:.2f} s; poll rounds at " + ", ".join(f"{t:.2f}" for t in polls)),
+            Row(case, kind, "naive loop", [runs["naive loop"][0]], f"last job RUNNING {runs['naive loop'][1]:.2f} s"),
+            Row(case, kind, "sdk per job (EXTRAPOLATED)", [sdk], f"measured on {scale.sdk_sample} jobs: {sdk.wall:.1f} s, "
+                f"{calls_text(sdk.calls)}; ×{n / scale.sdk_sample:g}", extrapolated=sdk.wall * n / scale.sdk_sample),
+        ]
+        report.judge(case, kind, f"vizctl / floor ({scale.startup:g} s) ≤ {ratio}", f"{run.wall / scale.startup:.2f}",
+                     converged and run.wall <= ratio * scale.startup)
+        report.judge(case, kind, f"last job seen running ≤ {POLL_LAG:g} s after it ran", f"{end - last_running:.2f} s",
+                     converged and end - last_running <= POLL_LAG)
+        pages = math.ceil(n / 1000)
+        lists = run.calls.get("GET list", 0)
+        # the plan's read, then per page: the name check after the creates, each poll round, the final read
+        report.judge(case, kind, f"list calls ≤ 1 + {pages} page(s) × (poll rounds ({rounds}) + 2)", f"{lists}",
+                     converged and lists <= 1 + pages * (rounds + 2) and run.calls.get("POST create") == n)
+        if not converged:
+            report.notes.append(f"{case} ({kind}): vizctl did not converge: exit {run.code}; {run.err.strip()[-300:]}")
 
 
-@dataclass
-class Breakdown:
-    """Where a plan's time goes: seconds by step, and the profile of the CPU steps."""
-
-    steps: list[tuple[str, float]]
-    profiles: list[tuple[str, list[tuple[str, float]]]]  # (step, [(code owner, share of the step's own time)])
-
-    @property
-    def cpu(self) -> float:
-        """Seconds in the steps that send no request."""
-        return sum(seconds for label, seconds in self.steps if label != LIST_STEP)
-
-    @property
-    def total(self) -> float:
-        return sum(seconds for _, seconds in self.steps)
-
-    def notes(self) -> list[str]:
-        return ["time by step (the same steps run again outside the CLI, same inputs): "
-                + "; ".join(f"{label} {seconds:.3f} s" for label, seconds in self.steps)] + [
-            f"profile of {step} (own time by code, cProfile): " + ", ".join(f"{owner} {share:.0%}" for owner, share in owners)
-            for step, owners in self.profiles]
+# -- the scale curve ----------------------------------------------------------------
 
 
-def plan_breakdown(server: SimServer, manifest_dir: str) -> Breakdown:
-    """Time the steps `vizctl plan` takes one by one, then profile the CPU-heavy ones."""
-    client = ModelArtsClient(
-        server.url, PROJECT, TokenAuth(TOKEN), RequestsTransport(pool_size=DEFAULT_PARALLELISM + 4),
-        rate_limiter=RateLimiter(DEFAULT_MAX_RPS),
-    )
-    steps: list[tuple[str, float]] = []
-
-    def timed(label: str, fn: Callable[[], Any]) -> Any:
-        clock = time.perf_counter()
-        value = fn()
-        steps.append((label, time.perf_counter() - clock))
-        return value
-
-    manifest = timed("manifest.load_manifests", lambda: load_manifests([manifest_dir]))
-    snapshot = timed(LIST_STEP, client.list_all)
-    plan = timed("planner.build_plan", lambda: build_plan(manifest, snapshot, {}, PlanOptions()))
-    timed("TextRenderer.render", lambda: RENDERERS["text"]().render(plan))
-    return Breakdown(steps, [
-        ("manifest.load_manifests", profile_owners(lambda: load_manifests([manifest_dir]))),
-        ("planner.build_plan", profile_owners(lambda: build_plan(manifest, snapshot, {}, PlanOptions()))),
-    ])
-
-
-def plan_scenario(scale: Scale, latency: float) -> tuple[list[Result], Breakdown]:
-    """`vizctl plan` of ``plan_declared`` jobs against ``plan_live`` live ones, without and with details reads."""
-    step = scale.plan_live // scale.plan_declared
-    existing = scale.plan_declared - scale.plan_new
-    declared_live = [f"live-{i * step:05d}" for i in range(existing)]
-    drifted = set(declared_live[: scale.plan_drift])
-    live = [
-        job(name, job_desc="stale description" if name in drifted else "benchmark job", running=True)
-        for name in (f"live-{i:05d}" for i in range(scale.plan_live))
-    ]
-    declared = declared_live + [f"new-{i:05d}" for i in range(scale.plan_new)]
-    shape = (
-        f"{scale.plan_declared} declared vs {scale.plan_live} live: {existing} declared exist "
-        f"({scale.plan_drift} with job_desc drift), {scale.plan_new} new"
-    )
-    results = []
-    breakdown = None
-    for title, with_type in (("plan", False), ("plan, job_type declared", True)):
-        extra = {"job_type": "tensorboard"} if with_type else {}
-        with tempfile.TemporaryDirectory() as tmp, simulator(quota=scale.plan_live + scale.plan_declared) as server:
-            server.state.seed_jobs(PROJECT, live)
-            write_manifest(tmp, [job(name, job_desc="benchmark job", **extra) for name in declared])
-            walls = []
-            for _ in range(1 if with_type else PLAN_REPEATS):  # the plain plan is short and CPU-bound: take a median
-                server.reset_stats()
-                run = run_cli(server, tmp, "plan", "-f", tmp, "-v")
-                walls.append(run.wall)
-            results.append(plan_result(title, shape, run, walls, route_calls(server), scale, with_type, existing, latency))
-            if not with_type:
-                breakdown = plan_breakdown(server, tmp)
-                results[-1].notes += breakdown.notes()
-    return results, breakdown
+def scale_case(scale: Scale, kind: str, tmp: str, report: Report) -> None:
+    """vizctl plan of 1,000 declared jobs against a growing project: time and peak memory, next to the list-only floor."""
+    times = {}
+    for live in scale.points:
+        shape = plan_shape(scale, live)
+        directory = write_manifest(os.path.join(tmp, f"scale-{live}"), shape.declared)
+        case = f"scale: plan {len(shape.declared)} vs {live} live"
+        with backend(kind, shape.seed) as server:
+            runs = interleaved(scale.repeats, {
+                "vizctl plan": lambda: run_process(server, vizctl_cmd("plan", "-f", directory)),
+                "list only": lambda: run_process(server, script_cmd("list-only", server, directory)),
+            })
+        rows = [Row(case, kind, name, r) for name, r in runs.items()]
+        report.rows += rows
+        times[live] = rows[0].wall
+        peak = max(r.rss_mib for r in rows[0].runs)
+        problem = check(rows[0].runs[-1], shape.expected, "vizctl")
+        if live == max(scale.points):
+            report.judge(case, kind, f"vizctl peak RSS < {MEMORY_MIB} MiB", f"{peak:.0f} MiB", not problem and peak < MEMORY_MIB)
+        if problem:
+            report.notes.append(problem)
+    small, large = min(times), max(times)
+    per_k = {live: (t - times[small]) / (live - small) * 1000 for live, t in times.items() if live != small}
+    if per_k:
+        report.notes.append(f"scale ({kind}): beyond {small} live jobs, each 1,000 more cost vizctl " + ", ".join(
+            f"{v * 1000:.0f} ms (up to {live})" for live, v in per_k.items()) + f"; {large} live in {times[large]:.2f} s")
 
 
-def plan_result(title: str, shape: str, run: CliRun, walls: list[float], calls: dict[str, int], scale: Scale,
-                with_type: bool, existing: int, latency: float) -> Result:
-    """The verdict of a plan (the last of ``walls`` runs): its targets, and whether the plan itself came out right."""
-    wall = statistics.median(walls)
-    found = re.search(r"vizctl: (\d+) list call\(s\), (\d+) details call\(s\)", run.err)
-    client = {"list": int(found[1]), "detail": int(found[2])} if found else None
-    lists, details = count(calls, "GET list"), count(calls, "GET detail")
-    expected = f"Plan: {scale.plan_new} to create, {scale.plan_drift} to update, 0 to replace, 0 to restart."
-    plan_ok = run.code == 0 and expected in run.out
-    notes = [f"vizctl printed `{expected}`" if plan_ok else
-             f"unexpected plan (exit {run.code}); wanted `{expected}`; stderr: {run.err.strip()[-300:]}"]
-    if with_type:
-        target = f"≤ {PLAN_MAX_LISTS} list calls; 1 details call per existing declared job ({existing}); time reported only"
-        passed = plan_ok and lists <= PLAN_MAX_LISTS and details == existing
-        notes.append(f"lower bounds for {details} details calls at the defaults: "
-                     + lower_bounds(details, DEFAULT_PARALLELISM, DEFAULT_MAX_RPS, latency))
-    else:
-        target = f"≤ {PLAN_MAX_LISTS} list calls and < {PLAN_MAX_SECONDS:g} s"
-        passed = plan_ok and lists <= PLAN_MAX_LISTS and wall < PLAN_MAX_SECONDS
-    if len(walls) > 1:
-        notes.append(f"wall time is the median of {len(walls)} runs: " + ", ".join(f"{w:.2f}" for w in walls) + " s")
-    if client is not None and (client["list"], client["detail"]) != (lists, details):
-        notes.append(f"client count {client} differs from the simulator's")
-    return Result(title, shape, wall, calls, client, target, passed, notes)
+CASES = {"plan": plan_case, "details": details_case, "apply": apply_case, "scale": scale_case}
 
 
-# -- scenario 2: apply ------------------------------------------------------------
-
-
-def apply_run(scale: Scale, parallelism: int = DEFAULT_PARALLELISM, max_rps: float = DEFAULT_MAX_RPS) -> ApplyRun:
-    """`vizctl apply --auto-approve` of ``apply_jobs`` new jobs, with the given CLI options."""
-    names = [f"app-{i:05d}" for i in range(scale.apply_jobs)]
-    with tempfile.TemporaryDirectory() as tmp, simulator(startup_seconds=scale.startup) as server:
-        write_manifest(tmp, [job(n) for n in names])
-        run = run_cli(server, tmp, "apply", "-f", tmp, "--auto-approve", "--output", "json", "-v",
-                      *cli_options(parallelism, max_rps))
-        calls = route_calls(server)
-        now = time.time()
-        listed = server.state.list_jobs(PROJECT, {"per_page": "1000"})["jobs"]  # directly, not over HTTP: not counted
-    events = [json.loads(line) for line in run.out.splitlines() if line.startswith("{")]
-    accepted = [e["time"] for e in events if e["type"] == "apply_progress" and e.get("message") == "accepted"]
-    polls = [e["time"] - run.started for e in events if e["type"] == "apply_progress" and "waiting" in e]
-    summary = next((e for e in events if e["type"] == "summary"), {})
-    converged = run.code == 0 and summary.get("running") == len(names) and len(listed) == len(names)
-    running_since = [now - j["duration"] / 1000 for j in listed if j["status"] == Status.RUNNING]
-    found = re.search(r"vizctl: API calls: (\{.*\})", run.err)
-    return ApplyRun(
-        parallelism, max_rps, run.wall, calls,
-        ast.literal_eval(found[1]) if found else None,
-        creates_done=max(accepted, default=run.started) - run.started,
-        polls=polls,
-        rounds=len(polls) + (1 if converged else 0),
-        last_running=max(running_since, default=now) - run.started,
-        converged=converged,
-        detail="" if converged else f"exit {run.code}, {summary.get('outcomes')}; stderr: {run.err.strip()[-300:]}",
-    )
-
-
-def apply_passed(scale: Scale, run: ApplyRun) -> bool:
-    return run.converged and run.wall <= APPLY_MAX_RATIO * scale.startup
-
-
-def apply_scenario(scale: Scale) -> tuple[list[Result], ApplyRun, list[ApplyRun]]:
-    """The default apply with its two targets, and, when the time target fails, the sweep."""
-    run = apply_run(scale)
-    floor = scale.startup
-    shape = f"{scale.apply_jobs} new jobs, {floor:g} s startup each"
-    lists = count(run.calls, "GET list")
-    timing = [
-        f"floor {floor:g} s (one job's startup); plan read and creates all done at {run.creates_done:.2f} s; "
-        f"the simulator turned the last job RUNNING at {run.last_running:.2f} s; vizctl saw it and finished at {run.wall:.2f} s",
-        "poll rounds with jobs still waiting at " + (", ".join(f"{t:.2f}" for t in run.polls) or "none") + " s (then the final round)",
-    ]
-    if not run.converged:
-        timing.append(f"did not converge: {run.detail}")
-    wall = Result(
-        "apply", shape, run.wall, run.calls, run.client_calls,
-        f"≤ {APPLY_MAX_RATIO:g} × floor = {APPLY_MAX_RATIO * floor:g} s",
-        apply_passed(scale, run),
-        [f"wall / floor = {run.wall / floor:.2f}"] + timing,
-    )
-    per_round = Result(
-        "apply: one list call per poll round", shape, run.wall, run.calls, run.client_calls,
-        "list calls = poll rounds + 3 (the plan's read of the empty project, the name check after the creates, the final read)",
-        run.converged and lists == run.rounds + 3,
-        [f"{run.rounds} poll rounds for {scale.apply_jobs} jobs, {lists} list calls in all"],
-    )
-    if run.client_calls is not None and run.client_calls != {k.split()[1]: v for k, v in run.calls.items()}:
-        wall.notes.append(f"client count {run.client_calls} differs from the simulator's")
-    sweep = [] if wall.passed else [apply_run(scale, p, r) for p, r in SWEEP]
-    return [wall, per_round], run, sweep
-
-
-# -- scenario 3: the naive baseline -----------------------------------------------
-
-
-def naive_apply(server: SimServer, names: list[str], startup: float) -> None:
-    """The baseline: one job at a time, create, then GET its details once a second until RUNNING."""
-    base = f"{server.url}/v1/{PROJECT}/visualization-jobs"
-    session = api_session()
-    for name in names:
-        created = session.post(base, json=job(name), timeout=30)
-        created.raise_for_status()
-        job_id = created.json()["job_id"]
-        deadline = time.monotonic() + 5 * startup + 10
-        while int(session.get(f"{base}/{job_id}", timeout=30).json()["status"]) != Status.RUNNING:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"naive baseline: job {name} never ran")
-            time.sleep(1.0)
-
-
-def naive_scenario(scale: Scale, vizctl_run: ApplyRun) -> Result:
-    """The naive client on ``naive_sample`` jobs, extrapolated linearly to ``apply_jobs``."""
-    names = [f"naive-{i:05d}" for i in range(scale.naive_sample)]
-    with simulator(startup_seconds=scale.startup) as server:
-        clock = time.perf_counter()
-        naive_apply(server, names, scale.startup)
-        wall = time.perf_counter() - clock
-        sample = route_calls(server)
-    factor = scale.apply_jobs / scale.naive_sample
-    calls = {route: round(n * factor) for route, n in sample.items()}
-    vizctl_calls = sum(vizctl_run.calls.values())
-    notes = [
-        f"measured on {scale.naive_sample} jobs: {wall:.2f} s ({wall / scale.naive_sample:.2f} s per job), calls {sample}",
-        f"EXTRAPOLATED linearly ×{factor:g} to {scale.apply_jobs} jobs: {wall * factor:.0f} s ({wall * factor / 60:.1f} min), calls {calls}",
-        f"naive / vizctl (default apply above): wall {wall * factor / vizctl_run.wall:.0f}×, "
-        f"API calls {sum(calls.values()) / vizctl_calls:.1f}× ({sum(calls.values())} vs {vizctl_calls})",
-    ]
-    return Result("naive apply (baseline, EXTRAPOLATED)", f"{scale.apply_jobs} jobs, one at a time", wall * factor, calls, None,
-                  "baseline: none", None, notes)
-
-
-# -- the report -------------------------------------------------------------------
+# -- the report -----------------------------------------------------------------------
 
 
 def machine() -> list[str]:
@@ -489,126 +551,68 @@ def machine() -> list[str]:
 
     commit = git("rev-parse", "--short", "HEAD") or "unknown"
     dirty = " + uncommitted changes under vizctl/" if git("status", "--porcelain", "--", "vizctl") else ""
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (0, 0, 0)
     return [
         f"- Date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC",
-        f"- Machine: {os.cpu_count()} CPUs (nproc), {cpu}; {platform.platform()}",
+        f"- Machine: {os.cpu_count()} CPUs (nproc), {cpu}; {platform.platform()}; load average {load[0]:.1f} at the start",
         f"- Python {platform.python_version()}; vizctl {vizctl.__version__} at commit {commit}{dirty}; "
         f"requests {requests.__version__}, PyYAML {yaml.__version__} (libyaml {'available' if yaml.__with_libyaml__ else 'not available'})",
-        f"- Simulator: in-process SimServer over loopback HTTP, {LATENCY * 1000:g} ms latency per request, seed {SEED}; "
-        "the CLI runs in the same process (client and server share the GIL and the CPUs)",
-        f"- vizctl defaults used unless a row says otherwise: --parallelism {DEFAULT_PARALLELISM}, --max-rps {DEFAULT_MAX_RPS:g}",
+        f"- Servers: `fixed` = benchmarks/fixed_server.py (own process, {LATENCY * 1000:g} ms a request, TCP_NODELAY); "
+        f"`sim` = vizctl's simulator in the benchmark's process ({LATENCY * 1000:g} ms latency, seed {SEED})",
+        f"- Every contender is its own process (interpreter start and imports included), run interleaved; "
+        f"wall times are medians; vizctl runs with its default flags (--parallelism {DEFAULT_PARALLELISM}, no --max-rps)",
     ]
 
 
-def calls_text(calls: dict[str, int]) -> str:
-    return ", ".join(f"{route} {n}" for route, n in calls.items()) or "none"
-
-
-def verdict(passed: bool | None) -> str:
-    return {True: "PASS", False: "**FAIL**", None: "—"}[passed]
-
-
-def sweep_table(scale: Scale, runs: list[ApplyRun]) -> list[str]:
-    lines = [
-        "| --parallelism | --max-rps | creates done | last RUNNING (sim) | wall | poll lag | wall/floor | poll rounds | list calls | target |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+def render(scale: Scale, argv: list[str], report: Report, elapsed: float, start_lines: list[str]) -> str:
+    lines = [f"# vizctl benchmark results ({scale.name} run)", ""] + start_lines + [
+        f"- Command: `python benchmarks/run.py{' ' + ' '.join(argv) if argv else ''}` (took {elapsed:.0f} s)", "",
+        "## Targets", "", "| case | server | target | measured | result |", "|---|---|---|---|---|",
     ]
-    for r in runs:
-        label = " (defaults, above)" if r is runs[0] else ""
-        lines.append(
-            f"| {r.parallelism}{label} | {r.max_rps:g} | {r.creates_done:.2f} s | {r.last_running:.2f} s | {r.wall:.2f} s | "
-            f"{r.poll_lag:.2f} s | {r.wall / scale.startup:.2f} | {r.rounds} | {count(r.calls, 'GET list')} | {verdict(apply_passed(scale, r))} |"
-        )
-    passing = [r for r in runs if apply_passed(scale, r)]
-    if passing:
-        best = min(passing, key=lambda r: (r.parallelism, r.max_rps))
-        lines.append(f"\nThe least setting tried that meets the target: `--parallelism {best.parallelism} --max-rps {best.max_rps:g}`.")
-    else:
-        lines.append("\nNo `--parallelism` / `--max-rps` setting tried meets the target.")
-    return lines
-
-
-def where_time_goes(scale: Scale, results: dict[str, Result], default: ApplyRun, latency: float, breakdown: Breakdown) -> list[str]:
-    """What this run's numbers say about where vizctl spends its time; computed, no target judged here."""
-    limit = APPLY_MAX_RATIO * scale.startup
-    creates = count(default.calls, "POST create")
-    apply_line = (
-        f"- **apply** ({scale.apply_jobs} new jobs, {scale.startup:g} s startup): finished at {default.wall:.2f} s = "
-        f"{default.creates_done:.2f} s until the last create was accepted (plan read and {creates} creates; lower bounds "
-        f"for the creates: {lower_bounds(creates, default.parallelism, default.max_rps, latency)}) + "
-        f"{default.last_running - default.creates_done:.2f} s until the simulator turned the last job RUNNING + "
-        f"{default.poll_lag:.2f} s of poll lag until a poll round saw it ({default.rounds} rounds). "
-        f"Beyond the {scale.startup:g} s floor: {default.wall - scale.startup:.2f} s, of {limit - scale.startup:.2f} s the target allows."
-    )
-    plain, typed = results["plan"], results["plan, job_type declared"]
-    steps = dict(breakdown.steps)
-    plan_line = (
-        f"- **plan** ({scale.plan_declared} declared vs {scale.plan_live} live): {plain.wall:.2f} s. Step by step, "
-        f"{breakdown.cpu:.3f} s of {breakdown.total:.3f} s ({breakdown.cpu / breakdown.total:.0%}) is vizctl's CPU work "
-        f"(loading, planning, rendering) and {steps[LIST_STEP]:.3f} s reading the live jobs "
-        f"({count(plain.calls, 'GET list')} list call(s)). Largest step: {max(breakdown.steps, key=lambda s: s[1])[0]}."
-    )
-    details = count(typed.calls, "GET detail")
-    extra = typed.wall - plain.wall
-    details_line = (
-        f"- **plan, job_type declared**: {typed.wall:.2f} s, {extra:.2f} s more than the plain plan for {details} details calls "
-        f"({details / extra if extra > 0 else float('inf'):.0f} a second). Lower bounds at the defaults: "
-        f"{lower_bounds(details, DEFAULT_PARALLELISM, DEFAULT_MAX_RPS, latency)}."
-    )
-    return [apply_line, plan_line, details_line]
-
-
-def report(scale: Scale, argv: list[str], results: list[Result], default: ApplyRun, sweep: list[ApplyRun],
-           latency: float, breakdown: Breakdown, elapsed: float) -> str:
-    lines = [f"# vizctl benchmark results ({scale.name} run)", ""]
-    lines += machine()
-    lines += [
-        f"- Simulator's measured time per request: median {latency * 1000:.1f} ms (sequential details calls on one kept-alive connection)",
-        f"- Command: `python benchmarks/run.py{' ' + ' '.join(argv) if argv else ''}` (took {elapsed:.0f} s)",
-        "",
-    ]
-    lines += ["## Summary", "", "| scenario | scale | wall time | API calls (simulator, by route) | target | result |", "|---|---|---|---|---|---|"]
-    for r in results:
-        lines.append(f"| {r.scenario} | {r.scale} | {r.wall:.2f} s | {calls_text(r.calls)} | {r.target} | {verdict(r.passed)} |")
-    lines += ["", "## Details", ""]
-    for r in results:
-        lines.append(f"### {r.scenario}")
-        lines.append("")
-        client = f"; vizctl's client counted {r.client_calls}" if r.client_calls is not None else ""
-        lines.append(f"- API calls (simulator): {calls_text(r.calls)}{client}")
-        lines += [f"- {note}" for note in r.notes]
-        lines.append("")
-    if sweep:
-        lines += ["## Apply: settings that meet the target", "",
-                  f"The default apply missed its target, so it ran again with other CLI settings ({scale.apply_jobs} jobs, {scale.startup:g} s startup):", ""]
-        lines += sweep_table(scale, [default] + sweep) + [""]
-    lines += ["## Where the time goes", "", "Computed from the numbers above.", ""]
-    lines += where_time_goes(scale, {r.scenario: r for r in results}, default, latency, breakdown) + [""]
-    return "\n".join(lines)
+    lines += [f"| {v.case} | {v.backend} | {v.target} | {v.measured} | {'PASS' if v.passed else '**FAIL**'} |" for v in report.verdicts]
+    lines += ["", "## Contenders", "",
+              "| case | server | contender | wall (median) | runs | vs vizctl | API calls (server) | peak RSS | notes |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    for row in report.rows:
+        ref = next((r for r in report.rows if r.case == row.case and r.backend == row.backend and r.contender.startswith("vizctl")), row)
+        runs = ", ".join(f"{r.wall:.2f}" for r in row.runs)
+        lines.append(f"| {row.case} | {row.backend} | {row.contender} | {row.wall:.2f} s | {runs} | {row.wall / ref.wall:.2f}× | "
+                     f"{calls_text(row.calls)} | {max(r.rss_mib for r in row.runs):.0f} MiB | {row.note} |")
+    if report.notes:
+        lines += ["", "## Notes", ""] + [f"- {note}" for note in report.notes]
+    return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Benchmark vizctl plan and apply against in-process simulators.")
-    parser.add_argument("--quick", action="store_true", help="small scale, under ~30 s (a smoke run)")
-    parser.add_argument("--out", help="results file (default benchmarks/RESULTS.md, or benchmarks/RESULTS-quick.md with --quick)")
+    parser = argparse.ArgumentParser(description="Benchmark vizctl against the scripts a user would write instead.")
+    parser.add_argument("--quick", action="store_true", help="small scale (about a minute)")
+    parser.add_argument("--case", action="append", choices=CASES, help="only this case (repeatable; default all)")
+    parser.add_argument("--backend", action="append", choices=BACKENDS, help="only this server (repeatable; default both; scale: fixed only)")
+    parser.add_argument("--repeats", type=int, help="runs of each contender (default 3)")
+    parser.add_argument("--out", help="results file (default benchmarks/RESULTS.md, or RESULTS-quick.md with --quick)")
+    parser.add_argument("--note", help="a line for the report's header, e.g. that the machine was shared")
     args = parser.parse_args(argv)
     scale = QUICK if args.quick else FULL
+    if args.repeats:
+        scale = Scale(**{**scale.__dict__, "repeats": args.repeats})
     out = args.out or os.path.join(HERE, "RESULTS-quick.md" if args.quick else "RESULTS.md")
-    started = time.perf_counter()
-    latency = request_latency()
-    results, breakdown = plan_scenario(scale, latency)
-    apply_results, default, sweep = apply_scenario(scale)
-    results += apply_results
-    results.append(naive_scenario(scale, default))
-    text = report(scale, sys.argv[1:] if argv is None else argv, results, default, sweep, latency, breakdown,
-                  time.perf_counter() - started)
+    started, start_lines = time.perf_counter(), machine() + ([f"- Note: {args.note}"] if args.note else [])
+    report = Report()
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.case or list(CASES):
+            for kind in args.backend or list(BACKENDS):
+                if name == "scale" and kind == "sim":
+                    continue  # the simulator renders every job for each page: O(N) a page, not what is measured here
+                print(f"{name} ({kind}) ...", flush=True)
+                CASES[name](scale, kind, os.path.join(tmp, f"{name}-{kind}"), report)
+    text = render(scale, sys.argv[1:] if argv is None else argv, report, time.perf_counter() - started, start_lines)
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     with open(out, "w", encoding="utf-8") as handle:
         handle.write(text)
-    for r in results:
-        print(f"{verdict(r.passed).strip('*'):4}  {r.scenario}: {r.wall:.2f} s, {calls_text(r.calls)}")
+    for v in report.verdicts:
+        print(f"{'PASS' if v.passed else 'FAIL'}  {v.case} [{v.backend}]: {v.target}: {v.measured}")
     print(f"Results written to {out}")
-    return 3 if any(r.passed is False for r in results) else 0
+    return 3 if any(not v.passed for v in report.verdicts) else 0
 
 
 if __name__ == "__main__":

@@ -278,3 +278,46 @@ def test_format_1_plan_file_reads_its_no_op_with_unfixed_drift_as_drifted():
     data = {"kind": "vizctl-plan", **plan_to_dict(plan), "format_version": "1.0"}
     data["changes"][0]["action"] = "no-op"  # what vizctl 1.0 wrote
     assert [c.action for c in plan_from_dict(data).changes] == [Action.DRIFTED, Action.NOOP]
+
+
+def test_diff_of_list_items_added_and_removed_has_no_placeholder_values():
+    from vizctl.planner import _diff
+
+    added = _diff({"flavor": {"codes": ["a"]}}, {"flavor": {"codes": ["a", "b"]}})
+    removed = _diff({"flavor": {"codes": ["a", "b"]}}, {"flavor": {"codes": ["a"]}})
+    assert [(d.path, d.before, d.after, d.fix) for d in added] == [("flavor.codes.1", None, "b", "replace")]
+    assert [(d.path, d.before, d.after, d.fix) for d in removed] == [("flavor.codes.1", "b", None, "replace")]
+
+
+def test_diff_sees_type_changes_and_ignores_list_order():
+    from vizctl.planner import _diff
+
+    assert [(d.path, d.before, d.after) for d in _diff({"schedule": {"duration": 4.0}}, {"schedule": {"duration": 4}})] == [
+        ("schedule.duration", 4.0, 4)
+    ]
+    assert _diff({"flavor": {"codes": ["a", "b"]}}, {"flavor": {"codes": ["b", "a"]}}) == ()
+
+
+def test_equal_jobs_and_plain_drift_are_planned_without_loading_deepdiff():
+    """Equal jobs build no diff, a changed job_desc explains itself: deepdiff (slow to import and run) is not imported."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from vizctl.model import JobSpec, LiveJob, LiveSnapshot, Location, Manifest\n"
+        "from vizctl.planner import build_plan\n"
+        "body = {'job_name': 'a', 'train_url': '/b/', 'job_desc': 'd', 'schedule': {'type': 'stop', 'duration': 4}}\n"
+        "spec = JobSpec('a', body, Location('m.yaml', 1))\n"
+        "live = LiveJob('1', 'a', 8, job_desc='d', train_url='/b/')\n"
+        "detail = LiveJob('1', 'a', 8, extra={'schedule': {'type': 'stop', 'time_unit': 'HOURS', 'duration': 4}})\n"
+        "plan = build_plan(Manifest(jobs=(spec,)), LiveSnapshot(jobs=(live,)), {'1': detail})\n"
+        "assert plan.changes[0].action.value == 'no-op', plan.changes[0]\n"
+        "drifted = LiveJob('1', 'a', 8, job_desc='old', train_url='/b/')\n"
+        "[change] = build_plan(Manifest(jobs=(spec,)), LiveSnapshot(jobs=(drifted,)), {'1': detail}).changes\n"
+        "assert [(d.path, d.before, d.after, d.fix) for d in change.diff] == [('job_desc', 'old', 'd', 'in-place')], change\n"
+        "print('deepdiff' in sys.modules)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "False"

@@ -133,8 +133,8 @@ class ApplySettings:
     parallelism: int = 10
     timeout: float = 900.0
     wait: bool = True
-    poll_min: float = 1.0
-    poll_max: float = 10.0
+    poll_min: float = 0.5  # jobs started running: the rest follow within this
+    poll_max: float = 1.0  # a job that runs is seen within about a second, at one list call a page a round
     mutation_attempts: int = 5
     list_lag: float = DEFAULT_LIST_LAG
 

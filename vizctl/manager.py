@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from vizctl.client import ModelArtsClient
+from vizctl.details_cache import DetailsCache
 from vizctl.errors import StalePlanError, VizctlError
 from vizctl.model import LiveJob, LiveSnapshot, Manifest, Phase
 from vizctl.plan import PLAN_FILE_KIND, Action, Plan, fingerprint, plan_from_dict, plan_to_dict
@@ -30,14 +31,23 @@ class SavedPlan:
     options: PlanOptions
 
 
-def make_plan(client: ModelArtsClient, manifest: Manifest, options: PlanOptions, parallelism: int = 10) -> tuple[Plan, LiveSnapshot]:
-    """Read the live jobs (all pages, details only where needed) and plan against them."""
+def make_plan(
+    client: ModelArtsClient, manifest: Manifest, options: PlanOptions, parallelism: int = 10, cache: DetailsCache | None = None
+) -> tuple[Plan, LiveSnapshot]:
+    """Read the live jobs (all pages, details only where needed and not in ``cache``) and plan against them."""
     snapshot = client.list_all()
     ids = details_needed(manifest, snapshot, options)
     details: dict[str, LiveJob] = {}
+    if ids and cache is not None:
+        wanted = set(ids)
+        details = cache.lookup(job for job in snapshot.jobs if job.job_id in wanted)
+        ids = [job_id for job_id in ids if job_id not in details]
     if ids:
         with ThreadPoolExecutor(max_workers=max(1, min(parallelism, len(ids)))) as pool:
-            details = {job.job_id: job for job in pool.map(client.get_job, ids)}
+            read = list(pool.map(client.get_job, ids))
+        details.update((job.job_id, job) for job in read)
+        if cache is not None:
+            cache.store(read, snapshot.jobs)
     return build_plan(manifest, snapshot, details, options), snapshot
 
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from deepdiff import DeepDiff
-
 from vizctl.model import LISTED_FIELDS, JobSpec, LiveJob, LiveSnapshot, Manifest, Phase, PruneScope
 from vizctl.plan import Action, Change, FieldChange, Plan, fingerprint
 from vizctl.wording import plural
@@ -170,19 +168,55 @@ def live_fields(job: LiveJob, detail: LiveJob | None) -> dict[str, Any]:
 
 
 def _diff(before: dict[str, Any], body: dict[str, Any]) -> tuple[FieldChange, ...]:
-    """Declared fields that differ from the live ones; a field the API did not return never drifts."""
+    """Declared fields that differ from the live ones; a field the API did not return never drifts.
+
+    Equal fields (nearly all of them, in a plan) are recognised without building a
+    diff, and a differing plain value explains itself; deepdiff, imported only
+    then, explains the maps and lists that differ (flavor, schedule).
+    """
     declared = {k: v for k, v in body.items() if k != "job_name" and k in before}
     live = {k: _subset(before[k], v) for k, v in declared.items()}
-    tree = DeepDiff(live, declared, view="tree", ignore_order=True)
-    out = []
-    for report in tree.values():
+    differ = [k for k in declared if not _same(live[k], declared[k])]
+    nested = [k for k in differ if _nested(live[k], declared[k])]
+    out = [FieldChange(k, live[k], declared[k], _fix(k)) for k in differ if k not in nested]
+    if not nested:
+        return tuple(sorted(out, key=lambda d: d.path))
+    from deepdiff import DeepDiff  # noqa: PLC0415 - slow to import; only a map or list that differs needs it
+
+    tree = DeepDiff({k: live[k] for k in nested}, {k: declared[k] for k in nested}, view="tree", ignore_order=True)
+    for report_type, report in tree.items():
         for level in report:
             path = ".".join(str(p) for p in level.path(output_format="list"))
             field = path.split(".", 1)[0]
-            before_value = None if _missing(level.t1) else level.t1
-            after_value = None if _missing(level.t2) else level.t2
-            out.append(FieldChange(path, before_value, after_value, "in-place" if field in IN_PLACE_FIELDS else "replace"))
+            # "..._added": no live value; "..._removed": nothing declared (deepdiff's documented report types)
+            before_value = None if report_type.endswith("_added") else level.t1
+            after_value = None if report_type.endswith("_removed") else level.t2
+            out.append(FieldChange(path, before_value, after_value, _fix(field)))
     return tuple(sorted(out, key=lambda d: d.path))
+
+
+def _fix(field: str) -> str:
+    return "in-place" if field in IN_PLACE_FIELDS else "replace"
+
+
+def _nested(live_value: Any, declared_value: Any) -> bool:
+    """Do two differing values need a deep diff to explain (a map or list on either side)?"""
+    return isinstance(live_value, (dict, list)) or isinstance(declared_value, (dict, list))
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal values of equal types, all the way down: where this says yes, deepdiff finds nothing either.
+
+    Stricter than ``==`` (``4 == 4.0`` and ``1 == True`` are differences to deepdiff);
+    a list in another order is left to deepdiff, which ignores order.
+    """
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same(v, b[k]) for k, v in a.items())
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    return a == b
 
 
 def _subset(live_value: Any, declared_value: Any) -> Any:
@@ -190,10 +224,6 @@ def _subset(live_value: Any, declared_value: Any) -> Any:
     if isinstance(live_value, dict) and isinstance(declared_value, dict):
         return {k: live_value.get(k) for k in declared_value}
     return live_value
-
-
-def _missing(value: Any) -> bool:
-    return type(value).__name__ == "NotPresent"
 
 
 def _id_order(job_id: str) -> tuple[int, str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 import random
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from typing import Callable
 from vizctl.errors import ApiError, ThrottledError
 
 DEFAULT_THROTTLE_WAIT = 2.0  # the gateway's own advice is 2-5 s when Retry-After is absent
+THROTTLE_MARGIN = 0.9  # of the gateway's named limit: our send times are not its arrival times
 
 
 @dataclass(frozen=True)
@@ -43,32 +45,82 @@ class RetryPolicy:
 
 
 class RateLimiter:
-    """At most ``rate`` requests in any one-second window (a sliding log; thread-safe).
+    """Client-side flow control: at most ``rate`` requests in any one-second window, adapting to throttling.
 
-    A token bucket would allow bursts of twice the rate inside one window,
-    which is exactly what a gateway's "limit:N, time:1 second" refuses.
+    The API documents no rate, only the gateway's answer when one is exceeded
+    (429 / APIG.0308 "limit:N, time:1 second", with ``Retry-After``). So the
+    limiter starts at ``rate`` (the user's ceiling; None: no limit at all,
+    ``--parallelism`` alone bounds the pace) and adapts, AIMD-style, when :meth:`throttled` is
+    called: it drops to 90% of the N the gateway names, or without one to
+    half the rate it was sending at, then grows back by 10% per second
+    without throttling (never above a named N, nor above ``ceiling``).
+
+    It keeps a sliding log, not a token bucket: a bucket allows bursts of
+    twice the rate inside one window, which is exactly what the gateway refuses.
     """
 
-    def __init__(self, rate: float, clock=time.monotonic, sleep=time.sleep):
-        if rate <= 0:
+    def __init__(self, rate: float | None = None, clock=time.monotonic, sleep=time.sleep):
+        if rate is not None and rate <= 0:
             raise ValueError("rate must be positive")
-        self.rate = rate
-        self._capacity = max(1, int(rate))
-        self._window = self._capacity / rate  # one second, stretched for a fractional rate below 1
+        self.ceiling = rate
+        self.rate: float | None = None  # the current limit, None for none
+        self._limit = rate  # the highest rate the limiter will grow back to (None: unbounded)
+        self._calm_since = 0.0
         self._sent: collections.deque[float] = collections.deque()
         self._clock = clock
         self._sleep = sleep
         self._lock = threading.Lock()
+        self._set_rate(rate)
 
     def acquire(self) -> None:
         """Block until a request may be sent."""
         while True:
             with self._lock:
                 now = self._clock()
-                while self._sent and now - self._sent[0] >= self._window - 1e-9:  # float slack: a wait must end
+                self._grow(now)
+                horizon = max(self._window, 1.0)  # keep a second of sends: the observed rate
+                while self._sent and now - self._sent[0] >= horizon - 1e-9:  # float slack: a wait must end
                     self._sent.popleft()
-                if len(self._sent) < self._capacity:
+                # the capacity-th latest send still inside the window holds this one back
+                if self.rate is None or len(self._sent) < self._capacity or now - self._sent[-self._capacity] >= self._window - 1e-9:
                     self._sent.append(now)
                     return
-                wait = self._window - (now - self._sent[0])
+                wait = self._window - (now - self._sent[-self._capacity])
             self._sleep(wait)
+
+    def throttled(self, limit: float | None = None) -> None:
+        """The API refused a request for flow control; ``limit`` is the N its message named, if any."""
+        with self._lock:
+            now = self._clock()
+            if limit is not None and limit > 0:
+                self._limit = max(1.0, THROTTLE_MARGIN * limit)
+                if self.ceiling is not None:
+                    self._limit = min(self._limit, self.ceiling)
+                target = self._limit
+            else:
+                sending = sum(1 for t in self._sent if now - t < 1.0)
+                target = max(1.0, sending / 2)
+            self._set_rate(target if self.rate is None else min(self.rate, target))
+            self._calm_since = now
+
+    def _grow(self, now: float) -> None:
+        """Additive increase: 10% more for every calm second, up to the limit known."""
+        if self.rate is None or now - self._calm_since < 1.0 or (self._limit is not None and self.rate >= self._limit):
+            return
+        grown = self.rate * 1.1 ** int(now - self._calm_since)
+        self._set_rate(grown if self._limit is None else min(grown, self._limit))
+        self._calm_since = now
+
+    def _set_rate(self, rate: float | None) -> None:
+        self.rate = rate
+        self._capacity = 0 if rate is None else max(1, int(rate))
+        self._window = 1.0 if rate is None else self._capacity / rate  # one second, stretched for a rate below 1
+
+
+def gateway_limit(message: str) -> float | None:
+    """The N of the gateway's "... limit:N, time:1 second" throttling message, if it names one."""
+    found = _GATEWAY_LIMIT.search(message or "")
+    return float(found[1]) if found else None
+
+
+_GATEWAY_LIMIT = re.compile(r"limit:\s*(\d+(?:\.\d+)?)\s*,\s*time:\s*1\s*second")
