@@ -218,6 +218,7 @@ def _client(endpoint: str, project: str, token: str, args: argparse.Namespace, e
         timeout=args.request_timeout,
         rate_limiter=RateLimiter(args.max_rps),
         log=lambda message: env.log(message, level=2),
+        notice=lambda message: env.err(f"vizctl: {message}"),  # retries and throttle waits, at every verbosity
     )
 
 
@@ -287,7 +288,9 @@ def cmd_apply(args: argparse.Namespace, env: Environment) -> ExitStatus:
         if saved is None and plan.has_changes and not args.auto_approve:
             _confirm(env)
         settings = ApplySettings(parallelism=args.parallelism, timeout=args.timeout, wait=not args.no_wait)
-        results, interrupted, elapsed = _run_interruptibly(Applier(target.client, reporter, settings), plan, reporter)
+        applier = Applier(target.client, reporter, settings)
+        target.client.cancel, target.client.deadline = applier.stop, time.monotonic() + args.timeout  # no retry wait outlives them
+        results, interrupted, elapsed = _run_interruptibly(applier, plan, reporter)
         reporter.summary(results, elapsed)
         env.log(f"API calls: {dict(target.client.calls)}")
     if interrupted:
