@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Callable, Protocol, TypeVar
 
 from vizctl.client import ModelArtsClient
-from vizctl.errors import DUPLICATE_NAME_CODE, ApiError, ApiResponseError, VizctlError
+from vizctl.errors import DUPLICATE_NAME_CODE, ApiError, ApiResponseError, RetryCancelled, VizctlError
 from vizctl.model import LiveJob, Phase, phase_of
 from vizctl.plan import Action, Change, Plan
 from vizctl.retry import RetryPolicy
@@ -272,7 +272,10 @@ class Applier:
         last_seen: dict[int, LiveJob] = {}
         interval = self.settings.poll_min
         while pending:
-            snapshot = self.client.list_newest(job_id for _, job_id in pending.values())
+            try:
+                snapshot = self.client.list_newest(job_id for _, job_id in pending.values())
+            except RetryCancelled:  # interrupted, or --timeout passed, while throttled: reported below
+                break
             by_id = {job.job_id: job for job in snapshot.jobs}
             pending_before = len(pending)
             for key, (change, job_id) in list(pending.items()):

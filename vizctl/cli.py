@@ -272,6 +272,7 @@ def cmd_apply(args: argparse.Namespace, env: Environment) -> ExitStatus:
     manifest = _manifest(args)
     reporter = JsonReporter(env) if args.output == "json" else TextReporter(env)
     with connect(args, env, args.parallelism) as target:
+        target.client.deadline = time.monotonic() + args.timeout  # planning waits no longer either
         if saved is not None:
             if (saved.endpoint, saved.project_id) != (target.endpoint_label, target.project_id):
                 raise PlanError(

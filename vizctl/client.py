@@ -46,7 +46,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, TypeVar
 from urllib.parse import quote
 
 from vizctl.auth import Auth
@@ -65,10 +65,11 @@ from vizctl.model import LiveJob, LiveSnapshot, Status
 from vizctl.retry import RateLimiter, RetryPolicy
 from vizctl.transport import Request, RequestsTransport, Response, Transport
 
+T = TypeVar("T")
 MAX_PER_PAGE = 1000
 SDK_MAX_PER_PAGE = 100  # the SDK page's maximum: a server may clamp per_page to it
 MAX_LIST_PAGES = 1000  # pages of one read of the list, whatever job_total_count claims
-LIST_READS = 5  # whole reads of a list that disagrees with itself before giving up
+LIST_READS = 10  # reads of a list that disagrees with itself (most read a page or two again) before giving up
 DEFAULT_TIMEOUT = 30.0
 THROTTLE_CODES = {"APIG.0308"}
 DEFAULT_RETRY = RetryPolicy()
@@ -139,7 +140,9 @@ class ModelArtsClient:
         if search is not None:
             params.append(("search_content", search))
         request = self._request("GET", "", params=params)
-        data = self._call("list", request, idempotent=True)
+        return self._call("list", request, idempotent=True, read=lambda data: self._page(data, request))
+
+    def _page(self, data: dict[str, Any], request: Request) -> ListPage:
         jobs = data.get("jobs")
         total = _as_int(data.get("job_total_count"))
         if not isinstance(jobs, list) or total is None or total < 0:
@@ -159,10 +162,13 @@ class ModelArtsClient:
         documents at most 100), so a server that clamps ``per_page`` still
         yields every job.
         """
+        kept: dict[int, ListPage] = {}
+        last_odd: frozenset[int] | None = None
         calls = 0
         for _ in range(LIST_READS):
-            pages, newest = self._read_list(search)
-            calls += len(pages) + 1
+            pages, sent = self._read_pages(kept, search)
+            newest = self.list_page(1, order="desc", search=search)
+            calls += sent + 1
             problem = _list_problem(pages, newest)
             if problem is None:
                 return LiveSnapshot(
@@ -172,22 +178,32 @@ class ModelArtsClient:
                     list_calls=calls,
                 )
             self.notice(f"the job list was not whole ({problem}); reading it again")
+            # Read again only what disagrees: when one total has most votes (the newest-first page
+            # votes too), the pages that say otherwise; else, or for the same pages twice, all.
+            (mode, votes), *others = collections.Counter([*(p.total for p in pages), newest.total]).most_common()
+            odd = frozenset(n for n, page in enumerate(pages, 1) if page.total != mode)
+            partial = bool(others) and others[0][1] < votes and odd != last_odd
+            kept = {n: page for n, page in enumerate(pages, 1) if n not in odd} if partial else {}
+            last_odd = odd if partial else None
         raise InconsistentList(
             f"the job list disagreed with itself on {LIST_READS} reads in a row (last: {problem}); "
             "not planning on a partial list. Are jobs being changed right now? Try again"
         )
 
-    def _read_list(self, search: str | None) -> tuple[list[ListPage], ListPage]:
-        """All pages in ascending job_id order, and page 1 in descending order (the cross-check)."""
-        first = self.list_page(1, search=search)
-        size = len(first.jobs)
-        pages = [first]
-        if size and first.total > size:  # a total beyond MAX_LIST_PAGES pages is not believed, just checked
-            remaining = range(2, min(-(-first.total // size), MAX_LIST_PAGES) + 1)
-            pages += self._in_parallel(lambda p: self.list_page(p, search=search), remaining)
-        return pages, self.list_page(1, order="desc", search=search)
+    def _read_pages(self, kept: dict[int, ListPage], search: str | None) -> tuple[list[ListPage], int]:
+        """The pages in ascending job_id order, reading those not ``kept``; and how many were read."""
+        pages = dict(kept)
+        if 1 not in pages:
+            pages[1] = self.list_page(1, search=search)
+        size = len(pages[1].jobs)
+        # a total beyond MAX_LIST_PAGES pages is not believed, just checked
+        needed = min(-(-pages[1].total // size), MAX_LIST_PAGES) if size else 1
+        missing = [n for n in range(2, needed + 1) if n not in pages]
+        if missing:
+            pages.update(zip(missing, self._in_parallel(lambda p: self.list_page(p, search=search), missing)))
+        return [pages[n] for n in range(1, needed + 1)], len(pages) - len(kept)
 
-    def _in_parallel(self, read: Callable[[int], ListPage], page_numbers: range) -> list[ListPage]:
+    def _in_parallel(self, read: Callable[[int], ListPage], page_numbers: list[int]) -> list[ListPage]:
         with ThreadPoolExecutor(max_workers=min(4, len(page_numbers))) as pool:
             try:
                 return list(pool.map(read, page_numbers))
@@ -221,7 +237,7 @@ class ModelArtsClient:
 
     def get_job(self, job_id: str) -> LiveJob:
         """The details of one job, including job_type, flavor and schedule when the API returns them."""
-        return parse_job(self._call("detail", self._request("GET", f"/{quote(job_id, safe='')}"), idempotent=True))
+        return self._call("detail", self._request("GET", f"/{quote(job_id, safe='')}"), idempotent=True, read=parse_job)
 
     # -- mutations (resent here only when throttled) -------------------------
 
@@ -255,16 +271,19 @@ class ModelArtsClient:
             headers["Content-Type"] = "application/json"
         return Request(method, self.base_url + path, tuple(params), payload, headers)
 
-    def _call(self, op: str, request: Request, *, idempotent: bool = False) -> dict[str, Any]:
-        """Send ``request``, retrying a read (or any throttled request) under the policy."""
+    def _call(self, op: str, request: Request, *, idempotent: bool = False, read: Callable[[dict[str, Any]], T] = dict) -> T:
+        """Send ``request`` and ``read`` the answer, retrying a read (or any throttled request) under the policy.
+
+        ``read`` runs inside the retry loop: an answer it finds malformed is sent for again.
+        """
         attempt = 1
         while True:
             try:
-                return self._send_once(op, request)
+                return read(self._send_once(op, request))
             except ApiError as error:
-                error.attempts = attempt
                 resend = idempotent or isinstance(error, ThrottledError)  # a throttled request was not carried out
                 if not (resend and self.retry.should_retry(error, attempt)):
+                    error.attempts = attempt
                     raise
                 self._wait_to_retry(error, request, attempt)
                 attempt += 1
