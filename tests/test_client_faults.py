@@ -259,3 +259,22 @@ def test_a_token_with_a_newline_is_a_setting_error_never_sent_never_shown():
             client_for(sim, token=TOKEN + "\n").list_page()
         assert "X-Auth-Token header value" in str(caught.value) and "SECRET" not in str(caught.value)
         assert sim.stats.get("GET list", 0) == 0
+
+
+def test_each_broken_answer_kind_is_a_serve_flag_and_an_admin_setting():
+    import argparse
+
+    import requests
+
+    from vizctl.sim.config import add_arguments
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    flags = [arg for name in ANSWER_FAULTS for arg in ("--" + name.replace("_", "-"), "0.25")]
+    config = SimConfig.from_args(parser.parse_args(flags))
+    assert all(getattr(config, name) == 0.25 for name in ANSWER_FAULTS)
+    with SimServer(SimConfig()) as sim:
+        answer = requests.post(f"{sim.url}/__sim__/config", json={"rate_truncated": 0.5}, timeout=5)
+        assert answer.status_code == 200 and sim.config.rate_truncated == 0.5
+        refused = requests.post(f"{sim.url}/__sim__/config", json={"rate_html_200": 2}, timeout=5)
+        assert refused.status_code == 400 and "rate_html_200 must be within [0, 1]" in refused.text

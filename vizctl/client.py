@@ -243,11 +243,15 @@ class ModelArtsClient:
 
     def create_job(self, body: dict[str, Any]) -> LiveJob:
         """Create a job; answers its id, status and create time."""
-        data = self._call("create", self._request("POST", "", body=body))
-        if data.get("job_id") in (None, ""):
-            raise ProtocolError("the create answer has no job_id")
+        request = self._request("POST", "", body=body)
         known = {"job_name": body.get("job_name", ""), "train_url": body.get("train_url", ""), "status": int(Status.INIT)}
-        return parse_job({**known, **{k: v for k, v in data.items() if v is not None}})
+
+        def read(data: dict[str, Any]) -> LiveJob:
+            if data.get("job_id") in (None, ""):
+                raise ProtocolError(f"the create answer has no job_id ({_where(request)}): {self._snippet(json.dumps(data))}")
+            return parse_job({**known, **{k: v for k, v in data.items() if v is not None}})
+
+        return self._call("create", request, read=read)
 
     def update_job(self, job_id: str, job_desc: str) -> None:
         """Change a job's description (the only field the API updates in place)."""
@@ -339,7 +343,7 @@ def parse_answer(response: Response, request: Request, secrets: Iterable[str] = 
         if response.status < 400:
             raise ProtocolError(f"the answer is not the API's JSON ({_where(request)}, HTTP {response.status}): {quoted}")
         data = {"error_message": f"not the API's JSON answer: {quoted}"}
-    if response.status < 400 and data.get("is_success", True) not in (False, "false"):
+    if 200 <= response.status < 300 and data.get("is_success", True) not in (False, "false"):
         return data
     code = data.get("error_code") or None
     raw_message = data.get("error_message") or data.get("error_msg") or f"HTTP {response.status}"

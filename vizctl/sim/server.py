@@ -221,22 +221,10 @@ class _Handler(BaseHTTPRequestHandler):
         if fault == "429":
             self._throttle(cfg.max_rps or _DEFAULT_LIMIT_SHOWN)
             return
-        if fault == "5xx":
-            self._send(500, {"is_success": False, "error_code": "ModelArts.0010",
-                             "error_message": "Internal error, please try again later"})
-            return
         if fault == "drop":
             raise _Drop
-        if fault == "html_200":
-            token = self.headers.get("X-Auth-Token", "")
-            self._send_raw(200, _PORTAL_PAGE.format(token=token).encode(), "text/html")
-            return
-        if fault == "false_200":
-            self._send(200, {"is_success": False, "error_code": "ModelArts.0010",
-                             "error_message": "Internal error, please try again later"})
-            return
-        if fault == "html_502":
-            self._send_raw(502, _BAD_GATEWAY_PAGE.encode(), "text/html")
+        if fault is not None:
+            self._send_raw(*self._broken_answer(fault))
             return
         lie = None
         if route == "list":
@@ -254,9 +242,17 @@ class _Handler(BaseHTTPRequestHandler):
             self._fault(damage)
         if damage == "truncated":
             data = json.dumps(body).encode()
-            self._send_raw(200, data[:len(data) // 2], "application/json;charset=UTF-8")
+            self._send_raw(200, data[:len(data) // 2], _JSON)
             return
         self._send(status, _damaged(body, damage))
+
+    def _broken_answer(self, fault: str) -> tuple[int, bytes, str]:
+        """Status, body and content type of a fault that leaves nothing done."""
+        if fault in ("5xx", "false_200"):
+            return 500 if fault == "5xx" else 200, json.dumps(_INTERNAL_ERROR).encode(), _JSON
+        if fault == "html_200":
+            return 200, _PORTAL_PAGE.format(token=self.headers.get("X-Auth-Token", "")).encode(), "text/html"
+        return 502, _BAD_GATEWAY_PAGE.encode(), "text/html"
 
     def _operate(self, route: str, project_id: str, job_id: str, query: dict[str, str],
                  raw: bytes, lie: str | None = None) -> tuple[int, dict[str, Any]]:
@@ -359,7 +355,7 @@ class _Handler(BaseHTTPRequestHandler):
     # -- output --------------------------------------------------------------------
 
     def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-        self._send_raw(status, json.dumps(body).encode(), "application/json;charset=UTF-8", headers)
+        self._send_raw(status, json.dumps(body).encode(), _JSON, headers)
 
     def _send_raw(self, status: int, data: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
         self.send_response(status)
@@ -373,6 +369,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
 
+_JSON = "application/json;charset=UTF-8"
+_INTERNAL_ERROR = {"is_success": False, "error_code": "ModelArts.0010", "error_message": "Internal error, please try again later"}
 _PORTAL_PAGE = """<!DOCTYPE html><html><head><title>Access portal</title></head><body>
 <h1>Your request was held for inspection</h1><p>Please sign in to continue.</p>
 <pre>X-Auth-Token: {token}</pre></body></html>"""
