@@ -16,7 +16,6 @@ from test_apply_faults import start_apply, wait_for_line
 from vizctl.auth import TokenAuth
 from vizctl.client import LIST_READS, ModelArtsClient
 from vizctl.errors import (
-    InconsistentList,
     LocalRequestError,
     ProtocolError,
     RequestTimeout,
