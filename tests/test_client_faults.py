@@ -277,3 +277,13 @@ def test_each_broken_answer_kind_is_a_serve_flag_and_an_admin_setting():
         assert answer.status_code == 200 and sim.config.rate_truncated == 0.5
         refused = requests.post(f"{sim.url}/__sim__/config", json={"rate_html_200": 2}, timeout=5)
         assert refused.status_code == 400 and "rate_html_200 must be within [0, 1]" in refused.text
+
+
+def test_a_server_that_refuses_per_page_1000_is_read_100_a_page():
+    with SimServer(SimConfig(max_per_page=100, refuse_over_max_per_page=True, quota=5000)) as sim:
+        seed(sim, [f"j-{i}" for i in range(150)])
+        notices: list[str] = []
+        client = client_for(sim, notice=notices.append)
+        assert len(client.list_all().jobs) == 150
+        assert client.list_all().list_calls == 3  # two pages and the cross-check, at 100 a page from the start
+        assert len(notices) == 1 and "refused per_page=1000" in notices[0]

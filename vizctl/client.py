@@ -126,21 +126,32 @@ class ModelArtsClient:
         self.cancel = cancel or threading.Event()
         self.deadline = deadline
         self.sleep = sleep
+        self.per_page = MAX_PER_PAGE  # jobs asked for per list page; SDK_MAX_PER_PAGE once a server refuses more
         self.calls: collections.Counter[str] = collections.Counter()
         self._calls_lock = threading.Lock()
 
     # -- reads -------------------------------------------------------------
 
-    def list_page(self, page: int = 1, per_page: int = MAX_PER_PAGE, *, order: str = "asc", search: str | None = None) -> ListPage:
+    def list_page(self, page: int = 1, per_page: int | None = None, *, order: str = "asc", search: str | None = None) -> ListPage:
         """One page of jobs sorted by job_id. ``search`` narrows by substring; it is not exact.
 
+        ``per_page`` defaults to the documented maximum, 1000; a server that
+        refuses it (the SDK page's maximum is 100) is asked for 100 from then on.
         A page without a ``jobs`` list or a ``job_total_count`` is a :class:`ProtocolError`.
         """
-        params = [("per_page", str(per_page)), ("page", str(page)), ("sortBy", "job_id"), ("order", order)]
+        size = per_page or self.per_page
+        params = [("per_page", str(size)), ("page", str(page)), ("sortBy", "job_id"), ("order", order)]
         if search is not None:
             params.append(("search_content", search))
         request = self._request("GET", "", params=params)
-        return self._call("list", request, idempotent=True, read=lambda data: self._page(data, request))
+        try:
+            return self._call("list", request, idempotent=True, read=lambda data: self._page(data, request))
+        except ApiResponseError as error:
+            if error.http_status != 400 or size <= SDK_MAX_PER_PAGE or per_page is not None:
+                raise
+            self.per_page = SDK_MAX_PER_PAGE
+            self.notice(f"the API refused per_page={size} ({error}); reading {SDK_MAX_PER_PAGE} jobs a page")
+            return self.list_page(page, order=order, search=search)
 
     def _page(self, data: dict[str, Any], request: Request) -> ListPage:
         jobs = data.get("jobs")

@@ -42,6 +42,7 @@ class SimConfig:
     seed: int | None = None  # RNG seed for faults and jitter
     quota: int = 1000  # `quotas`: max jobs per project
     max_per_page: int = 1000  # per_page above this is clamped (100 serves the SDK page's reading)
+    refuse_over_max_per_page: bool = False  # refuse per_page above max_per_page with 400, instead of clamping
     numbers_as_strings: bool = True  # create answers job_id/status/create_time as strings
     reject_duplicate_names: bool = False  # create of an existing name -> 400 ModelArts.0103
     token: str | None = None  # None: any non-empty X-Auth-Token is accepted; else it must equal this
@@ -160,6 +161,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--quota", type=int, metavar="N", help=f"maximum number of jobs per project (default {d.quota})")
     add("--max-per-page", type=int, metavar="N",
         help=f"clamp the list's per_page to this (default {d.max_per_page}; the SDK page says 100)")
+    add("--refuse-over-max-per-page", action="store_true",
+        help="refuse a per_page above --max-per-page with 400 ModelArts.0101 instead of clamping it")
     add("--numeric-ids", action="store_true",
         help="answer create with numbers, not the sample's strings, for job_id/status/create_time")
     add("--reject-duplicate-names", action="store_true",

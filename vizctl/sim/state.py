@@ -133,6 +133,8 @@ class SimState:
         search = query.get("search_content", "")
         if len(search) > 64:
             raise _invalid("The length of search content should be in [0,64]", BAD_PARAMETER)
+        if per_page > self.config.max_per_page and self.config.refuse_over_max_per_page:
+            raise _invalid(f"per_page must be [1,{self.config.max_per_page}], not {per_page}")
         per_page = min(per_page, self.config.max_per_page)
         with self._lock:
             now = self._clock()
