@@ -244,6 +244,26 @@ def test_an_unknown_host_is_not_retried_long():
     assert caught.value.attempts == 2 and len(notices) == 1 and not caught.value.ambiguous
 
 
+def test_a_connection_never_made_is_not_retried_long():
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(0)
+    port = server.getsockname()[1]
+    queued = [socket.socket() for _ in range(3)]  # fill the accept queue: the next SYN goes unanswered
+    for sock in queued:
+        sock.setblocking(False)
+        sock.connect_ex(("127.0.0.1", port))
+    time.sleep(0.1)
+    try:
+        with pytest.raises(UnreachableError) as caught:
+            client_for(f"http://127.0.0.1:{port}", timeout=0.3, retry=RetryPolicy(backoff=0.01)).list_page()
+        assert "no connection within 0.3 s, the --request-timeout" in str(caught.value)
+        assert caught.value.attempts == 2 and not caught.value.ambiguous
+    finally:
+        for sock in [*queued, server]:
+            sock.close()
+
+
 def test_a_request_timeout_says_how_many_attempts_and_names_the_flag():
     with SimServer(SimConfig(latency=0.5)) as sim:
         with pytest.raises(RequestTimeout) as caught:

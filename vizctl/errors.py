@@ -12,7 +12,7 @@ The tree::
     └── ApiError                    talking to ModelArts went wrong          -> 1
         ├── TransportError          no HTTP answer at all (reset, dropped)    ambiguous, retried
         │   ├── RequestTimeout      no answer within --request-timeout        ambiguous, retried
-        │   └── UnreachableError    refused, unknown host: nothing was sent   retried once
+        │   └── UnreachableError    refused, unknown host, no connection: nothing sent; retried once
         ├── RetryCancelled          a retry not sent: Ctrl-C, or it was due after --timeout
         ├── ProtocolError           an answer that is not the API's (HTML, cut) ambiguous, retried
         │   └── InconsistentList    the list kept disagreeing with itself (list_all re-reads)
@@ -138,7 +138,7 @@ class RequestTimeout(TransportError):
 
 
 class UnreachableError(TransportError):
-    """No connection: refused, or the host name does not resolve. Nothing was sent."""
+    """No connection: refused, not made in time, or the host name does not resolve. Nothing was sent."""
 
     ambiguous = False
     max_attempts = 2  # one more try covers a blip; a wrong endpoint is not fixed by waiting

@@ -74,6 +74,8 @@ class RequestsTransport:
                 timeout=timeout,
                 allow_redirects=False,
             )
+        except requests.ConnectTimeout as exc:  # nothing was sent: a firewall or a wrong address, not a slow API
+            raise UnreachableError(f"no connection within {timeout:g} s, the --request-timeout ({where})") from exc
         except requests.Timeout as exc:
             raise RequestTimeout(f"no answer within {timeout:g} s, the --request-timeout ({where})") from exc
         except (requests.exceptions.InvalidHeader, requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
