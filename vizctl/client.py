@@ -160,7 +160,7 @@ class ModelArtsClient:
             problem = "no 'jobs' list" if not isinstance(jobs, list) else "no usable 'job_total_count'"
             raise ProtocolError(f"the list answer has {problem} ({_where(request)}): {self._snippet(json.dumps(data))}")
         return ListPage(
-            jobs=tuple(parse_job(job) for job in jobs),
+            jobs=tuple(_named(request, parse_job, job) for job in jobs),
             total=total,
             job_count_limit=_as_int(data.get("job_count_limit")),
             quotas=_as_int(data.get("quotas")),
@@ -248,7 +248,8 @@ class ModelArtsClient:
 
     def get_job(self, job_id: str) -> LiveJob:
         """The details of one job, including job_type, flavor and schedule when the API returns them."""
-        return self._call("detail", self._request("GET", f"/{quote(job_id, safe='')}"), idempotent=True, read=parse_job)
+        request = self._request("GET", f"/{quote(job_id, safe='')}")
+        return self._call("detail", request, idempotent=True, read=lambda data: _named(request, parse_job, data))
 
     # -- mutations (resent here only when throttled) -------------------------
 
@@ -260,7 +261,7 @@ class ModelArtsClient:
         def read(data: dict[str, Any]) -> LiveJob:
             if data.get("job_id") in (None, ""):
                 raise ProtocolError(f"the create answer has no job_id ({_where(request)}): {self._snippet(json.dumps(data))}")
-            return parse_job({**known, **{k: v for k, v in data.items() if v is not None}})
+            return _named(request, parse_job, {**known, **{k: v for k, v in data.items() if v is not None}})
 
         return self._call("create", request, read=read)
 
@@ -444,6 +445,14 @@ def _as_int(value: Any, default: int | None = None) -> int | None:
 
 def _unique(jobs: Iterable[LiveJob]) -> tuple[LiveJob, ...]:
     return tuple({job.job_id: job for job in jobs}.values())
+
+
+def _named(request: Request, parse: Callable[[Any], T], data: Any) -> T:
+    """``parse(data)``, with the request named in a :class:`ProtocolError` it raises."""
+    try:
+        return parse(data)
+    except ProtocolError as error:
+        raise ProtocolError(f"{error} ({_where(request)})") from None
 
 
 def _seconds(value: float) -> str:
