@@ -3,8 +3,11 @@ unreachable endpoints: the simulator serves each fault over real HTTP."""
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -12,7 +15,7 @@ from collections import Counter
 import pytest
 
 from cliutil import TOKEN, manifest_of, run
-from test_apply_faults import start_apply, wait_for_line
+from test_apply_faults import REPO, start_apply, wait_for_line
 from vizctl.auth import TokenAuth
 from vizctl.client import LIST_READS, ModelArtsClient
 from vizctl.errors import (
@@ -213,6 +216,25 @@ def test_first_ctrl_c_ends_a_throttle_wait_during_apply(tmp_path):
         assert process.returncode == 130, err
         assert time.monotonic() - started < 5
         assert "throttled by the API, retrying in 60 s" in err and "Traceback" not in out + err
+
+
+def test_ctrl_c_during_plan_ends_the_throttle_waits_of_parallel_page_reads(tmp_path):
+    with SimServer(SimConfig(max_rps=1, retry_after=30, max_per_page=2)) as sim:
+        seed(sim, [f"j-{i}" for i in range(7)])  # page 1 passes, pages 2-4 are read at once and throttled
+        m = manifest_of(tmp_path / "m.yaml", "a")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "vizctl", "plan", "-f", str(m)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, "VIZCTL_ENDPOINT": sim.url, "VIZCTL_PROJECT_ID": "proj-1", "VIZCTL_TOKEN": TOKEN, "PYTHONPATH": str(REPO)},
+        )
+        deadline = time.monotonic() + 10
+        while sim.stats.get("faults.max_rps", 0) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)
+        process.send_signal(signal.SIGINT)
+        started = time.monotonic()
+        _, err = process.communicate(timeout=40)
+        assert process.returncode == 130, err
+        assert time.monotonic() - started < 5 and "throttled by the API, retrying in 30 s" in err
 
 
 # -- unreachable endpoints and local errors (issue 8, items 10 and 11) --------------------
