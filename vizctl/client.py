@@ -27,8 +27,10 @@ shift nothing), then page 1 in *descending* order as a cross-check of the
 newest end, and accepts the read only when it is whole: every page carries
 the same ``job_total_count``, every page but the last is full, no job shows
 twice, the jobs add up to the total, and the newest jobs are ones already
-read. Otherwise it reads everything again, up to ``LIST_READS`` times, then
-fails with :class:`InconsistentList` rather than plan on a partial list. The
+read. Otherwise it reads again what disagrees (the pages whose total loses
+the vote, or everything when no total wins or the same pages disagree twice,
+as a real change makes them), up to ``LIST_READS`` times, then fails with
+:class:`InconsistentList` rather than plan on a partial list. The
 cross-check costs one request per listing; it is what catches a total that
 claims the last page early (or a list that misses everything) even when no
 second page would be read. What it cannot see: a delete and a create landing
