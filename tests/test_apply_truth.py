@@ -285,7 +285,7 @@ def test_no_wait_returns_once_the_changes_are_accepted(tmp_path):
         assert time.monotonic() - started < 10
         assert "✓ nw-1: created (job 1): not waited for (--no-wait)" in result.out
         assert [j["status"] for j in live(sim)] == [1]  # INIT: nobody waited
-        assert sim.stats["GET list"] == 3  # plan, the name check, the final read: no wait rounds
+        assert sim.stats["GET list"] == 3 * 2  # plan, the name check, the final read (each a page and its cross-check): no wait rounds
 
 
 def test_off_a_terminal_the_heartbeat_is_printed_at_most_every_10_seconds(tmp_path):

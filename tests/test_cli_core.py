@@ -75,7 +75,7 @@ def test_connection_refused_is_one_readable_error(tmp_path):
     env = {"VIZCTL_ENDPOINT": "http://127.0.0.1:9", "VIZCTL_PROJECT_ID": "p", "VIZCTL_TOKEN": TOKEN}
     result = run("plan", "-f", str(m), "--request-timeout", "2", env=env)
     assert result.code == 1
-    assert result.err.startswith("Error: connection failed (GET /v1/p/visualization-jobs)")
+    assert "Error: connection refused (GET /v1/p/visualization-jobs at 127.0.0.1:9)" in result.err
     assert "Traceback" not in result.all and TOKEN not in result.all
 
 
@@ -111,7 +111,7 @@ def test_plan_pages_through_more_than_1000_live_jobs(tmp_path):
     assert actions == {"have-1": ("no-op", 8), "new-1": ("create", None), "other-1099x": ("create", None)}
     assert data["summary"]["create"] == 2 and data["format_version"] == "2.0"
     assert len(data["unmanaged"]) == 1100
-    assert api_calls(fast_sim, "GET list") == 2  # 1101 jobs: two pages of 1000
+    assert api_calls(fast_sim, "GET list") == 2 + 1  # 1101 jobs: two pages of 1000, and the newest-first cross-check
     assert api_calls(fast_sim, "GET detail") == 0
     after = next(c for c in data["changes"] if c["job_name"] == "new-1")["after"]
     assert after == {"job_name": "new-1", "train_url": "/bucket/new-1/logs/"}
@@ -159,7 +159,7 @@ def test_apply_creates_missing_jobs_waits_and_second_apply_does_nothing(tmp_path
     assert again.code == 0
     assert api_calls(fast_sim, "POST create") == 2
     assert "No changes." in again.out
-    assert api_calls(fast_sim, "GET list") == waits + 1  # one read, nothing to wait for
+    assert api_calls(fast_sim, "GET list") == waits + 2  # one read (one page and its cross-check), nothing to wait for
 
 
 def test_apply_refuses_without_terminal_or_auto_approve(tmp_path, fast_sim):

@@ -36,7 +36,7 @@ def test_global_flags_before_the_command(tmp_path, sim):
     for argv in (["-v", "plan"], ["--no-color", "plan"], ["-vv", "plan", "-v"], ["--request-timeout", "1m", "plan"]):
         result = run(*argv, str(m), sim=sim)
         assert result.code == 0, (argv, result.all)
-    assert "vizctl: 1 list call(s)" in run("-v", "plan", str(m), sim=sim).err
+    assert "vizctl: 2 list call(s)" in run("-v", "plan", str(m), sim=sim).err  # a page and its newest-first cross-check
     assert "GET /v1/" in run("-vv", "plan", str(m), sim=sim).err
     assert parse("-vv", "plan", "-v", "x").verbose == 3
     args = parse("--endpoint", "https://e.example", "--no-color", "apply", "x", "-y")

@@ -40,10 +40,10 @@ from dataclasses import dataclass
 from typing import Callable, Protocol, TypeVar
 
 from vizctl.client import ModelArtsClient
-from vizctl.errors import DUPLICATE_NAME_CODE, ApiError, ApiResponseError, ThrottledError, VizctlError
+from vizctl.errors import DUPLICATE_NAME_CODE, ApiError, ApiResponseError, RetryCancelled, VizctlError
 from vizctl.model import DEFAULT_LIST_LAG, LiveJob, LiveSnapshot, Phase, phase_of
 from vizctl.plan import Action, Change, Plan
-from vizctl.retry import DEFAULT_THROTTLE_WAIT, RetryPolicy
+from vizctl.retry import RetryPolicy
 
 T = TypeVar("T")
 # Gentle on purpose: jobs created together start together, and a steep backoff
@@ -319,11 +319,7 @@ class Applier:
         error: ApiError | None = None
         for attempt in range(1, self.settings.mutation_attempts + 1):
             try:
-                return call()
-            except ThrottledError as exc:  # refused by flow control: nothing happened
-                error = exc
-                self._sleep(exc.retry_after if exc.retry_after is not None else DEFAULT_THROTTLE_WAIT)
-                continue
+                return call()  # the client itself waits out and resends a throttled request
             except ApiError as exc:
                 error = exc
                 duplicate = isinstance(exc, ApiResponseError) and exc.error_code == DUPLICATE_NAME_CODE
@@ -381,6 +377,8 @@ class Applier:
         while pending:
             try:
                 snapshot = self.client.list_newest(job.job_id or "" for job in pending)
+            except RetryCancelled:  # interrupted, or --timeout passed, while throttled: reported below
+                break
             except ApiError as exc:
                 failure = f"the list could not be read: {_reason(exc)}"
                 break

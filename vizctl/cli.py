@@ -454,6 +454,7 @@ def _client(endpoint: str, project: str, auth: Auth, transport: Transport, args:
         timeout=args.request_timeout,
         rate_limiter=RateLimiter(args.max_rps),
         log=lambda message: env.log(message, level=2),
+        notice=lambda message: env.err(f"vizctl: {message}"),  # retries and throttle waits, at every verbosity
     )
 
 
@@ -542,6 +543,7 @@ def cmd_apply(args: argparse.Namespace, env: Environment) -> ExitStatus:
     manifest = declared_manifest(args, env)
     reporter = reporter_for(args, env)
     with connect(args, env, args.parallelism) as target:
+        target.client.deadline = time.monotonic() + args.timeout  # planning waits no longer either
         if saved is not None:
             if (saved.endpoint, saved.project_id) != (target.endpoint_label, target.project_id):
                 raise PlanError(
@@ -611,7 +613,9 @@ def carry_out(target: Target, plan: Plan, live: LiveSnapshot, reporter, settings
     """Run ``plan`` (Ctrl-C aware), print the summary with service URLs, and say how it ended."""
     from vizctl.apply import Applier
 
-    results, interrupted, elapsed = _run_interruptibly(Applier(target.client, reporter, settings), plan, reporter)
+    applier = Applier(target.client, reporter, settings)
+    target.client.cancel, target.client.deadline = applier.stop, time.monotonic() + settings.timeout  # no retry wait outlives them
+    results, interrupted, elapsed = _run_interruptibly(applier, plan, reporter)
     reporter.summary(_with_service_urls(results, live), elapsed)
     env.log(f"API calls: {dict(target.client.calls)}")
     if interrupted:

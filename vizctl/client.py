@@ -1,10 +1,42 @@
 """The ModelArts visualization-job API client.
 
 It speaks JSON over a :class:`~vizctl.transport.Transport`, signs each request
-with an :class:`~vizctl.auth.Auth`, retries reads under a
+with an :class:`~vizctl.auth.Auth`, retries under a
 :class:`~vizctl.retry.RetryPolicy`, keeps under a client-side rate limit, turns
 error answers into the :mod:`vizctl.errors` tree and normalises both documented
 readings of a job (ids, statuses and times as numbers or as strings).
+
+Waiting. Every wait before a retry (throttling included, for changes too: a
+429 means the request was not carried out) is announced through ``notice``,
+ends early when ``cancel`` is set (Ctrl-C) and never ends after ``deadline``:
+a retry that would be due later fails at once with :class:`RetryCancelled`.
+
+Answers. An answer is the API's only if it is a JSON object that does not say
+``is_success: false``. Anything else (a portal page with HTTP 200, cut JSON, a
+job without id, name or status) is an error, never an empty or partial
+result: a read is sent again, a change is settled by the caller reading the
+list. Error messages name the request and the HTTP status and quote a short
+snippet of the body with every credential value cut out.
+
+Listing. The list API pages by offset, so a job deleted on an earlier page
+while vizctl reads a later one shifts that page and hides a job, and a
+gateway may answer a page without ``jobs`` or with a wrong
+``job_total_count``. :meth:`ModelArtsClient.list_all` therefore reads the
+pages in ascending ``job_id`` order (new jobs land at the end, where they
+shift nothing) and, at the same time, page 1 in *descending* order as a
+cross-check of the newest end, and accepts the read only when it is whole: every page carries
+the same ``job_total_count``, every page but the last is full, no job shows
+twice, the jobs add up to the total, and the newest jobs are ones already
+read. Otherwise it reads again what disagrees (the pages whose total loses
+the vote, or everything when no total wins or the same pages disagree twice,
+as a real change makes them), up to ``LIST_READS`` times, then fails with
+:class:`InconsistentList` rather than plan on a partial list. The
+cross-check costs one request per listing, but no round trip (it is read
+beside the ascending pages); it is what catches a total that
+claims the last page early (or a list that misses everything) even when no
+second page would be read. What it cannot see: a delete and a create landing
+between the same two page reads, which leave every count intact (see README,
+"What vizctl assumes about the API").
 """
 
 from __future__ import annotations
@@ -12,11 +44,12 @@ from __future__ import annotations
 import collections
 import email.utils
 import json
+import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, TypeVar
 from urllib.parse import quote
 
 from vizctl.auth import Auth
@@ -24,19 +57,28 @@ from vizctl.errors import (
     ApiError,
     ApiResponseError,
     AuthError,
+    InconsistentList,
     ProtocolError,
+    RetryCancelled,
     ServerError,
     ThrottledError,
+    UnsuccessfulAnswer,
 )
-from vizctl.model import LiveJob, LiveSnapshot
+from vizctl.model import LiveJob, LiveSnapshot, Status
 from vizctl.retry import RateLimiter, RetryPolicy, gateway_limit
 from vizctl.transport import Request, RequestsTransport, Response, Transport
 
+T = TypeVar("T")
 MAX_PER_PAGE = 1000
+SDK_MAX_PER_PAGE = 100  # the SDK page's maximum: a server may clamp per_page to it
+MAX_LIST_PAGES = 1000  # pages of one read of the list, whatever job_total_count claims
+LIST_READS = 10  # reads of a list that disagrees with itself (most read a page or two again) before giving up
 DEFAULT_TIMEOUT = 30.0
 THROTTLE_CODES = {"APIG.0308"}
 DEFAULT_RETRY = RetryPolicy()
 LISTED_KEYS = ("job_id", "job_name", "status", "job_desc", "train_url", "create_time", "service_url", "duration")
+REQUIRED_KEYS = ("job_id", "job_name", "status", "train_url")  # a listed job without one of these is not a job
+SNIPPET_CHARS = 160
 
 
 @dataclass(frozen=True)
@@ -54,6 +96,10 @@ class ModelArtsClient:
 
     ``calls`` counts the requests sent, by operation (``list``, ``create`` ...),
     retries included, so that benchmarks and tests can assert on API cost.
+    ``notice`` receives a line for every retry (the CLI shows it at every
+    verbosity), ``cancel`` stops any wait for a retry, and ``deadline`` (a
+    ``time.monotonic()`` value, or None) is when waiting must have ended.
+    ``sleep``, when given, replaces waiting on ``cancel`` (tests record waits).
     """
 
     def __init__(
@@ -67,7 +113,10 @@ class ModelArtsClient:
         retry: RetryPolicy = DEFAULT_RETRY,
         rate_limiter: RateLimiter | None = None,
         log: Callable[[str], None] = lambda message: None,
-        sleep: Callable[[float], None] = time.sleep,
+        notice: Callable[[str], None] = lambda message: None,
+        cancel: threading.Event | None = None,
+        deadline: float | None = None,
+        sleep: Callable[[float], None] | None = None,
     ):
         self.base_url = f"{endpoint.rstrip('/')}/v1/{quote(project_id, safe='')}/visualization-jobs"
         self.auth = auth
@@ -76,61 +125,113 @@ class ModelArtsClient:
         self.retry = retry
         self.rate_limiter = rate_limiter
         self.log = log
+        self.notice = notice
+        self.cancel = cancel or threading.Event()
+        self.deadline = deadline
         self.sleep = sleep
+        self.per_page = MAX_PER_PAGE  # jobs asked for per list page; SDK_MAX_PER_PAGE once a server refuses more
         self.calls: collections.Counter[str] = collections.Counter()
         self._calls_lock = threading.Lock()
 
     # -- reads -------------------------------------------------------------
 
-    def list_page(self, page: int = 1, per_page: int = MAX_PER_PAGE, *, order: str = "asc", search: str | None = None) -> ListPage:
-        """One page of jobs sorted by job_id. ``search`` narrows by substring; it is not exact."""
-        params = [("per_page", str(per_page)), ("page", str(page)), ("sortBy", "job_id"), ("order", order)]
+    def list_page(self, page: int = 1, per_page: int | None = None, *, order: str = "asc", search: str | None = None) -> ListPage:
+        """One page of jobs sorted by job_id. ``search`` narrows by substring; it is not exact.
+
+        ``per_page`` defaults to the documented maximum, 1000; a server that
+        refuses it (the SDK page's maximum is 100) is asked for 100 from then on.
+        A page without a ``jobs`` list or a ``job_total_count`` is a :class:`ProtocolError`.
+        """
+        size = per_page or self.per_page
+        params = [("per_page", str(size)), ("page", str(page)), ("sortBy", "job_id"), ("order", order)]
         if search is not None:
             params.append(("search_content", search))
-        data = self._call("list", "GET", "", params=params, idempotent=True)
-        jobs = data.get("jobs") or []
-        if not isinstance(jobs, list):
-            raise ProtocolError("the list answer's 'jobs' is not a list")
+        request = self._request("GET", "", params=params)
+        try:
+            return self._call("list", request, idempotent=True, read=lambda data: self._page(data, request))
+        except ApiResponseError as error:
+            if error.http_status != 400 or size <= SDK_MAX_PER_PAGE or per_page is not None:
+                raise
+            self.per_page = SDK_MAX_PER_PAGE
+            self.notice(f"the API refused per_page={size} ({error}); reading {SDK_MAX_PER_PAGE} jobs a page")
+            return self.list_page(page, order=order, search=search)
+
+    def _page(self, data: dict[str, Any], request: Request) -> ListPage:
+        jobs = data.get("jobs")
+        total = _as_int(data.get("job_total_count"))
+        if not isinstance(jobs, list) or total is None or total < 0:
+            problem = "no 'jobs' list" if not isinstance(jobs, list) else "no usable 'job_total_count'"
+            raise ProtocolError(f"the list answer has {problem} ({_where(request)}): {self._snippet(json.dumps(data))}")
         return ListPage(
-            jobs=tuple(parse_job(job, keep_extra=False) for job in jobs),
-            total=_as_int(data.get("job_total_count"), default=len(jobs)),
+            jobs=tuple(_named(request, _list_item, job) for job in jobs),
+            total=total,
             job_count_limit=_as_int(data.get("job_count_limit")),
             quotas=_as_int(data.get("quotas")),
         )
 
     def list_all(self, *, search: str | None = None) -> LiveSnapshot:
-        """Every job of the project: the first page, then the other pages at once.
+        """Every job of the project, from one whole read of the list (see the module docstring).
 
         The page size is whatever the server really returned (the SDK page
         documents at most 100), so a server that clamps ``per_page`` still
-        yields every job. Jobs are de-duplicated by id in case the list moved
-        between pages.
+        yields every job.
         """
-        first = self.list_page(1, search=search)
-        calls = 1
-        pages = [first]
-        size = len(first.jobs)
-        if size and first.total > size:
-            remaining = range(2, -(-first.total // size) + 1)
-            with ThreadPoolExecutor(max_workers=min(4, len(remaining))) as pool:
-                pages += pool.map(lambda p: self.list_page(p, search=search), remaining)
-            calls += len(remaining)
-            while len(pages[-1].jobs) == size and sum(len(p.jobs) for p in pages) < first.total:
-                pages.append(self.list_page(len(pages) + 1, search=search))  # the list grew meanwhile
-                calls += 1
-        return LiveSnapshot(
-            jobs=_unique(job for page in pages for job in page.jobs),
-            job_count_limit=first.job_count_limit,
-            quotas=first.quotas,
-            list_calls=calls,
+        kept: dict[int, ListPage] = {}
+        last_odd: frozenset[int] | None = None
+        calls = 0
+        for _ in range(LIST_READS):
+            pages, sent = self._read_pages(kept, search)
+            newest = self.list_page(1, order="desc", search=search)
+            calls += sent + 1
+            problem = _list_problem(pages, newest)
+            if problem is None:
+                return LiveSnapshot(
+                    jobs=tuple(job for page in pages for job in page.jobs),
+                    job_count_limit=pages[0].job_count_limit,
+                    quotas=pages[0].quotas,
+                    list_calls=calls,
+                )
+            self.notice(f"the job list was not whole ({problem}); reading it again")
+            # Read again only what disagrees: when one total has most votes (the newest-first page
+            # votes too), the pages that say otherwise; else, or for the same pages twice, all.
+            (mode, votes), *others = collections.Counter([*(p.total for p in pages), newest.total]).most_common()
+            odd = frozenset(n for n, page in enumerate(pages, 1) if page.total != mode)
+            partial = bool(others) and others[0][1] < votes and odd != last_odd
+            kept = {n: page for n, page in enumerate(pages, 1) if n not in odd} if partial else {}
+            last_odd = odd if partial else None
+        raise InconsistentList(
+            f"the job list disagreed with itself on {LIST_READS} reads in a row (last: {problem}); "
+            "not planning on a partial list. Are jobs being changed right now? Try again"
         )
+
+    def _read_pages(self, kept: dict[int, ListPage], search: str | None) -> tuple[list[ListPage], int]:
+        """The pages in ascending job_id order, reading those not ``kept``; and how many were read."""
+        pages = dict(kept)
+        if 1 not in pages:
+            pages[1] = self.list_page(1, search=search)
+        size = len(pages[1].jobs)
+        # a total beyond MAX_LIST_PAGES pages is not believed, just checked
+        needed = min(-(-pages[1].total // size), MAX_LIST_PAGES) if size else 1
+        missing = [n for n in range(2, needed + 1) if n not in pages]
+        if missing:
+            pages.update(zip(missing, self._in_parallel(lambda p: self.list_page(p, search=search), missing)))
+        return [pages[n] for n in range(1, needed + 1)], len(pages) - len(kept)
+
+    def _in_parallel(self, read: Callable[[int], ListPage], page_numbers: list[int]) -> list[ListPage]:
+        with ThreadPoolExecutor(max_workers=min(4, len(page_numbers))) as pool:
+            try:
+                return list(pool.map(read, page_numbers))
+            except BaseException:
+                self.cancel.set()  # Ctrl-C in the main thread: end the workers' waits, or exit hangs on them
+                raise
 
     def list_newest(self, job_ids: Iterable[str]) -> LiveSnapshot:
         """The newest jobs, page by page (highest ids first), until every id in ``job_ids`` is seen.
 
         Waiting for freshly created jobs thus costs one list call per round,
         whatever the number of jobs. Ids that are never seen (a deleted job)
-        make it read every page.
+        make it read every page. It is not a whole list: ids it did not see
+        are unknown, not absent.
         """
         wanted = set(job_ids)
         seen: list[LiveJob] = []
@@ -150,49 +251,80 @@ class ModelArtsClient:
 
     def get_job(self, job_id: str) -> LiveJob:
         """The details of one job, including job_type, flavor and schedule when the API returns them."""
-        return parse_job(self._call("detail", "GET", f"/{quote(job_id, safe='')}", idempotent=True))
+        request = self._request("GET", f"/{quote(job_id, safe='')}")
+        return self._call("detail", request, idempotent=True, read=lambda data: _named(request, parse_job, data))
 
-    # -- mutations (never retried here) -------------------------------------
+    # -- mutations (resent here only when throttled) -------------------------
 
     def create_job(self, body: dict[str, Any]) -> LiveJob:
         """Create a job; answers its id, status and create time."""
-        data = self._call("create", "POST", "", body=body)
-        if data.get("job_id") in (None, ""):
-            raise ProtocolError("the create answer has no job_id")
-        return parse_job({"job_name": body.get("job_name", ""), "train_url": body.get("train_url", ""), **data})
+        request = self._request("POST", "", body=body)
+        known = {"job_name": body.get("job_name", ""), "train_url": body.get("train_url", ""), "status": int(Status.INIT)}
+
+        def read(data: dict[str, Any]) -> LiveJob:
+            if data.get("job_id") in (None, ""):
+                raise ProtocolError(f"the create answer has no job_id ({_where(request)}): {self._snippet(json.dumps(data))}")
+            return _named(request, parse_job, {**known, **{k: v for k, v in data.items() if v is not None}})
+
+        return self._call("create", request, read=read)
 
     def update_job(self, job_id: str, job_desc: str) -> None:
         """Change a job's description (the only field the API updates in place)."""
-        self._call("update", "PUT", f"/{quote(job_id, safe='')}", body={"job_desc": job_desc})
+        self._call("update", self._request("PUT", f"/{quote(job_id, safe='')}", body={"job_desc": job_desc}))
 
     def delete_job(self, job_id: str) -> None:
-        self._call("delete", "DELETE", f"/{quote(job_id, safe='')}")
+        self._call("delete", self._request("DELETE", f"/{quote(job_id, safe='')}"))
 
     def stop_job(self, job_id: str) -> None:
-        self._call("stop", "POST", f"/{quote(job_id, safe='')}/stop")
+        self._call("stop", self._request("POST", f"/{quote(job_id, safe='')}/stop"))
 
     def restart_job(self, job_id: str) -> None:
-        self._call("restart", "POST", f"/{quote(job_id, safe='')}/restart")
+        self._call("restart", self._request("POST", f"/{quote(job_id, safe='')}/restart"))
 
     # -- plumbing ------------------------------------------------------------
 
-    def _call(self, op: str, method: str, path: str, *, params=(), body=None, idempotent: bool = False) -> dict[str, Any]:
+    def _request(self, method: str, path: str, *, params=(), body=None) -> Request:
         payload = None if body is None else json.dumps(body).encode()
         headers = {"Accept": "application/json"}
         if payload is not None:
             headers["Content-Type"] = "application/json"
-        request = Request(method, self.base_url + path, tuple(params), payload, headers)
+        return Request(method, self.base_url + path, tuple(params), payload, headers)
+
+    def _call(self, op: str, request: Request, *, idempotent: bool = False, read: Callable[[dict[str, Any]], T] = dict) -> T:
+        """Send ``request`` and ``read`` the answer, retrying a read (or any throttled request) under the policy.
+
+        ``read`` runs inside the retry loop: an answer it finds malformed is sent for again.
+        """
         attempt = 1
         while True:
             try:
-                return self._send_once(op, request)
+                return read(self._send_once(op, request))
             except ApiError as error:
-                if not (idempotent and self.retry.should_retry(error, attempt)):
+                resend = idempotent or isinstance(error, ThrottledError)  # a throttled request was not carried out
+                if not (resend and self.retry.should_retry(error, attempt)):
+                    error.attempts = attempt
                     raise
-                wait = self.retry.delay(error, attempt)
-                self.log(f"{method} {_short(request)}: {error}; retry {attempt} in {wait:.1f}s")
-                self.sleep(wait)
+                self._wait_to_retry(error, request, attempt)
                 attempt += 1
+
+    def _wait_to_retry(self, error: ApiError, request: Request, attempt: int) -> None:
+        """Wait before try ``attempt + 1``: announced, within the deadline, ended by ``cancel``."""
+        wait = self.retry.delay(error, attempt)
+        throttled = isinstance(error, ThrottledError)
+        if self.deadline is not None and time.monotonic() + wait > self.deadline:
+            asked = error.retry_after if throttled and error.retry_after is not None else wait
+            why = f"throttled: the API asked to wait {asked:.0f} s" if throttled else f"{error}; the next try is due in {wait:.1f} s"
+            raise RetryCancelled(f"{why}, beyond --timeout ({_where(request)})") from error
+        if throttled:
+            self.notice(f"throttled by the API, retrying in {_seconds(wait)} ({_where(request)})")
+        else:
+            self.notice(f"{error}; retrying in {_seconds(wait)} (attempt {attempt + 1} of {self.retry.limit(error)})")
+        if self.sleep is not None:
+            self.sleep(wait)
+        else:
+            self.cancel.wait(wait)
+        if self.cancel.is_set():
+            raise RetryCancelled(f"interrupted: {_where(request)} was not retried") from error
 
     def _send_once(self, op: str, request: Request) -> dict[str, Any]:
         if self.rate_limiter is not None:
@@ -201,41 +333,66 @@ class ModelArtsClient:
             self.calls[op] += 1
         started = time.monotonic()
         response = self.transport.send(self.auth.apply(request), self.timeout)
-        self.log(f"{request.method} {_short(request)} -> {response.status} ({(time.monotonic() - started) * 1000:.0f} ms)")
+        self.log(f"{_where(request)} -> {response.status} ({(time.monotonic() - started) * 1000:.0f} ms)")
         try:
-            return parse_answer(response, request)
+            return parse_answer(response, request, self.auth.secrets())
         except ThrottledError as error:
             if self.rate_limiter is not None:  # slow down every thread, not just this request's retry
                 self.rate_limiter.throttled(gateway_limit(error.error_message))
             raise
 
+    def _snippet(self, text: str) -> str:
+        return snippet(text.encode(), self.auth.secrets())
 
-def parse_answer(response: Response, request: Request) -> dict[str, Any]:
-    """The JSON object of a success answer, or the right :class:`ApiError`."""
+
+def parse_answer(response: Response, request: Request, secrets: Iterable[str] = ()) -> dict[str, Any]:
+    """The JSON object of a success answer, or the right :class:`ApiError`.
+
+    Only a JSON object that does not say ``is_success: false`` is a success:
+    a portal page with HTTP 200 is a :class:`ProtocolError`, ``is_success:
+    false`` with HTTP 2xx an :class:`UnsuccessfulAnswer`. Messages quote the
+    body through :func:`snippet`, so no credential in ``secrets`` shows.
+    """
     try:
         data = json.loads(response.body or b"{}")
     except ValueError:
         data = None
+    where = {"method": request.method, "path": _short(request)}
     if not isinstance(data, dict):
-        if response.status >= 400:
-            data = {}
-        else:
-            raise ProtocolError(f"the answer to {request.method} {_short(request)} is not a JSON object (HTTP {response.status})")
-    if response.status < 400 and data.get("is_success", True) not in (False, "false"):
+        quoted = snippet(response.body, secrets)
+        if response.status < 400:
+            raise ProtocolError(f"the answer is not the API's JSON ({_where(request)}, HTTP {response.status}): {quoted}")
+        data = {"error_message": f"not the API's JSON answer: {quoted}"}
+    if 200 <= response.status < 300 and data.get("is_success", True) not in (False, "false"):
         return data
     code = data.get("error_code") or None
-    message = str(data.get("error_message") or data.get("error_msg") or f"HTTP {response.status}")
-    args = (response.status, code, message)
-    where = {"method": request.method, "path": _short(request)}
+    raw_message = data.get("error_message") or data.get("error_msg") or f"HTTP {response.status}"
+    message = snippet(str(raw_message).encode(), secrets)
+    args = (response.status, code if code is None else snippet(str(code).encode(), secrets), message)
     if response.status == 429 or code in THROTTLE_CODES:
         raise ThrottledError(*args, retry_after=_retry_after(response.headers.get("Retry-After")), **where)
     if response.status in (401, 403):
         raise AuthError(*args, **where)
-    if response.status >= 500:
+    if response.status >= 500 or response.status == 408:  # 408: may be retried unchanged, may have happened
         raise ServerError(*args, **where)
-    if response.status == 408:
-        raise ServerError(*args, **where)  # may be retried unchanged, may have happened
+    if response.status < 400:
+        raise UnsuccessfulAnswer(*args, **where)
     raise ApiResponseError(*args, **where)
+
+
+def snippet(body: bytes | None, secrets: Iterable[str] = ()) -> str:
+    """A short, one-line, credential-free quote of an answer body (HTML tags dropped)."""
+    text = (body or b"").decode("utf-8", "replace")
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "***")
+    text = " ".join(_TAGS.sub(" ", text).split())
+    if not text:
+        return "(empty body)"
+    return text if len(text) <= SNIPPET_CHARS else text[: SNIPPET_CHARS - 1] + "…"
+
+
+_TAGS = re.compile(r"<[^>]*>")
 
 
 def parse_job(data: dict[str, Any], *, keep_extra: bool = True) -> LiveJob:
@@ -243,20 +400,25 @@ def parse_job(data: dict[str, Any], *, keep_extra: bool = True) -> LiveJob:
 
     ``keep_extra=False`` drops the fields beyond the listed ones (a list item's
     ``resource_id``): nothing reads them, and a 100,000-job list is smaller without.
+
+    A job without a usable id, name, status or train_url (absent or null) is
+    a :class:`ProtocolError`: read as a job named "" it would be planned as a
+    missing job and created again.
     """
     if not isinstance(data, dict):
         raise ProtocolError("a job in the answer is not an object")
-    try:
-        raw_id = data["job_id"]
-        job_id = str(raw_id) if type(raw_id) is int else str(int(str(raw_id).strip()))
-    except (KeyError, ValueError):
-        raise ProtocolError(f"a job in the answer has no usable job_id: {data.get('job_id')!r}") from None
+    missing = [key for key in REQUIRED_KEYS if data.get(key) in (None, "")]
+    job_id = _as_int(data.get("job_id"))
+    status = _as_int(data.get("status"))
+    if missing or job_id is None or status is None:
+        problem = f"no {', '.join(missing)}" if missing else f"job_id {data.get('job_id')!r}, status {data.get('status')!r}"
+        raise ProtocolError(f"a job in the answer is not usable ({problem}): {snippet(json.dumps(data, default=str).encode())}")
     return LiveJob(
-        job_id=job_id,
-        job_name=str(data.get("job_name") or ""),
-        status=_as_int(data.get("status"), default=0),
+        job_id=str(job_id),
+        job_name=str(data["job_name"]),
+        status=status,
         job_desc=str(data.get("job_desc") or ""),
-        train_url=str(data.get("train_url") or ""),
+        train_url=str(data["train_url"]),
         create_time=_as_int(data.get("create_time")),
         service_url=str(data.get("service_url") or ""),
         duration=_as_int(data.get("duration")),
@@ -265,6 +427,31 @@ def parse_job(data: dict[str, Any], *, keep_extra: bool = True) -> LiveJob:
 
 
 _NO_EXTRA: dict[str, Any] = {}  # shared by every job parsed without extra fields; never written to
+
+
+def _list_item(data: Any) -> LiveJob:
+    """A job of a list page: its extra fields are not kept."""
+    return parse_job(data, keep_extra=False)
+
+def _list_problem(pages: list[ListPage], newest: ListPage) -> str | None:
+    """Why the pages of one read (and the newest-first page 1) are not the whole list, or None."""
+    total = pages[0].total
+    size = len(pages[0].jobs)
+    totals = {page.total for page in pages} | {newest.total}
+    if len(totals) > 1:
+        return f"job_total_count moved between pages: {', '.join(map(str, sorted(totals)))}"
+    short = [n for n, page in enumerate(pages[:-1], 1) if len(page.jobs) < size and any(p.jobs for p in pages[n:])]
+    if short:
+        return f"page {short[0]} held fewer jobs than page 1"
+    ids = [job.job_id for page in pages for job in page.jobs]
+    if len(set(ids)) != len(ids):
+        return "a job was listed twice"
+    if len(ids) != total:
+        return f"the pages held {len(ids)} jobs, job_total_count says {total}"
+    unseen = {job.job_id for job in newest.jobs} - set(ids)
+    if unseen:
+        return f"the newest jobs include {len(unseen)} not on the pages"
+    return None
 
 
 def _as_int(value: Any, default: int | None = None) -> int | None:
@@ -278,6 +465,22 @@ def _as_int(value: Any, default: int | None = None) -> int | None:
 
 def _unique(jobs: Iterable[LiveJob]) -> tuple[LiveJob, ...]:
     return tuple({job.job_id: job for job in jobs}.values())
+
+
+def _named(request: Request, parse: Callable[[Any], T], data: Any) -> T:
+    """``parse(data)``, with the request named in a :class:`ProtocolError` it raises."""
+    try:
+        return parse(data)
+    except ProtocolError as error:
+        raise ProtocolError(f"{error} ({_where(request)})") from None
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.1f} s" if value < 10 else f"{value:.0f} s"
+
+
+def _where(request: Request) -> str:
+    return f"{request.method} {_short(request)}"
 
 
 def _retry_after(value: str | None) -> float | None:

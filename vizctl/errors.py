@@ -5,22 +5,29 @@ The tree::
     VizctlError                     anything vizctl reports as one readable message
     ├── UsageError                  a bad flag or argument                  -> 64
     ├── ConfigError                 no endpoint, no token, bad setting       -> 1
+    │   └── LocalRequestError       a request that cannot be built (a header value with a line break)
     ├── ConfirmationError           a question, but no terminal to answer it -> 1
     ├── ManifestError               every problem in the manifests at once   -> 1
     ├── PlanError                   the plan cannot be carried out           -> 1
     │   └── StalePlanError          a saved plan no longer matches           -> 1
     └── ApiError                    talking to ModelArts went wrong          -> 1
-        ├── TransportError          no HTTP answer at all (refused, reset)
-        │   └── RequestTimeout      no answer within the request timeout
-        ├── ProtocolError           an answer vizctl cannot read
+        ├── TransportError          no HTTP answer at all (reset, dropped)    ambiguous, retried
+        │   ├── RequestTimeout      no answer within --request-timeout        ambiguous, retried
+        │   └── UnreachableError    refused, unknown host, no connection: nothing sent; retried once
+        ├── RetryCancelled          a retry not sent: Ctrl-C, or it was due after --timeout
+        ├── ProtocolError           an answer that is not the API's (HTML, cut) ambiguous, retried
+        │   └── InconsistentList    the list kept disagreeing with itself (list_all re-reads)
         └── ApiResponseError        an error answer: HTTP status + ModelArts error_code
             ├── AuthError           401 / 403: never retried
-            ├── ThrottledError      429 or APIG.0308, with the advised wait
-            └── ServerError         5xx
+            ├── ThrottledError      429 or APIG.0308: not carried out; resent after the advised wait
+            ├── ServerError         5xx or 408                                ambiguous, retried
+            └── UnsuccessfulAnswer  HTTP 2xx whose body says is_success false ambiguous, retried
 
 ``ApiError.ambiguous`` tells whether a mutation may have been carried out
-despite the error (a timeout, a reset connection or a 5xx): such a create is
-never retried before the live list says the job does not exist.
+despite the error: such a create is never sent again before the live list says
+the job does not exist. ``ApiError.retryable`` tells whether a read may be sent
+again unchanged (the client does, under :class:`~vizctl.retry.RetryPolicy`);
+``max_attempts`` caps that for errors where retrying long is pointless.
 
 :func:`exit_status_for` in ``cli.py`` is the one place errors become exit codes.
 """
@@ -62,6 +69,13 @@ class UsageError(VizctlError):
 
 class ConfigError(VizctlError):
     """Missing or invalid connection settings."""
+
+
+class LocalRequestError(ConfigError):
+    """A request that could not even be built or sent (e.g. a header value with a line break).
+
+    A setting is wrong: never retried, and the message holds no header value.
+    """
 
 
 class ConfirmationError(VizctlError):
@@ -109,10 +123,16 @@ class ApiError(VizctlError):
 
     ambiguous = False  # may a mutation have taken effect anyway?
     retryable = False  # may a read be retried unchanged?
+    max_attempts: int | None = None  # at most this many tries of one request, whatever the policy
+    attempts = 1  # how many times the request was sent before the client gave up
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        return text if self.attempts <= 1 else f"{text} [gave up after {self.attempts} attempts]"
 
 
 class TransportError(ApiError):
-    """No HTTP answer at all: connection refused, reset or dropped."""
+    """No HTTP answer at all: the connection was reset or dropped."""
 
     ambiguous = True
     retryable = True
@@ -122,10 +142,31 @@ class RequestTimeout(TransportError):
     """No answer within the request timeout."""
 
 
+class UnreachableError(TransportError):
+    """No connection: refused, not made in time, or the host name does not resolve. Nothing was sent."""
+
+    ambiguous = False
+    max_attempts = 2  # one more try covers a blip; a wrong endpoint is not fixed by waiting
+
+
+class RetryCancelled(ApiError):
+    """A retry was not sent: Ctrl-C, or its wait would have ended after the deadline (--timeout)."""
+
+
 class ProtocolError(ApiError):
-    """An answer that is not the JSON the API documents."""
+    """An answer that is not the JSON the API documents: a portal page, cut JSON, a job without an id.
+
+    A read answered like this is sent again; a change is settled by reading the list.
+    """
 
     ambiguous = True
+    retryable = True
+
+
+class InconsistentList(ProtocolError):
+    """Read after read, the job list disagreed with itself; vizctl does not plan on a partial list."""
+
+    retryable = False  # list_all already read the whole list again, several times
 
 
 class ApiResponseError(ApiError):
@@ -157,7 +198,14 @@ class ThrottledError(ApiResponseError):
 
 
 class ServerError(ApiResponseError):
-    """5xx: the request may or may not have been carried out."""
+    """5xx (or 408): the request may or may not have been carried out."""
+
+    ambiguous = True
+    retryable = True
+
+
+class UnsuccessfulAnswer(ApiResponseError):
+    """HTTP 2xx, but the body says ``is_success: false``: a contradiction, so a maybe."""
 
     ambiguous = True
     retryable = True

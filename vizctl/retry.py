@@ -1,8 +1,11 @@
 """Retry policy and client-side rate limit: the one place that decides when to try again.
 
-Only reads (idempotent requests) are retried here. Mutations are never
-retried blindly: after an ambiguous failure the caller re-reads the live list
-(see ``apply.py``).
+The client retries reads (idempotent requests) under this policy, and any
+request refused by flow control (429 / APIG.0308 means it was not carried
+out). Other failed mutations are never resent blindly: after an ambiguous
+failure the caller re-reads the live list (see ``apply.py``). Every wait is
+capped (``max_throttle_wait``, ``max_backoff``); the client announces it and
+never waits past its deadline.
 """
 
 from __future__ import annotations
@@ -28,20 +31,24 @@ class RetryPolicy:
     attempts: int = 6  # total tries of one request, the first included
     backoff: float = 0.5  # seconds before the second try, doubling after
     max_backoff: float = 20.0
+    max_throttle_wait: float = 60.0  # a longer Retry-After is cut to this (the request is throttled again if early)
     jitter: bool = True
 
     def should_retry(self, error: ApiError, attempt: int) -> bool:
         """May a read that failed on try number ``attempt`` (1-based) be tried again?"""
-        return error.retryable and attempt < self.attempts
+        return error.retryable and attempt < self.limit(error)
+
+    def limit(self, error: ApiError) -> int:
+        """How many tries of one request this error allows in all."""
+        return min(self.attempts, error.max_attempts or self.attempts)
 
     def delay(self, error: ApiError, attempt: int, rng: Callable[[], float] = random.random) -> float:
         """Seconds to wait before try ``attempt + 1``."""
         if isinstance(error, ThrottledError):
             advised = error.retry_after if error.retry_after is not None else DEFAULT_THROTTLE_WAIT
-            return min(advised, self.max_backoff * 3)
+            return min(advised, self.max_throttle_wait)
         ceiling = min(self.max_backoff, self.backoff * 2 ** (attempt - 1))
         return ceiling * (0.5 + rng() / 2) if self.jitter else ceiling
-
 
 
 class RateLimiter:

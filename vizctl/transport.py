@@ -7,6 +7,8 @@ without knowing about ``requests``.
 
 from __future__ import annotations
 
+import re
+import socket
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping, Protocol
 from urllib.parse import urlsplit
@@ -16,8 +18,10 @@ import urllib3
 from requests.adapters import HTTPAdapter
 
 from vizctl import __version__
+from vizctl.errors import LocalRequestError, RequestTimeout, TransportError, UnreachableError
 
-from vizctl.errors import RequestTimeout, TransportError
+_BAD_HEADER_VALUE = re.compile(r"^\s|\s$|[\r\n\0]")
+_USERINFO = re.compile(r"(//)[^/@\s]+@")
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,8 @@ class RequestsTransport:
             urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)  # the CLI warns once per run instead
 
     def send(self, request: Request, timeout: float) -> Response:
+        _check_headers(request)
+        where = f"{request.method} {_path(request.url)} at {_host(request.url)}"
         try:
             answer = self._session.request(
                 request.method,
@@ -83,10 +89,21 @@ class RequestsTransport:
                 timeout=timeout,
                 allow_redirects=False,
             )
+        except requests.ConnectTimeout as exc:  # nothing was sent: a firewall or a wrong address, not a slow API
+            raise UnreachableError(f"no connection within {timeout:g} s, the --request-timeout ({where})") from exc
         except requests.Timeout as exc:
-            raise RequestTimeout(f"no answer within {timeout:g}s ({request.method} {_path(request.url)})") from exc
+            raise RequestTimeout(f"no answer within {timeout:g} s, the --request-timeout ({where})") from exc
+        except (requests.exceptions.InvalidHeader, requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
+                requests.exceptions.InvalidSchema, requests.exceptions.InvalidJSONError) as exc:
+            # raised before anything is sent; their text may quote a header value, so it is not shown
+            raise LocalRequestError(f"the request could not be built ({where}): {type(exc).__name__}; check the endpoint and credential settings") from None
         except requests.RequestException as exc:
-            raise TransportError(f"connection failed ({request.method} {_path(request.url)}): {_reason(exc)}") from exc
+            reason = _scrub(_reason(exc), request)
+            if _caused_by(exc, socket.gaierror):
+                raise UnreachableError(f"cannot resolve the host name ({where}): check the endpoint") from exc
+            if _caused_by(exc, ConnectionRefusedError):
+                raise UnreachableError(f"connection refused ({where}): is the endpoint right and the service up?") from exc
+            raise TransportError(f"connection failed ({where}): {reason}") from exc
         return Response(answer.status_code, answer.headers, answer.content)
 
     def close(self) -> None:
@@ -118,6 +135,45 @@ def _bypass(host: str, no_proxy: tuple[str, ...]) -> bool:
 
 def _path(url: str) -> str:
     return urlsplit(url).path
+
+
+def _host(url: str) -> str:
+    """host[:port] of a URL, without any user information."""
+    parts = urlsplit(url)
+    return f"{parts.hostname}:{parts.port}" if parts.port else str(parts.hostname)
+
+
+def _check_headers(request: Request) -> None:
+    """Refuse a header value that no server would accept unchanged, naming the header, never the value."""
+    for name, value in request.headers.items():
+        if _BAD_HEADER_VALUE.search(value):
+            raise LocalRequestError(
+                f"the {name} header value has leading or trailing whitespace or a line break: "
+                "check the credential or setting it comes from (a token pasted with its newline?)"
+            )
+
+
+def _scrub(text: str, request: Request) -> str:
+    """``text`` without any header value of ``request`` and without user:password@ in URLs."""
+    for value in request.headers.values():
+        if len(value) >= 4:
+            text = text.replace(value, "***")
+    return _USERINFO.sub(r"\1***@", text)
+
+
+def _caused_by(exc: BaseException, kind: type) -> bool:
+    """Is an exception of ``kind`` anywhere in ``exc``'s chain of causes (or first arguments)?"""
+    seen = set()
+    inner: Any = exc
+    while inner is not None and id(inner) not in seen:
+        seen.add(id(inner))
+        if isinstance(inner, kind):
+            return True
+        nested = inner.args[0] if inner.args and isinstance(inner.args[0], BaseException) else None
+        inner = inner.__cause__ or inner.__context__ or nested or getattr(inner, "reason", None)
+        if not isinstance(inner, BaseException):
+            inner = None
+    return False
 
 
 def _reason(exc: Exception) -> str:

@@ -29,10 +29,21 @@ class SimConfig:
     rate_drop: float = 0.0  # fraction whose connection is closed with no answer (nothing done)
     rate_lost_response: float = 0.0  # fraction of mutations carried out, then closed with no answer
     list_lag: float = 0.0  # seconds before the list shows a new job (an eventually consistent index)
+    # Answers that are not the API's answer (each kind alone or mixed; see ANSWER_FAULTS):
+    rate_html_200: float = 0.0  # a portal / WAF page with HTTP 200, echoing the token (nothing done)
+    rate_false_200: float = 0.0  # {"is_success": false, ...} with HTTP 200 (nothing done)
+    rate_html_502: float = 0.0  # a gateway's HTML 502 page (nothing done)
+    rate_truncated: float = 0.0  # carried out; the JSON answer is cut in half
+    rate_retyped: float = 0.0  # carried out; numbers answered as strings and id strings as numbers
+    rate_null_fields: float = 0.0  # carried out; the jobs' optional fields are null
+    rate_no_jobs_key: float = 0.0  # a list answer without its "jobs" key
+    rate_short_total: float = 0.0  # a list answer whose job_total_count says this page is the last
+    rate_list_shift: float = 0.0  # a list page beyond the first, as if a job before it had just been deleted
     max_rps: float | None = None  # above this many API requests/second (sliding 1 s window): 429
     seed: int | None = None  # RNG seed for faults and jitter
     quota: int = 1000  # `quotas`: max jobs per project
     max_per_page: int = 1000  # per_page above this is clamped (100 serves the SDK page's reading)
+    refuse_over_max_per_page: bool = False  # refuse per_page above max_per_page with 400, instead of clamping
     numbers_as_strings: bool = True  # create answers job_id/status/create_time as strings
     reject_duplicate_names: bool = False  # create of an existing name -> 400 ModelArts.0103
     token: str | None = None  # None: any non-empty X-Auth-Token is accepted; else it must equal this
@@ -51,7 +62,7 @@ class SimConfig:
     agency_ttl_seconds: float = 86400.0  # life of served agency keys
 
     def __post_init__(self) -> None:
-        for name in ("startup_jitter", "rate_429", "rate_5xx", "rate_drop", "rate_lost_response"):
+        for name in ("startup_jitter", "rate_429", "rate_5xx", "rate_drop", "rate_lost_response", *ANSWER_FAULTS):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be within [0, 1], not {getattr(self, name)}")
         for name in ("startup_seconds", "latency", "retry_after", "delete_seconds", "stop_seconds", "list_lag",
@@ -100,6 +111,18 @@ class SimConfig:
 
 
 _TYPES = typing.get_type_hints(SimConfig)
+# The broken-answer faults: setting -> what a request so drawn gets (the --help text of its flag).
+ANSWER_FAULTS = {
+    "rate_html_200": "an HTML portal page with HTTP 200 echoing the token (nothing done)",
+    "rate_false_200": 'HTTP 200 and {"is_success": false} (nothing done)',
+    "rate_html_502": "a gateway's HTML 502 page (nothing done)",
+    "rate_truncated": "their JSON cut in half (carried out)",
+    "rate_retyped": "numbers as strings and id strings as numbers (carried out)",
+    "rate_null_fields": "the jobs' optional fields null (carried out)",
+    "rate_no_jobs_key": "a list without its 'jobs' key",
+    "rate_short_total": "a list page whose job_total_count says it is the last",
+    "rate_list_shift": "a later list page shifted as if a job before it had just been deleted",
+}
 
 
 def _coerce(name: str, value: Any) -> Any:
@@ -144,12 +167,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="fraction of mutations carried out whose answer is then lost (default 0)")
     add("--list-lag", type=float, metavar="S",
         help="the list shows a new job only this many seconds after its create (default 0)")
+    for name, what in ANSWER_FAULTS.items():
+        add("--" + name.replace("_", "-"), type=float, metavar="FRACTION", help=f"fraction of API requests answered with {what} (default 0)")
     add("--max-rps", type=float, metavar="N",
         help="throttle with 429 above this many API requests per second (default: no limit)")
     add("--seed", type=int, metavar="N", help="random seed for faults and startup jitter")
     add("--quota", type=int, metavar="N", help=f"maximum number of jobs per project (default {d.quota})")
     add("--max-per-page", type=int, metavar="N",
         help=f"clamp the list's per_page to this (default {d.max_per_page}; the SDK page says 100)")
+    add("--refuse-over-max-per-page", action="store_true",
+        help="refuse a per_page above --max-per-page with 400 ModelArts.0101 instead of clamping it")
     add("--numeric-ids", action="store_true",
         help="answer create with numbers, not the sample's strings, for job_id/status/create_time")
     add("--reject-duplicate-names", action="store_true",

@@ -1,10 +1,15 @@
 """The simulator's HTTP front: routing, auth, fault injection and the ``/__sim__/`` admin endpoints.
 
 API requests (``/v1/{project_id}/visualization-jobs...``) go through, in order:
-latency, authentication, the ``max_rps`` throttle, random 429 / 5xx / dropped
-connection, the operation itself (:class:`~vizctl.sim.state.SimState`), and for
-mutations a possible lost response. Admin requests skip all of that and are not
-counted in :attr:`SimServer.stats`.
+latency, authentication, the ``max_rps`` throttle, one draw among the faults
+that leave nothing done (429, 5xx, dropped connection, HTML 200, ``is_success:
+false`` with 200, HTML 502), for a list one draw among the list's lies (no
+``jobs`` key, a short ``job_total_count``, a page shifted by a concurrent
+delete), the operation itself (:class:`~vizctl.sim.state.SimState`), for
+mutations a possible lost response, and one draw among the damages to a done
+operation's answer (cut JSON, retyped numbers, null fields). Each draw happens
+only when one of its rates is set, so seeded runs keep their fault sequence.
+Admin requests skip all of that and are not counted in :attr:`SimServer.stats`.
 """
 
 from __future__ import annotations
@@ -211,31 +216,58 @@ class _Handler(BaseHTTPRequestHandler):
             self._fault("max_rps")
             self._throttle(cfg.max_rps)
             return
-        u = sim.draw()
-        if u < cfg.rate_429:
-            self._fault("429")
+        fault = _pick(sim, (("429", cfg.rate_429), ("5xx", cfg.rate_5xx), ("drop", cfg.rate_drop),
+                            ("html_200", cfg.rate_html_200), ("false_200", cfg.rate_false_200),
+                            ("html_502", cfg.rate_html_502)))
+        if fault is not None:
+            self._fault(fault)
+        if fault == "429":
             self._throttle(cfg.max_rps or _DEFAULT_LIMIT_SHOWN)
             return
-        if u < cfg.rate_429 + cfg.rate_5xx:
-            self._fault("5xx")
-            self._send(500, {"is_success": False, "error_code": "ModelArts.0010",
-                             "error_message": "Internal error, please try again later"})
-            return
-        if u < cfg.rate_429 + cfg.rate_5xx + cfg.rate_drop:
-            self._fault("drop")
+        if fault == "drop":
             raise _Drop
-        status, body = self._operate(route, parts[1], parts[3] if len(parts) > 3 else "", query, raw)
+        if fault is not None:
+            self._send_raw(*self._broken_answer(fault))
+            return
+        lie = None
+        if route == "list":
+            lie = _pick(sim, (("no_jobs_key", cfg.rate_no_jobs_key), ("short_total", cfg.rate_short_total),
+                              ("list_shift", cfg.rate_list_shift)))
+        status, body = self._operate(route, parts[1], parts[3] if len(parts) > 3 else "", query, raw, lie)
         if route in _MUTATIONS and cfg.rate_lost_response and sim.draw() < cfg.rate_lost_response:
             self._fault("lost_response")
             raise _Drop
-        self._send(status, body)
+        damage = None
+        if status == 200:
+            damage = _pick(sim, (("truncated", cfg.rate_truncated), ("retyped", cfg.rate_retyped),
+                                 ("null_fields", cfg.rate_null_fields)))
+        if damage is not None:
+            self._fault(damage)
+        if damage == "truncated":
+            data = json.dumps(body).encode()
+            self._send_raw(200, data[:len(data) // 2], _JSON)
+            return
+        self._send(status, _damaged(body, damage))
+
+    def _broken_answer(self, fault: str) -> tuple[int, bytes, str]:
+        """Status, body and content type of a fault that leaves nothing done."""
+        if fault in ("5xx", "false_200"):
+            return 500 if fault == "5xx" else 200, json.dumps(_INTERNAL_ERROR).encode(), _JSON
+        if fault == "html_200":
+            return 200, _PORTAL_PAGE.format(token=self.headers.get("X-Auth-Token", "")).encode(), "text/html"
+        return 502, _BAD_GATEWAY_PAGE.encode(), "text/html"
 
     def _operate(self, route: str, project_id: str, job_id: str, query: dict[str, str],
-                 raw: bytes) -> tuple[int, dict[str, Any]]:
+                 raw: bytes, lie: str | None = None) -> tuple[int, dict[str, Any]]:
         state = self.server.sim.state
         try:
             if route == "list":
-                return 200, state.list_jobs(project_id, query)
+                if lie is not None:
+                    self._fault(lie)
+                answer = state.list_jobs(project_id, query, lie=lie if lie != "no_jobs_key" else None)
+                if lie == "no_jobs_key":
+                    del answer["jobs"]
+                return 200, answer
             if route == "detail":
                 return 200, state.get_job(project_id, job_id)
             if route in ("create", "update"):
@@ -340,9 +372,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
         text = isinstance(body, str)  # the metadata session token is plain text
-        data = body.encode() if text else json.dumps(body).encode()
+        self._send_raw(status, body.encode() if text else json.dumps(body).encode(), "text/plain" if text else _JSON, headers)
+
+    def _send_raw(self, status: int, data: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
         self.send_response(status)
-        self.send_header("Content-Type", "text/plain" if text else "application/json;charset=UTF-8")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
         for name, value in (headers or {}).items():
             self.send_header(name, value)
@@ -350,6 +384,48 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Connection", "close")
         self.end_headers()
         self.wfile.write(data)
+
+
+_JSON = "application/json;charset=UTF-8"
+_INTERNAL_ERROR = {"is_success": False, "error_code": "ModelArts.0010", "error_message": "Internal error, please try again later"}
+_PORTAL_PAGE = """<!DOCTYPE html><html><head><title>Access portal</title></head><body>
+<h1>Your request was held for inspection</h1><p>Please sign in to continue.</p>
+<pre>X-Auth-Token: {token}</pre></body></html>"""
+_BAD_GATEWAY_PAGE = """<html><head><title>502 Bad Gateway</title></head>
+<body><center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>"""
+_NUMBER_KEYS = ("job_id", "status", "create_time", "duration", "job_total_count", "job_count_limit", "quotas")
+_OPTIONAL_KEYS = ("job_desc", "service_url", "create_time", "duration", "resource_id", "remaining_duration")
+
+
+def _pick(sim: SimServer, rates: tuple[tuple[str, float], ...]) -> str | None:
+    """One draw among faults with these rates (tried in order), or None; no draw when all are 0."""
+    if not any(rate for _, rate in rates):
+        return None
+    u = sim.draw()
+    for kind, rate in rates:
+        if u < rate:
+            return kind
+        u -= rate
+    return None
+
+
+def _damaged(body: Any, damage: str | None) -> Any:
+    """A done operation's answer with ``damage`` ("retyped", "null_fields") applied to it and its jobs."""
+    if damage is None or not isinstance(body, dict):
+        return body
+    jobs = body.get("jobs") if isinstance(body.get("jobs"), list) else [body] if "job_id" in body else []
+    changed = {**body, "jobs": [dict(j) for j in jobs]} if "jobs" in body else dict(body)
+    for record in [changed, *(changed["jobs"] if "jobs" in changed else [])]:
+        if damage == "retyped":
+            for key in _NUMBER_KEYS:
+                value = record.get(key)
+                if isinstance(value, int) and not isinstance(value, bool):
+                    record[key] = str(value)
+                elif isinstance(value, str) and value.isdigit():
+                    record[key] = int(value)
+        elif damage == "null_fields" and "job_id" in record:
+            record.update({key: None for key in _OPTIONAL_KEYS if key in record})
+    return changed
 
 
 def _route(method: str, parts: list[str]) -> str | None:

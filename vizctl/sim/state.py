@@ -114,8 +114,13 @@ class SimState:
             "service_url": record["service_url"],
         }
 
-    def list_jobs(self, project_id: str, query: Mapping[str, str]) -> dict[str, Any]:
-        """``GET /v1/{project_id}/visualization-jobs`` with its query parameters (strings)."""
+    def list_jobs(self, project_id: str, query: Mapping[str, str], lie: str | None = None) -> dict[str, Any]:
+        """``GET /v1/{project_id}/visualization-jobs`` with its query parameters (strings).
+
+        ``lie`` (fault injection): "short_total" makes job_total_count end at
+        this page; "list_shift" serves a page beyond the first as if a job on
+        an earlier page had just been deleted (nothing is deleted).
+        """
         status = _int_param(query, "status", None, 0)
         per_page = _int_param(query, "per_page", 10, 1, 1000)
         page = _int_param(query, "page", 1, 1)
@@ -128,6 +133,8 @@ class SimState:
         search = query.get("search_content", "")
         if len(search) > 64:
             raise _invalid("The length of search content should be in [0,64]", BAD_PARAMETER)
+        if per_page > self.config.max_per_page and self.config.refuse_over_max_per_page:
+            raise _invalid(f"per_page must be [1,{self.config.max_per_page}], not {per_page}")
         per_page = min(per_page, self.config.max_per_page)
         with self._lock:
             now = self._clock()
@@ -142,9 +149,12 @@ class SimState:
         key = _SORT_KEYS[sort_by]
         views.sort(key=lambda v: (key(v), v["job_id"]), reverse=order == "desc")
         start = (page - 1) * per_page
+        if lie == "list_shift" and 0 < start and views:
+            del views[self._rng.randrange(min(start, len(views)))]
+        total = min(len(views), start + per_page) if lie == "short_total" else len(views)
         return {
             "is_success": True,
-            "job_total_count": len(views),
+            "job_total_count": total,
             "job_count_limit": max(0, self.config.quota - live),
             "quotas": self.config.quota,
             "jobs": [{k: v[k] for k in _LISTED} for v in views[start:start + per_page]],
