@@ -23,16 +23,16 @@ while vizctl reads a later one shifts that page and hides a job, and a
 gateway may answer a page without ``jobs`` or with a wrong
 ``job_total_count``. :meth:`ModelArtsClient.list_all` therefore reads the
 pages in ascending ``job_id`` order (new jobs land at the end, where they
-shift nothing) and, at the same time, page 1 in *descending* order as a
-cross-check of the newest end, and accepts the read only when it is whole: every page carries
+shift nothing) and, beside the pages after the first, page 1 in *descending*
+order as a cross-check of the newest end, and accepts the read only when it is whole: every page carries
 the same ``job_total_count``, every page but the last is full, no job shows
 twice, the jobs add up to the total, and the newest jobs are ones already
 read. Otherwise it reads again what disagrees (the pages whose total loses
 the vote, or everything when no total wins or the same pages disagree twice,
 as a real change makes them), up to ``LIST_READS`` times, then fails with
 :class:`InconsistentList` rather than plan on a partial list. The
-cross-check costs one request per listing, but no round trip (it is read
-beside the ascending pages); it is what catches a total that
+cross-check costs one request per listing (a round trip of its own only when
+the list has one page); it is what catches a total that
 claims the last page early (or a list that misses everything) even when no
 second page would be read. What it cannot see: a delete and a create landing
 between the same two page reads, which leave every count intact (see README,
@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import collections
 import email.utils
+import functools
 import json
 import re
 import threading
@@ -180,9 +181,8 @@ class ModelArtsClient:
         last_odd: frozenset[int] | None = None
         calls = 0
         for _ in range(LIST_READS):
-            pages, sent = self._read_pages(kept, search)
-            newest = self.list_page(1, order="desc", search=search)
-            calls += sent + 1
+            pages, newest, sent = self._read_pages(kept, search)
+            calls += sent
             problem = _list_problem(pages, newest)
             if problem is None:
                 return LiveSnapshot(
@@ -204,8 +204,13 @@ class ModelArtsClient:
             "not planning on a partial list. Are jobs being changed right now? Try again"
         )
 
-    def _read_pages(self, kept: dict[int, ListPage], search: str | None) -> tuple[list[ListPage], int]:
-        """The pages in ascending job_id order, reading those not ``kept``; and how many were read."""
+    def _read_pages(self, kept: dict[int, ListPage], search: str | None) -> tuple[list[ListPage], ListPage, int]:
+        """The pages in ascending job_id order (reading those not ``kept``), page 1 newest-first, and how many were read.
+
+        Page 1 comes first and alone (a refused credential or page size shows
+        there, once); the other pages and the newest-first page are read
+        together, so the cross-check costs no round trip of its own.
+        """
         pages = dict(kept)
         if 1 not in pages:
             pages[1] = self.list_page(1, search=search)
@@ -213,14 +218,17 @@ class ModelArtsClient:
         # a total beyond MAX_LIST_PAGES pages is not believed, just checked
         needed = min(-(-pages[1].total // size), MAX_LIST_PAGES) if size else 1
         missing = [n for n in range(2, needed + 1) if n not in pages]
-        if missing:
-            pages.update(zip(missing, self._in_parallel(lambda p: self.list_page(p, search=search), missing)))
-        return [pages[n] for n in range(1, needed + 1)], len(pages) - len(kept)
+        reads = [functools.partial(self.list_page, n, search=search) for n in missing]
+        *read, newest = self._in_parallel([*reads, functools.partial(self.list_page, 1, order="desc", search=search)])
+        pages.update(zip(missing, read))
+        return [pages[n] for n in range(1, needed + 1)], newest, len(pages) - len(kept) + 1
 
-    def _in_parallel(self, read: Callable[[int], ListPage], page_numbers: list[int]) -> list[ListPage]:
-        with ThreadPoolExecutor(max_workers=min(4, len(page_numbers))) as pool:
+    def _in_parallel(self, reads: list[Callable[[], ListPage]]) -> list[ListPage]:
+        if len(reads) == 1:
+            return [reads[0]()]
+        with ThreadPoolExecutor(max_workers=min(4, len(reads))) as pool:
             try:
-                return list(pool.map(read, page_numbers))
+                return list(pool.map(lambda read: read(), reads))
             except BaseException:
                 self.cancel.set()  # Ctrl-C in the main thread: end the workers' waits, or exit hangs on them
                 raise
