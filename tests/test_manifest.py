@@ -843,3 +843,23 @@ def test_examples_load_cleanly(monkeypatch):
     assert any("\ndefaults:" in t for t in texts)
     assert any(t.count("\n---\n") >= 1 for t in texts)
     assert m.explicitly_empty is False
+
+
+def test_valid_manifests_are_checked_without_importing_jsonschema():
+    """The compiled check settles valid documents; jsonschema (slow to import) only explains rejected ones."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from vizctl.manifest import load_manifests\n"
+        "load_manifests(['examples/'], {}, None)\n"
+        "print('jsonschema' in sys.modules)\n"
+        "try:\n"
+        "    load_manifests(['-'], {}, __import__('io').StringIO('jobs: [{job_name: a}]'))\n"
+        "except Exception as error:\n"
+        "    print(type(error).__name__, 'jsonschema' in sys.modules)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=Path(__file__).resolve().parent.parent)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split("\n")[:2] == ["False", "ManifestError True"]

@@ -21,16 +21,16 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import IO, Any, Callable, Iterator, Mapping, Sequence
-
-import jsonschema
-from jsonschema import Draft202012Validator, ValidationError
+from typing import IO, TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
 
 from vizctl.errors import ManifestError, Problem
 from vizctl.model import BODY_FIELDS, JobSpec, Location, Manifest, PruneScope
 from vizctl.resources import manifest_schema_text
 from vizctl.schemacheck import UnsupportedSchema, compile_schema, ecma_pattern
 from vizctl.yamlpos import Document, JsonPath, load_documents
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator, ValidationError
 
 MANIFEST_SUFFIXES = (".yaml", ".yml")
 JOB_NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,20}")
@@ -275,18 +275,19 @@ def load_schema() -> dict[str, Any]:
     return json.loads(manifest_schema_text())
 
 
-def _pattern(validator, pattern: str, instance: Any, schema: dict) -> Iterator[ValidationError]:
-    if validator.is_type(instance, "string"):
-        if not re.search(ecma_pattern(pattern), instance):
-            yield ValidationError(f"{instance!r} does not match {pattern!r}")
-
-
-_Validator = jsonschema.validators.extend(Draft202012Validator, {"pattern": _pattern})
-
-
 @functools.lru_cache(maxsize=1)
 def _validator() -> Draft202012Validator:
-    return _Validator(load_schema(), format_checker=Draft202012Validator.FORMAT_CHECKER)
+    """jsonschema's validator, with ECMA-262 patterns: imported only to explain a rejected document."""
+    import jsonschema
+    from jsonschema import Draft202012Validator, ValidationError
+
+    def pattern(validator, pattern: str, instance: Any, schema: dict) -> Iterator[ValidationError]:
+        if validator.is_type(instance, "string"):
+            if not re.search(ecma_pattern(pattern), instance):
+                yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+    validator = jsonschema.validators.extend(Draft202012Validator, {"pattern": pattern})
+    return validator(load_schema(), format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 
 @functools.lru_cache(maxsize=1)
