@@ -294,7 +294,7 @@ def test_off_a_terminal_the_heartbeat_is_printed_at_most_every_10_seconds(tmp_pa
         result = run("apply", "-f", str(m), "--auto-approve", sim=sim)
         assert result.code == 0, result.all
         assert sim.stats["GET list"] >= 5  # several wait rounds ...
-        assert result.out.count("Waiting for 1 job to run: 1 ") == 1  # ... one heartbeat
+        assert result.out.count("Waiting for 1 job: 1 ") == 1  # ... one heartbeat
 
 
 def test_the_wait_backs_off_while_nothing_happens(tmp_path):

@@ -4,8 +4,9 @@ Each change of the plan is a :class:`_Job` that moves through these states;
 every transition is one method of :class:`Applier`, named in the arrow::
 
     PLANNED --_send--> ACCEPTED --_settle_races--> WAITING --_wait--> ENDED --_verify--> ENDED
-       |                  (the plan alone decides FAILED, AMBIGUOUS, NOOP: ENDED at once; WAIT: WAITING)
-       +--> ENDED: failed (refused), not started (interrupted first); deleted; not waited for
+       |   |              (the plan alone decides FAILED, AMBIGUOUS, NOOP: ENDED at once; WAIT: WAITING)
+       |   +--_send--> DELETING --_wait--> ENDED: deleted once the list no longer shows the job
+       +--> ENDED: failed (refused), not started (interrupted first); not waited for (--no-wait)
 
 * ``_send``: mutations, up to ``parallelism`` at once. None is retried blindly:
   after an ambiguous failure (timeout, reset, 5xx) or a duplicate-name answer
@@ -17,17 +18,21 @@ every transition is one method of :class:`Applier`, named in the arrow::
   its own job and adopts the first one (outcome ``adopted``). Only jobs whose
   create this run saw answered are ever deleted.
 * ``_wait``: one list call per round for all jobs (:meth:`ModelArtsClient.list_newest`),
-  backing off from ``poll_min`` to ``poll_max`` seconds, until each job runs,
-  fails, or the timeout passes; a list that fails for good ends the wait with
-  ``status unknown``; Ctrl-C with ``not yet running``.
+  backing off from ``poll_min`` to ``poll_max`` seconds, until each WAITING job
+  runs or fails and each DELETING job is no longer listed (the API deletes
+  asynchronously: KILLING, then gone; DELETE_FAILED ends it ``failed``), or the
+  timeout passes; a list that fails for good ends the wait with ``status
+  unknown``; Ctrl-C with ``not yet running`` / ``not yet deleted``.
 * ``_verify``: after any change or wait, the whole list once more: a declared
   name with several live jobs ends ``duplicate`` (a winner of a race first gives
   the losers ``list_lag`` seconds to delete theirs), a job no longer listed ends
-  ``missing``, one no longer running ``stopped`` or ``failed``, and a failed
-  create whose job the list shows after all says so.
+  ``missing``, one no longer running ``stopped`` or ``failed``, a failed
+  create whose job the list shows after all says so, and a delete not waited
+  for (``deleting``) whose job is gone is ``deleted``.
   If this read fails, the outcomes stand as the last successful read showed them.
 
-Progress goes to a :class:`Reporter` as events; nothing here prints.
+Progress goes to a :class:`Reporter` as events; nothing here prints. A job's
+first outcome is ``job_settled``; a later read that changes it is ``job_corrected``.
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ from typing import Callable, Protocol, TypeVar
 
 from vizctl.client import ModelArtsClient
 from vizctl.errors import DUPLICATE_NAME_CODE, ApiError, ApiResponseError, ThrottledError, VizctlError
-from vizctl.model import DEFAULT_LIST_LAG, LiveJob, LiveSnapshot, Phase, phase_of
+from vizctl.model import DEFAULT_LIST_LAG, LiveJob, LiveSnapshot, Phase, Status, phase_of
 from vizctl.plan import Action, Change, Plan
 from vizctl.retry import DEFAULT_THROTTLE_WAIT, RetryPolicy
 
@@ -58,13 +63,15 @@ class Outcome(str, enum.Enum):
     UPDATED = "updated"
     RESTARTED = "restarted"
     REPLACED = "replaced"
-    DELETED = "deleted"
+    DELETED = "deleted"  # the list no longer shows the job
+    DELETING = "deleting"  # --no-wait: the API accepted the delete; the last read still lists the job
     ADOPTED = "adopted"  # a concurrent apply's job of the same name won; ours was deleted
     UNCHANGED = "unchanged"
     FAILED = "failed"
     TIMED_OUT = "timed out"
     NOT_STARTED = "not started"  # interrupted before anything was sent
     NOT_RUNNING = "not yet running"  # interrupted while waiting
+    NOT_DELETED = "not yet deleted"  # interrupted while waiting for the list to drop a deleted job
     UNKNOWN = "status unknown"  # the list could not be read
     MISSING = "missing"  # the last list read no longer shows the job
     STOPPED = "stopped"  # was running, the last list read shows it stopped or stopping
@@ -76,14 +83,17 @@ class Outcome(str, enum.Enum):
         return self in _OK
 
 
-_OK = {Outcome.CREATED, Outcome.UPDATED, Outcome.RESTARTED, Outcome.REPLACED, Outcome.DELETED, Outcome.ADOPTED, Outcome.UNCHANGED}
+_OK = {
+    Outcome.CREATED, Outcome.UPDATED, Outcome.RESTARTED, Outcome.REPLACED,
+    Outcome.DELETED, Outcome.DELETING, Outcome.ADOPTED, Outcome.UNCHANGED,
+}
 
 _DONE = {
     Action.CREATE: Outcome.CREATED,
     Action.UPDATE: Outcome.UPDATED,
     Action.RESTART: Outcome.RESTARTED,
     Action.REPLACE: Outcome.REPLACED,
-    Action.DELETE: Outcome.DELETED,
+    Action.DELETE: Outcome.DELETING,
     Action.WAIT: Outcome.UNCHANGED,
     Action.NOOP: Outcome.UNCHANGED,
 }
@@ -121,6 +131,8 @@ class Reporter(Protocol):
 
     def job_settled(self, result: JobResult) -> None: ...
 
+    def job_corrected(self, result: JobResult, earlier: JobResult) -> None: ...
+
     def progress(self, waiting: dict[str, int], elapsed: float) -> None: ...
 
     def interrupted(self) -> None: ...
@@ -149,6 +161,7 @@ class State(enum.Enum):
     PLANNED = "planned"  # a change still to send
     ACCEPTED = "accepted"  # the API took the change
     WAITING = "waiting"  # for the list to show it running
+    DELETING = "deleting"  # for the list to stop showing it
     ENDED = "ended"  # it has its JobResult
 
 
@@ -205,7 +218,7 @@ class Applier:
 
         self._send([job for job in jobs if job.state is State.PLANNED and job.change.action.is_change])
         self._settle_races([job for job in jobs if job.state is State.ACCEPTED])
-        waiting = [job for job in jobs if job.state is State.WAITING]
+        waiting = [job for job in jobs if job.state in _WAITS]
         if self.settings.wait:
             self._wait(waiting)
         else:
@@ -234,10 +247,8 @@ class Applier:
                     continue
                 if not started:
                     self._end(job, Outcome.NOT_STARTED, "interrupted before it was sent", change.status, job_id=change.job_id)
-                elif change.action is Action.DELETE:
-                    self._end(job, Outcome.DELETED, "", None)
                 else:
-                    job.state = State.ACCEPTED
+                    job.state = State.DELETING if change.action is Action.DELETE else State.ACCEPTED
 
     def _mutate(self, job: _Job) -> bool:
         """Carry out one change, recording the job to watch; False when interrupted before it started."""
@@ -388,15 +399,12 @@ class Applier:
             pending_before = len(pending)
             for job in list(pending):
                 live = by_id.get(job.job_id or "")
-                if live is None:
-                    continue  # not listed yet (or gone); the timeout decides
-                last_seen[id(job)] = live
-                if live.phase is Phase.RUNNING:
-                    self._end(job, job.done or Outcome.UNCHANGED, job.detail, live.status, service_url=live.service_url)
-                elif live.phase is not Phase.PENDING:
-                    self._end(job, Outcome.FAILED, job.detail, live.status, service_url=live.service_url)
-                else:
-                    continue
+                if live is not None:
+                    last_seen[id(job)] = live
+                outcome = _arrived(job, live)
+                if outcome is None:
+                    continue  # still on its way; the timeout decides
+                self._end(job, outcome, job.detail, live.status if live else None, service_url=live.service_url if live else "")
                 pending.remove(job)
             if not pending:
                 break
@@ -415,7 +423,7 @@ class Applier:
             if failure:
                 self._end(job, Outcome.UNKNOWN, f"last seen {state}; {failure}", status, done=job.done)
             elif self.stop.is_set():
-                self._end(job, Outcome.NOT_RUNNING, f"still {state} when interrupted", status, done=job.done)
+                self._end(job, _INTERRUPTED[job.state], f"still {state} when interrupted", status, done=job.done)
             else:
                 self._end(job, Outcome.TIMED_OUT, f"still {state} after {self.settings.timeout:g}s", status)
 
@@ -455,6 +463,9 @@ class Applier:
                 now = listed[job.job_id]
                 outcome = Outcome.FAILED if now.phase is Phase.FAILED else Outcome.STOPPED
                 self._end(job, outcome, f"was RUNNING, now {now.status_name}", now.status, done=result.outcome)
+        for job in jobs:  # deletes not waited for: gone by now?
+            if job.result is not None and job.result.outcome is Outcome.DELETING and job.job_id not in listed:
+                self._end(job, Outcome.DELETED, "", None)
 
     # -- helpers ---------------------------------------------------------------
 
@@ -475,19 +486,40 @@ class Applier:
         self, job: _Job, outcome: Outcome, detail: str, status: int | None,
         job_id: str | None = None, done: Outcome | None = None, service_url: str = "",
     ) -> None:
-        """Any state -> ENDED: the result, reported."""
+        """Any state -> ENDED: the result, reported once (``job_settled``); a later read's change is ``job_corrected``."""
+        earlier = job.result
         job.state = State.ENDED
         job.job_id = job_id or job.job_id
-        elapsed = job.result.elapsed if job.result else self.clock() - self._started
-        service_url = service_url or (job.result.service_url if job.result else "")
+        elapsed = earlier.elapsed if earlier else self.clock() - self._started
+        service_url = service_url or (earlier.service_url if earlier else "")
         job.result = JobResult(job.name, job.change.action, outcome, detail, job.job_id, status, elapsed, done, service_url)
-        self.reporter.job_settled(job.result)
+        if earlier is None:
+            self.reporter.job_settled(job.result)
+        else:
+            self.reporter.job_corrected(job.result, earlier)
 
     def _remaining(self) -> float:
         return self.settings.timeout - (self.clock() - self._started)
 
     def _sleep(self, seconds: float) -> None:
         self.stop.wait(max(0.0, seconds))
+
+
+# The states _wait takes jobs out of, and what each is when Ctrl-C ends the wait.
+_WAITS = (State.WAITING, State.DELETING)
+_INTERRUPTED = {State.WAITING: Outcome.NOT_RUNNING, State.DELETING: Outcome.NOT_DELETED}
+
+
+def _arrived(job: _Job, live: LiveJob | None) -> Outcome | None:
+    """How a wait ends, as of one list read (None: not yet). WAITING ends when the list shows the job
+    running or failed; DELETING when the list no longer shows it, or shows that the delete failed."""
+    if job.state is State.DELETING:
+        if live is None:
+            return Outcome.DELETED
+        return Outcome.FAILED if live.status == Status.DELETE_FAILED else None
+    if live is None or live.phase is Phase.PENDING:
+        return None  # not listed yet (or gone): the timeout decides
+    return (job.done or Outcome.UNCHANGED) if live.phase is Phase.RUNNING else Outcome.FAILED
 
 
 def _live(jobs: list[LiveJob]) -> list[LiveJob]:

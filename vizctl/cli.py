@@ -229,6 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
         CONNECTION_ENV, (0, 1, 3, 64, 130), [manifests, connection, targets, progress],
     )
     destroy.add_argument("-y", "--auto-approve", action="store_true", help="do not ask for confirmation")
+    destroy.add_argument("--timeout", type=duration, default=900.0, metavar="DURATION", help="give up waiting for the list to drop the deleted jobs after this long (default 15m)")
     destroy.set_defaults(run=_command("destroy"))
 
     show = command("show", "render a plan saved with `vizctl plan --out`", "vizctl show plan.json --output markdown")
@@ -565,10 +566,10 @@ def _read_at(plan: Plan, target: Target) -> Plan:
 
 
 def reporter_for(args: argparse.Namespace, env: Environment):
-    """Apply's progress output: text for people, ``--output json`` one event per line."""
+    """The progress output of apply, wait or destroy: text for people, ``--output json`` one event per line."""
     from vizctl.progress import JsonReporter, TextReporter
 
-    return JsonReporter(env) if args.output == "json" else TextReporter(env)
+    return (JsonReporter if args.output == "json" else TextReporter)(env, args.command)
 
 
 def show_plan(plan: Plan, env: Environment, reporter) -> None:
