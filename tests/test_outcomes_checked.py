@@ -112,6 +112,18 @@ def test_a_delete_that_fails_ends_failed_with_the_status(tmp_path):
         assert f"✗ bad-del  failed, DELETE_FAILED (job {job['job_id']})" in result.out
 
 
+def test_destroy_of_a_job_already_being_deleted_waits_for_it_instead_of_failing(tmp_path):
+    # e.g. destroy run again after a Ctrl-C: the API refuses a delete of a KILLING job
+    with SimServer(SimConfig(delete_seconds=1.0)) as sim:
+        [job] = seed(sim, "again-del")
+        sim.state.delete_job("proj-1", str(job["job_id"]))
+        m = manifest_of(tmp_path / "m.yaml", "again-del")
+        result = run("destroy", str(m), "-y", sim=sim)
+        assert result.code == 0, result.all
+        assert "✓ again-del: deleted" in result.out and listed(sim) == []
+        assert sim.stats["DELETE delete"] == 0
+
+
 def test_no_wait_says_deleting_until_a_read_shows_the_job_gone(tmp_path):
     with SimServer(SimConfig(delete_seconds=30)) as sim:
         [job] = seed(sim, "nw-old")

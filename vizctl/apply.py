@@ -65,7 +65,7 @@ class Outcome(str, enum.Enum):
     REPLACED = "replaced"
     DELETED = "deleted"  # the list no longer shows the job
     DELETING = "deleting"  # --no-wait: the API accepted the delete; the last read still lists the job
-    ADOPTED = "adopted"  # a concurrent apply's job of the same name won; ours was deleted
+    ADOPTED = "adopted"  # a concurrent apply's job of the same name won; ours is being deleted
     UNCHANGED = "unchanged"
     FAILED = "failed"
     TIMED_OUT = "timed out"
@@ -264,7 +264,7 @@ class Applier:
         elif change.action is Action.RESTART:
             job.job_id = self._restart(change)
         elif change.action is Action.DELETE:
-            job.job_id = self._delete(change.job_id or "", change.job_name)
+            job.job_id = self._delete_planned(change)
         else:
             raise MutationFailed(f"vizctl cannot carry out {change.action.value}")
         job.done = _DONE[change.action]
@@ -302,9 +302,25 @@ class Applier:
         return job_id
 
     def _replace(self, change: Change) -> tuple[str, bool]:
-        self._delete(change.job_id or "", change.job_name)
+        self._delete_planned(change)
         self._until(lambda: not self.client.find_by_name(change.job_name), f"{change.job_name} to disappear after delete")
         return self._create(change)
+
+    def _delete_planned(self, change: Change) -> str:
+        """Delete the plan's job. One the plan saw KILLING (being deleted or stopped: the API refuses a
+        delete meanwhile) is let finish first, and needs no delete if the list no longer shows it then."""
+        job_id, name = change.job_id or "", change.job_name
+        if change.status is not None and phase_of(change.status) is Phase.STOPPING:
+            seen: list[LiveJob] = []
+
+            def settled() -> bool:
+                seen[:] = [job for job in self.client.find_by_name(name) if job.job_id == job_id]
+                return all(job.phase is not Phase.STOPPING for job in seen)
+
+            self._until(settled, f"{name} to finish stopping")
+            if not seen:
+                return job_id  # it was being deleted already
+        return self._delete(job_id, name)
 
     def _delete(self, job_id: str, name: str) -> str:
         def gone() -> str | None:
@@ -377,7 +393,7 @@ class Applier:
                 job.detail = f"a concurrent apply created job {winner} first, and deleting ours failed: {_reason(exc)}"
                 continue
             job.job_id, job.done, job.ours = winner, Outcome.ADOPTED, False
-            job.detail = f"a concurrent apply created job {winner} first; ours, job {own}, was deleted"
+            job.detail = f"a concurrent apply created job {winner} first; ours, job {own}, is being deleted"
         for job in jobs:
             job.state = State.WAITING
 
