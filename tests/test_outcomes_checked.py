@@ -218,3 +218,19 @@ def test_wait_and_destroy_exit_1_when_the_list_cannot_be_read(tmp_path):
             result = run(*argv, sim=sim)
             assert result.code == 1, result.all
             assert "401" in result.err and "complete" not in result.all
+
+
+def test_destroy_of_a_name_shared_by_several_jobs_is_not_nothing_to_destroy(tmp_path):
+    with SimServer(SimConfig()) as sim:
+        seed(sim, "shared", "shared")
+        m = manifest_of(tmp_path / "m.yaml", "shared", "never")
+        result = run("destroy", str(m), "-y", "-o", "json", sim=sim)
+        assert result.code == 3, result.all  # it exists; destroy just will not pick one
+        assert "no declared job exists" not in result.err
+        summary = events(result)[-1]
+        assert summary["command"] == "destroy" and [(j["job_name"], j["outcome"]) for j in summary["jobs"]] == [("shared", "failed")]
+        assert events(result)[0]["plan"]["connection"] == {"endpoint": sim.url, "project_id": "proj-1"}  # which project it read
+        assert len(listed(sim)) == 2
+        nothing = run("destroy", str(manifest_of(tmp_path / "n.yaml", "never")), "-y", "-o", "json", sim=sim)
+        assert nothing.code == 0 and "Nothing to destroy" in nothing.err
+        assert events(nothing)[-1]["type"] == "summary" and events(nothing)[-1]["jobs"] == []  # JSON readers get an end too
