@@ -10,12 +10,10 @@ import os
 import signal
 import subprocess
 import sys
-import threading
-import time
 from collections import Counter
 from pathlib import Path
 
-from cliutil import TOKEN, manifest_of, run, write
+from cliutil import TOKEN, manifest_of, run, run_in_thread, wait_until, write
 from vizctl.sim.config import SimConfig
 from vizctl.sim.server import SimServer
 
@@ -33,20 +31,6 @@ def seed(sim, *names):
 
 def events(result):
     return [json.loads(line) for line in result.out.splitlines()]
-
-
-def in_thread(*argv, sim):
-    box = {}
-    thread = threading.Thread(target=lambda: box.setdefault("result", run(*argv, sim=sim)))
-    thread.start()
-    return thread, box
-
-
-def wait_until(condition, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition never came true"
-        time.sleep(0.02)
 
 
 # -- deletes: 'deleted' once the list no longer shows the job --------------------------------------
@@ -103,7 +87,7 @@ def test_a_delete_that_fails_ends_failed_with_the_status(tmp_path):
     with SimServer(SimConfig(delete_seconds=30)) as sim:
         [job] = seed(sim, "bad-del")
         m = manifest_of(tmp_path / "m.yaml", "bad-del")
-        thread, box = in_thread("destroy", str(m), "-y", "--timeout", "20s", sim=sim)
+        thread, box = run_in_thread("destroy", str(m), "-y", "--timeout", "20s", sim=sim)
         wait_until(lambda: sim.stats["DELETE delete"] == 1)
         sim.state.set_fail("proj-1", job["job_id"], 6)  # DELETE_FAILED
         thread.join(30)
@@ -185,7 +169,7 @@ def test_a_job_the_final_read_corrects_has_one_outcome_event_and_one_correction(
     with SimServer(SimConfig(startup_seconds=1.0, delete_seconds=0.1)) as sim:
         [old] = seed(sim, "co-gone")
         m = manifest_of(tmp_path / "m.yaml", "co-gone", "co-new")
-        thread, box = in_thread("apply", str(m), "-y", "-o", "json", sim=sim)
+        thread, box = run_in_thread("apply", str(m), "-y", "-o", "json", sim=sim)
         wait_until(lambda: sim.stats["POST create"] == 1)
         sim.state.delete_job("proj-1", str(old["job_id"]))  # deleted behind the apply's back
         thread.join(30)
