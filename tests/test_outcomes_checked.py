@@ -5,6 +5,7 @@ the simulator over loopback HTTP."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -14,6 +15,12 @@ from collections import Counter
 from pathlib import Path
 
 from cliutil import TOKEN, manifest_of, run, run_in_thread, wait_until, write
+from vizctl.apply import Applier, ApplySettings
+from vizctl.auth import TokenAuth
+from vizctl.client import ModelArtsClient
+from vizctl.environment import Environment
+from vizctl.manager import load_plan
+from vizctl.progress import JsonReporter
 from vizctl.sim.config import SimConfig
 from vizctl.sim.server import SimServer
 
@@ -218,3 +225,22 @@ def test_destroy_of_a_name_shared_by_several_jobs_is_not_nothing_to_destroy(tmp_
         nothing = run("destroy", str(manifest_of(tmp_path / "n.yaml", "never")), "-y", "-o", "json", sim=sim)
         assert nothing.code == 0 and "Nothing to destroy" in nothing.err
         assert events(nothing)[-1]["type"] == "summary" and events(nothing)[-1]["jobs"] == []  # JSON readers get an end too
+
+
+def test_a_final_read_that_fails_is_said_not_passed_over(tmp_path):
+    with SimServer(SimConfig(startup_seconds=0.3)) as sim:
+        m = manifest_of(tmp_path / "m.yaml", "fr-a")
+        assert run("plan", str(m), "--out", str(tmp_path / "plan.json"), sim=sim).code == 0
+        out = io.StringIO()
+
+        class RevokedOnceSettled(JsonReporter):  # the API starts refusing between the wait and the final read
+            def job_settled(self, result):
+                super().job_settled(result)
+                sim.config.update({"token": "revoked"})
+
+        client = ModelArtsClient(sim.url, "proj-1", TokenAuth(TOKEN))
+        settings = ApplySettings(poll_min=0.1, list_lag=0)
+        [result] = Applier(client, RevokedOnceSettled(Environment(stdout=out)), settings).run(load_plan(str(tmp_path / "plan.json")).plan)
+        assert result.outcome.value == "created"  # what the wait's read showed ...
+        [note] = [e for e in map(json.loads, out.getvalue().splitlines()) if e["type"] == "apply_unverified"]
+        assert "401" in note["detail"]  # ... and that nothing read it since

@@ -29,7 +29,8 @@ every transition is one method of :class:`Applier`, named in the arrow::
   ``missing``, one no longer running ``stopped`` or ``failed``, a failed
   create whose job the list shows after all says so, and a delete not waited
   for (``deleting``) whose job is gone is ``deleted``.
-  If this read fails, the outcomes stand as the last successful read showed them.
+  If this read fails, the outcomes stand as the last successful read showed them,
+  and the reporter hears so (``final_read_failed``).
 
 Progress goes to a :class:`Reporter` as events; nothing here prints. A job's
 first outcome is ``job_settled``; a later read that changes it is ``job_corrected``.
@@ -135,6 +136,8 @@ class Reporter(Protocol):
 
     def progress(self, waiting: dict[str, int], elapsed: float) -> None: ...
 
+    def final_read_failed(self, reason: str) -> None: ...
+
     def interrupted(self) -> None: ...
 
 
@@ -200,6 +203,7 @@ class Applier:
         self.clock = clock
         self.backoff = RetryPolicy(backoff=0.5, max_backoff=5.0)
         self._started = clock()
+        self._read_failure = ""  # why the last whole-list read failed
 
     def run(self, plan: Plan) -> list[JobResult]:
         """Carry out ``plan``; one result per change, in plan order (two jobs to prune may share a name)."""
@@ -457,8 +461,9 @@ class Applier:
         ):
             self._sleep(min(self.settings.poll_min, deadline - self.clock()))
             snapshot = self._read_all() or snapshot
-        if snapshot is None:
-            return  # the outcomes stand as the last successful read showed them
+        if snapshot is None:  # the outcomes stand as the last successful read showed them; say so
+            self.reporter.final_read_failed(self._read_failure)
+            return
         by_name = snapshot.by_name()
         listed = {live.job_id: live for live in snapshot.jobs}
         for job in declared:
@@ -491,7 +496,8 @@ class Applier:
         while True:
             try:
                 snapshot = self.client.list_all()
-            except ApiError:
+            except ApiError as exc:
+                self._read_failure = _reason(exc)
                 return None
             missing = set(until_listed) - {live.job_id for live in snapshot.jobs}
             if not missing or self.stop.is_set() or self.clock() >= deadline:

@@ -76,6 +76,9 @@ class TextReporter:
         else:
             self.env.out(text)
 
+    def final_read_failed(self, reason: str) -> None:
+        self._line(f"The final read of the list failed ({reason}): each outcome stands as the last successful read showed it.")
+
     def interrupted(self) -> None:
         self._line("Interrupted: starting nothing new, finishing requests in flight (Ctrl-C again to quit at once)")
 
@@ -107,7 +110,8 @@ def describe(result: JobResult) -> str:
 
 
 class JsonReporter:
-    """One JSON object per line: apply_start, apply_progress, apply_complete, apply_errored, apply_corrected, summary."""
+    """One JSON object per line: apply_start, apply_progress, apply_complete, apply_errored, apply_corrected,
+    apply_unverified, apply_interrupted, summary."""
 
     def __init__(self, env: Environment, command: str = "apply"):
         self.env = env
@@ -130,6 +134,9 @@ class JsonReporter:
 
     def progress(self, waiting: dict[str, int], elapsed: float) -> None:
         self.emit("apply_progress", waiting=waiting, elapsed=round(elapsed, 3))
+
+    def final_read_failed(self, reason: str) -> None:
+        self.emit("apply_unverified", detail=reason)
 
     def interrupted(self) -> None:
         self.emit("apply_interrupted")
