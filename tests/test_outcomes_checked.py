@@ -15,12 +15,13 @@ from collections import Counter
 from pathlib import Path
 
 from cliutil import TOKEN, manifest_of, run, run_in_thread, wait_until, write
-from vizctl.apply import Applier, ApplySettings
+from vizctl.apply import Applier, ApplySettings, JobResult, Outcome
 from vizctl.auth import TokenAuth
 from vizctl.client import ModelArtsClient
 from vizctl.environment import Environment
 from vizctl.manager import load_plan
-from vizctl.progress import JsonReporter
+from vizctl.plan import Action
+from vizctl.progress import JsonReporter, TextReporter
 from vizctl.sim.config import SimConfig
 from vizctl.sim.server import SimServer
 
@@ -167,6 +168,24 @@ def test_wait_says_wait_in_text_and_json(tmp_path):
         assert "Wait complete in " in text.out and "1 of 1 running." in text.out and "Apply" not in text.out
         summary = events(run("wait", str(m), "-o", "json", sim=sim))[-1]
         assert summary["type"] == "summary" and summary["command"] == "wait" and summary["ok"] is True
+
+
+def summary_line(command, results):
+    out = io.StringIO()
+    TextReporter(Environment(stdout=out), command).summary(results, 1.0)
+    return out.getvalue().strip().splitlines()[0]
+
+
+def test_each_summary_says_its_command_and_counts_only_the_jobs_meant_to_run():
+    running = JobResult("a", Action.CREATE, Outcome.CREATED, job_id="1", status=8)
+    deleted = JobResult("b", Action.DELETE, Outcome.DELETED, job_id="2")
+    late = JobResult("c", Action.DELETE, Outcome.TIMED_OUT, "still KILLING after 1s", job_id="3", status=9)
+    assert summary_line("apply", [running, deleted]) == "Apply complete in 1.0s: 1 created, 1 deleted; 1 of 1 running."
+    assert summary_line("wait", [running]) == "Wait complete in 1.0s: 1 created; 1 of 1 running."
+    assert summary_line("destroy", [deleted, late]) == "Destroy finished with problems in 1.0s: 1 deleted, 1 timed out."
+    out = io.StringIO()
+    JsonReporter(Environment(stdout=out), "destroy").summary([deleted], 1.0)
+    assert json.loads(out.getvalue())["command"] == "destroy"
 
 
 # -- one outcome event per job -----------------------------------------------------------------
