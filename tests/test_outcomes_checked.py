@@ -263,3 +263,16 @@ def test_a_final_read_that_fails_is_said_not_passed_over(tmp_path):
         assert result.outcome.value == "created"  # what the wait's read showed ...
         [note] = [e for e in map(json.loads, out.getvalue().splitlines()) if e["type"] == "apply_unverified"]
         assert "401" in note["detail"]  # ... and that nothing read it since
+
+
+def test_a_drifted_job_deleted_during_the_apply_ends_missing(tmp_path):
+    with SimServer(SimConfig(startup_seconds=1.0, delete_seconds=0.1)) as sim:
+        [old] = seed(sim, "dm-old")
+        write(tmp_path / "m.yaml", "jobs:\n  - {job_name: dm-old, train_url: /bucket/moved/}\n  - {job_name: dm-new, train_url: /bucket/dm-new/}\n")
+        thread, box = run_in_thread("apply", str(tmp_path / "m.yaml"), "-y", sim=sim)
+        wait_until(lambda: sim.stats["POST create"] == 1)
+        sim.state.delete_job("proj-1", str(old["job_id"]))
+        thread.join(30)
+        result = box["result"]
+        assert result.code == 3, result.all
+        assert f"✗ dm-old  missing (job {old['job_id']}): job {old['job_id']} is no longer listed" in result.out

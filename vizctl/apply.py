@@ -478,8 +478,9 @@ class Applier:
             elif live and not job.job_id:  # a create that failed or never started, yet the name is live now
                 detail = f"{result.detail}; yet the list now shows job {live[0].job_id} with this name"
                 self._end(job, result.outcome, detail, live[0].status, job_id=live[0].job_id, service_url=live[0].service_url)
-            elif result.outcome.ok and result.status is not None and job.job_id not in listed:
-                self._end(job, Outcome.MISSING, f"job {job.job_id} is no longer listed", None, done=result.outcome)
+            elif result.status is not None and job.job_id not in listed:  # seen before, whatever its outcome
+                done = result.done or (result.outcome if result.outcome.ok else None)
+                self._end(job, Outcome.MISSING, f"job {job.job_id} is no longer listed", None, done=done)
             elif result.running and listed[job.job_id].phase is not Phase.RUNNING:
                 now = listed[job.job_id]
                 outcome = Outcome.FAILED if now.phase is Phase.FAILED else Outcome.STOPPED
