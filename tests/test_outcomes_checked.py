@@ -275,4 +275,4 @@ def test_a_drifted_job_deleted_during_the_apply_ends_missing(tmp_path):
         thread.join(30)
         result = box["result"]
         assert result.code == 3, result.all
-        assert f"✗ dm-old  missing (job {old['job_id']}): job {old['job_id']} is no longer listed" in result.out
+        assert f"✗ dm-old  missing (job {old['job_id']}): job {old['job_id']} is no longer listed\n" in result.out  # no link to it

@@ -514,7 +514,7 @@ class Applier:
         job.state = State.ENDED
         job.job_id = job_id or job.job_id
         elapsed = earlier.elapsed if earlier else self.clock() - self._started
-        service_url = service_url or (earlier.service_url if earlier else "")
+        service_url = service_url or (earlier.service_url if earlier and status is not None else "")  # none for a job not listed
         job.result = JobResult(job.name, job.change.action, outcome, detail, job.job_id, status, elapsed, done, service_url)
         if earlier is None:
             self.reporter.job_settled(job.result)
