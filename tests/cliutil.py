@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import textwrap
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,3 +56,18 @@ def manifest_of(path: Path, *names: str, train_url: str = "/bucket/{name}/logs/"
         for key, value in fields.items():
             lines.append(f"    {key}: {value}")
     return write(path, "\n".join(lines) + "\n")
+
+
+def run_in_thread(*argv, sim):
+    """``run`` in a thread, so a test can act on the simulator meanwhile; the Result lands in the box."""
+    box = {}
+    thread = threading.Thread(target=lambda: box.setdefault("result", run(*argv, sim=sim)))
+    thread.start()
+    return thread, box
+
+
+def wait_until(condition, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition never came true"
+        time.sleep(0.02)

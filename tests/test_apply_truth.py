@@ -8,14 +8,13 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from cliutil import TOKEN, manifest_of, run
+from cliutil import TOKEN, manifest_of, run, run_in_thread, wait_until
 from vizctl.apply import Applier, ApplySettings
 from vizctl.auth import TokenAuth
 from vizctl.client import ModelArtsClient
@@ -115,20 +114,6 @@ def test_a_saved_plan_still_holds_when_a_starting_job_has_started(tmp_path):
 
 
 # -- a list that fails while waiting, duplicates at the end, a lagging list ---------------------
-
-
-def run_in_thread(*argv, sim):
-    box = {}
-    thread = threading.Thread(target=lambda: box.setdefault("result", run(*argv, sim=sim)))
-    thread.start()
-    return thread, box
-
-
-def wait_until(condition, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition never came true"
-        time.sleep(0.02)
 
 
 @pytest.mark.parametrize("output", ["text", "json"])
@@ -294,7 +279,7 @@ def test_off_a_terminal_the_heartbeat_is_printed_at_most_every_10_seconds(tmp_pa
         result = run("apply", "-f", str(m), "--auto-approve", sim=sim)
         assert result.code == 0, result.all
         assert sim.stats["GET list"] >= 5  # several wait rounds ...
-        assert result.out.count("Waiting for 1 job to run: 1 ") == 1  # ... one heartbeat
+        assert result.out.count("Waiting for 1 job: 1 ") == 1  # ... one heartbeat
 
 
 def test_the_wait_backs_off_while_nothing_happens(tmp_path):

@@ -155,7 +155,7 @@ def test_destroy_asks_how_many_then_deletes_only_the_declared_jobs(tmp_path, sim
     refused = run("destroy", str(m), sim=sim)
     assert refused.code == 1 and "--auto-approve" in refused.err
     no = run("destroy", str(m), sim=sim, tty=True, stdin="no\n")
-    assert no.code == 1 and "Delete 2 jobs (d-a, d-b)?" in no.err and "cancelled" in no.err
+    assert no.code == 1 and f"Delete 2 jobs (d-a, d-b) of project proj-1 at {sim.url}?" in no.err and "cancelled" in no.err
     assert mutations(sim) == 0
 
     yes = run("destroy", str(m), sim=sim, tty=True, stdin="yes\n")

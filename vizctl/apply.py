@@ -4,8 +4,9 @@ Each change of the plan is a :class:`_Job` that moves through these states;
 every transition is one method of :class:`Applier`, named in the arrow::
 
     PLANNED --_send--> ACCEPTED --_settle_races--> WAITING --_wait--> ENDED --_verify--> ENDED
-       |                  (the plan alone decides FAILED, AMBIGUOUS, NOOP: ENDED at once; WAIT: WAITING)
-       +--> ENDED: failed (refused), not started (interrupted first); deleted; not waited for
+       |   |              (the plan alone decides FAILED, AMBIGUOUS, NOOP: ENDED at once; WAIT: WAITING)
+       |   +--_send--> DELETING --_wait--> ENDED: deleted once the list no longer shows the job
+       +--> ENDED: failed (refused), not started (interrupted first); not waited for (--no-wait)
 
 * ``_send``: mutations, up to ``parallelism`` at once. None is retried blindly:
   after an ambiguous failure (timeout, reset, 5xx) or a duplicate-name answer
@@ -17,17 +18,22 @@ every transition is one method of :class:`Applier`, named in the arrow::
   its own job and adopts the first one (outcome ``adopted``). Only jobs whose
   create this run saw answered are ever deleted.
 * ``_wait``: one list call per round for all jobs (:meth:`ModelArtsClient.list_newest`),
-  backing off from ``poll_min`` to ``poll_max`` seconds, until each job runs,
-  fails, or the timeout passes; a list that fails for good ends the wait with
-  ``status unknown``; Ctrl-C with ``not yet running``.
+  backing off from ``poll_min`` to ``poll_max`` seconds, until each WAITING job
+  runs or fails and each DELETING job is no longer listed (the API deletes
+  asynchronously: KILLING, then gone; DELETE_FAILED ends it ``failed``), or the
+  timeout passes; a list that fails for good ends the wait with ``status
+  unknown``; Ctrl-C with ``not yet running`` / ``not yet deleted``.
 * ``_verify``: after any change or wait, the whole list once more: a declared
   name with several live jobs ends ``duplicate`` (a winner of a race first gives
   the losers ``list_lag`` seconds to delete theirs), a job no longer listed ends
-  ``missing``, one no longer running ``stopped`` or ``failed``, and a failed
-  create whose job the list shows after all says so.
-  If this read fails, the outcomes stand as the last successful read showed them.
+  ``missing``, one no longer running ``stopped`` or ``failed``, a failed
+  create whose job the list shows after all says so, and a delete not waited
+  for (``deleting``) whose job is gone is ``deleted``.
+  If this read fails, the outcomes stand as the last successful read showed them,
+  and the reporter hears so (``final_read_failed``).
 
-Progress goes to a :class:`Reporter` as events; nothing here prints.
+Progress goes to a :class:`Reporter` as events; nothing here prints. A job's
+first outcome is ``job_settled``; a later read that changes it is ``job_corrected``.
 """
 
 from __future__ import annotations
@@ -41,7 +47,7 @@ from typing import Callable, Protocol, TypeVar
 
 from vizctl.client import ModelArtsClient
 from vizctl.errors import DUPLICATE_NAME_CODE, ApiError, ApiResponseError, RetryCancelled, VizctlError
-from vizctl.model import DEFAULT_LIST_LAG, LiveJob, LiveSnapshot, Phase, phase_of
+from vizctl.model import DEFAULT_LIST_LAG, LiveJob, LiveSnapshot, Phase, Status, phase_of
 from vizctl.plan import Action, Change, Plan
 from vizctl.retry import RetryPolicy
 
@@ -58,13 +64,15 @@ class Outcome(str, enum.Enum):
     UPDATED = "updated"
     RESTARTED = "restarted"
     REPLACED = "replaced"
-    DELETED = "deleted"
-    ADOPTED = "adopted"  # a concurrent apply's job of the same name won; ours was deleted
+    DELETED = "deleted"  # the list no longer shows the job
+    DELETING = "deleting"  # --no-wait: the API accepted the delete; the last read still lists the job
+    ADOPTED = "adopted"  # a concurrent apply's job of the same name won; ours is being deleted
     UNCHANGED = "unchanged"
     FAILED = "failed"
     TIMED_OUT = "timed out"
     NOT_STARTED = "not started"  # interrupted before anything was sent
     NOT_RUNNING = "not yet running"  # interrupted while waiting
+    NOT_DELETED = "not yet deleted"  # interrupted while waiting for the list to drop a deleted job
     UNKNOWN = "status unknown"  # the list could not be read
     MISSING = "missing"  # the last list read no longer shows the job
     STOPPED = "stopped"  # was running, the last list read shows it stopped or stopping
@@ -76,14 +84,17 @@ class Outcome(str, enum.Enum):
         return self in _OK
 
 
-_OK = {Outcome.CREATED, Outcome.UPDATED, Outcome.RESTARTED, Outcome.REPLACED, Outcome.DELETED, Outcome.ADOPTED, Outcome.UNCHANGED}
+_OK = {
+    Outcome.CREATED, Outcome.UPDATED, Outcome.RESTARTED, Outcome.REPLACED,
+    Outcome.DELETED, Outcome.DELETING, Outcome.ADOPTED, Outcome.UNCHANGED,
+}
 
 _DONE = {
     Action.CREATE: Outcome.CREATED,
     Action.UPDATE: Outcome.UPDATED,
     Action.RESTART: Outcome.RESTARTED,
     Action.REPLACE: Outcome.REPLACED,
-    Action.DELETE: Outcome.DELETED,
+    Action.DELETE: Outcome.DELETING,
     Action.WAIT: Outcome.UNCHANGED,
     Action.NOOP: Outcome.UNCHANGED,
 }
@@ -121,7 +132,11 @@ class Reporter(Protocol):
 
     def job_settled(self, result: JobResult) -> None: ...
 
+    def job_corrected(self, result: JobResult, earlier: JobResult) -> None: ...
+
     def progress(self, waiting: dict[str, int], elapsed: float) -> None: ...
+
+    def final_read_failed(self, reason: str) -> None: ...
 
     def interrupted(self) -> None: ...
 
@@ -149,6 +164,7 @@ class State(enum.Enum):
     PLANNED = "planned"  # a change still to send
     ACCEPTED = "accepted"  # the API took the change
     WAITING = "waiting"  # for the list to show it running
+    DELETING = "deleting"  # for the list to stop showing it
     ENDED = "ended"  # it has its JobResult
 
 
@@ -187,6 +203,7 @@ class Applier:
         self.clock = clock
         self.backoff = RetryPolicy(backoff=0.5, max_backoff=5.0)
         self._started = clock()
+        self._read_failure = ""  # why the last whole-list read failed
 
     def run(self, plan: Plan) -> list[JobResult]:
         """Carry out ``plan``; one result per change, in plan order (two jobs to prune may share a name)."""
@@ -205,7 +222,7 @@ class Applier:
 
         self._send([job for job in jobs if job.state is State.PLANNED and job.change.action.is_change])
         self._settle_races([job for job in jobs if job.state is State.ACCEPTED])
-        waiting = [job for job in jobs if job.state is State.WAITING]
+        waiting = [job for job in jobs if job.state in _WAITS]
         if self.settings.wait:
             self._wait(waiting)
         else:
@@ -234,10 +251,8 @@ class Applier:
                     continue
                 if not started:
                     self._end(job, Outcome.NOT_STARTED, "interrupted before it was sent", change.status, job_id=change.job_id)
-                elif change.action is Action.DELETE:
-                    self._end(job, Outcome.DELETED, "", None)
                 else:
-                    job.state = State.ACCEPTED
+                    job.state = State.DELETING if change.action is Action.DELETE else State.ACCEPTED
 
     def _mutate(self, job: _Job) -> bool:
         """Carry out one change, recording the job to watch; False when interrupted before it started."""
@@ -253,7 +268,7 @@ class Applier:
         elif change.action is Action.RESTART:
             job.job_id = self._restart(change)
         elif change.action is Action.DELETE:
-            job.job_id = self._delete(change.job_id or "", change.job_name)
+            job.job_id = self._delete_planned(change)
         else:
             raise MutationFailed(f"vizctl cannot carry out {change.action.value}")
         job.done = _DONE[change.action]
@@ -291,9 +306,25 @@ class Applier:
         return job_id
 
     def _replace(self, change: Change) -> tuple[str, bool]:
-        self._delete(change.job_id or "", change.job_name)
+        self._delete_planned(change)
         self._until(lambda: not self.client.find_by_name(change.job_name), f"{change.job_name} to disappear after delete")
         return self._create(change)
+
+    def _delete_planned(self, change: Change) -> str:
+        """Delete the plan's job. One the plan saw KILLING (being deleted or stopped: the API refuses a
+        delete meanwhile) is let finish first, and needs no delete if the list no longer shows it then."""
+        job_id, name = change.job_id or "", change.job_name
+        if change.status is not None and phase_of(change.status) is Phase.STOPPING:
+            seen: list[LiveJob] = []
+
+            def settled() -> bool:
+                seen[:] = [job for job in self.client.find_by_name(name) if job.job_id == job_id]
+                return all(job.phase is not Phase.STOPPING for job in seen)
+
+            self._until(settled, f"{name} to finish stopping")
+            if not seen:
+                return job_id  # it was being deleted already
+        return self._delete(job_id, name)
 
     def _delete(self, job_id: str, name: str) -> str:
         def gone() -> str | None:
@@ -362,7 +393,7 @@ class Applier:
                 job.detail = f"a concurrent apply created job {winner} first, and deleting ours failed: {_reason(exc)}"
                 continue
             job.job_id, job.done, job.ours = winner, Outcome.ADOPTED, False
-            job.detail = f"a concurrent apply created job {winner} first; ours, job {own}, was deleted"
+            job.detail = f"a concurrent apply created job {winner} first; ours, job {own}, is being deleted"
         for job in jobs:
             job.state = State.WAITING
 
@@ -386,15 +417,12 @@ class Applier:
             pending_before = len(pending)
             for job in list(pending):
                 live = by_id.get(job.job_id or "")
-                if live is None:
-                    continue  # not listed yet (or gone); the timeout decides
-                last_seen[id(job)] = live
-                if live.phase is Phase.RUNNING:
-                    self._end(job, job.done or Outcome.UNCHANGED, job.detail, live.status, service_url=live.service_url)
-                elif live.phase is not Phase.PENDING:
-                    self._end(job, Outcome.FAILED, job.detail, live.status, service_url=live.service_url)
-                else:
-                    continue
+                if live is not None:
+                    last_seen[id(job)] = live
+                outcome = _arrived(job, live)
+                if outcome is None:
+                    continue  # still on its way; the timeout decides
+                self._end(job, outcome, job.detail, live.status if live else None, service_url=live.service_url if live else "")
                 pending.remove(job)
             if not pending:
                 break
@@ -413,7 +441,7 @@ class Applier:
             if failure:
                 self._end(job, Outcome.UNKNOWN, f"last seen {state}; {failure}", status, done=job.done)
             elif self.stop.is_set():
-                self._end(job, Outcome.NOT_RUNNING, f"still {state} when interrupted", status, done=job.done)
+                self._end(job, _INTERRUPTED[job.state], f"still {state} when interrupted", status, done=job.done)
             else:
                 self._end(job, Outcome.TIMED_OUT, f"still {state} after {self.settings.timeout:g}s", status)
 
@@ -431,8 +459,9 @@ class Applier:
         ):
             self._sleep(min(self.settings.poll_min, deadline - self.clock()))
             snapshot = self._read_all() or snapshot
-        if snapshot is None:
-            return  # the outcomes stand as the last successful read showed them
+        if snapshot is None:  # the outcomes stand as the last successful read showed them; say so
+            self.reporter.final_read_failed(self._read_failure)
+            return
         by_name = snapshot.by_name()
         listed = {live.job_id: live for live in snapshot.jobs}
         for job in declared:
@@ -447,12 +476,16 @@ class Applier:
             elif live and not job.job_id:  # a create that failed or never started, yet the name is live now
                 detail = f"{result.detail}; yet the list now shows job {live[0].job_id} with this name"
                 self._end(job, result.outcome, detail, live[0].status, job_id=live[0].job_id, service_url=live[0].service_url)
-            elif result.outcome.ok and result.status is not None and job.job_id not in listed:
-                self._end(job, Outcome.MISSING, f"job {job.job_id} is no longer listed", None, done=result.outcome)
+            elif result.status is not None and job.job_id not in listed:  # seen before, whatever its outcome
+                done = result.done or (result.outcome if result.outcome.ok else None)
+                self._end(job, Outcome.MISSING, f"job {job.job_id} is no longer listed", None, done=done)
             elif result.running and listed[job.job_id].phase is not Phase.RUNNING:
                 now = listed[job.job_id]
                 outcome = Outcome.FAILED if now.phase is Phase.FAILED else Outcome.STOPPED
                 self._end(job, outcome, f"was RUNNING, now {now.status_name}", now.status, done=result.outcome)
+        for job in jobs:  # deletes not waited for: gone by now?
+            if job.result is not None and job.result.outcome is Outcome.DELETING and job.job_id not in listed:
+                self._end(job, Outcome.DELETED, "", None)
 
     # -- helpers ---------------------------------------------------------------
 
@@ -462,7 +495,8 @@ class Applier:
         while True:
             try:
                 snapshot = self.client.list_all()
-            except ApiError:
+            except ApiError as exc:
+                self._read_failure = _reason(exc)
                 return None
             missing = set(until_listed) - {live.job_id for live in snapshot.jobs}
             if not missing or self.stop.is_set() or self.clock() >= deadline:
@@ -473,19 +507,40 @@ class Applier:
         self, job: _Job, outcome: Outcome, detail: str, status: int | None,
         job_id: str | None = None, done: Outcome | None = None, service_url: str = "",
     ) -> None:
-        """Any state -> ENDED: the result, reported."""
+        """Any state -> ENDED: the result, reported once (``job_settled``); a later read's change is ``job_corrected``."""
+        earlier = job.result
         job.state = State.ENDED
         job.job_id = job_id or job.job_id
-        elapsed = job.result.elapsed if job.result else self.clock() - self._started
-        service_url = service_url or (job.result.service_url if job.result else "")
+        elapsed = earlier.elapsed if earlier else self.clock() - self._started
+        service_url = service_url or (earlier.service_url if earlier and status is not None else "")  # none for a job not listed
         job.result = JobResult(job.name, job.change.action, outcome, detail, job.job_id, status, elapsed, done, service_url)
-        self.reporter.job_settled(job.result)
+        if earlier is None:
+            self.reporter.job_settled(job.result)
+        else:
+            self.reporter.job_corrected(job.result, earlier)
 
     def _remaining(self) -> float:
         return self.settings.timeout - (self.clock() - self._started)
 
     def _sleep(self, seconds: float) -> None:
         self.stop.wait(max(0.0, seconds))
+
+
+# The states _wait takes jobs out of, and what each is when Ctrl-C ends the wait.
+_WAITS = (State.WAITING, State.DELETING)
+_INTERRUPTED = {State.WAITING: Outcome.NOT_RUNNING, State.DELETING: Outcome.NOT_DELETED}
+
+
+def _arrived(job: _Job, live: LiveJob | None) -> Outcome | None:
+    """How a wait ends, as of one list read (None: not yet). WAITING ends when the list shows the job
+    running or failed; DELETING when the list no longer shows it, or shows that the delete failed."""
+    if job.state is State.DELETING:
+        if live is None:
+            return Outcome.DELETED
+        return Outcome.FAILED if live.status == Status.DELETE_FAILED else None
+    if live is None or live.phase is Phase.PENDING:
+        return None  # not listed yet (or gone): the timeout decides
+    return (job.done or Outcome.UNCHANGED) if live.phase is Phase.RUNNING else Outcome.FAILED
 
 
 def _live(jobs: list[LiveJob]) -> list[LiveJob]:

@@ -232,6 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
         CONNECTION_ENV, (0, 1, 3, 64, 130), [manifests, connection, targets, progress],
     )
     destroy.add_argument("-y", "--auto-approve", action="store_true", help="do not ask for confirmation")
+    destroy.add_argument("--timeout", type=duration, default=900.0, metavar="DURATION", help="give up waiting for the list to drop the deleted jobs after this long (default 15m)")
     destroy.set_defaults(run=_command("destroy"))
 
     show = command("show", "render a plan saved with `vizctl plan --out`", "vizctl show plan.json --output markdown")
@@ -578,10 +579,10 @@ def _read_at(plan: Plan, target: Target) -> Plan:
 
 
 def reporter_for(args: argparse.Namespace, env: Environment):
-    """Apply's progress output: text for people, ``--output json`` one event per line."""
+    """The progress output of apply, wait or destroy: text for people, ``--output json`` one event per line."""
     from vizctl.progress import JsonReporter, TextReporter
 
-    return JsonReporter(env) if args.output == "json" else TextReporter(env)
+    return (JsonReporter if args.output == "json" else TextReporter)(env, args.command)
 
 
 def show_plan(plan: Plan, env: Environment, reporter) -> None:
@@ -624,12 +625,14 @@ def carry_out(target: Target, plan: Plan, live: LiveSnapshot, reporter, settings
 
 
 def _with_service_urls(results: list[JobResult], live: LiveSnapshot) -> list[JobResult]:
-    """Fill the service URL of jobs apply did not wait for (already running) from the plan's read."""
+    """Fill the service URL of jobs apply did not wait for (already running) from the plan's read; a job
+    the last read did not list (no status: deleted, missing) gets none."""
     from vizctl.plan import Action
 
     urls = {job.job_id: job.service_url for job in live.jobs}
     return [
-        replace(r, service_url=urls.get(r.job_id or "", "")) if not r.service_url and r.action is not Action.DELETE else r
+        replace(r, service_url=urls.get(r.job_id or "", ""))
+        if not r.service_url and r.action is not Action.DELETE and r.status is not None else r
         for r in results
     ]
 

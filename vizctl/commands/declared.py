@@ -6,7 +6,7 @@ import argparse
 import contextlib
 from typing import Iterator
 
-from vizctl.cli import Target, connect, declared_manifest, plan_options
+from vizctl.cli import Target, _read_at, connect, declared_manifest, plan_options
 from vizctl.environment import Environment
 from vizctl.model import LiveSnapshot
 from vizctl.plan import Plan
@@ -15,8 +15,9 @@ from vizctl.planner import build_plan
 
 @contextlib.contextmanager
 def declared_plan(args: argparse.Namespace, env: Environment) -> Iterator[tuple[Target, LiveSnapshot, Plan]]:
-    """Connect, list the live jobs once and plan the declared jobs (no details calls: only status matters here)."""
+    """Connect, list the live jobs once and plan the declared jobs (no details calls: only status matters
+    here); the plan says where it was read, as apply's does."""
     manifest = declared_manifest(args, env)
     with connect(args, env, args.parallelism) as target:
         live = target.client.list_all()
-        yield target, live, build_plan(manifest, live, {}, plan_options(args))
+        yield target, live, _read_at(build_plan(manifest, live, {}, plan_options(args)), target)

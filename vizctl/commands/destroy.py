@@ -1,4 +1,8 @@
-"""``vizctl destroy``: delete the declared jobs, after a plan and a confirmation that says how many."""
+"""``vizctl destroy``: delete the declared jobs, after a plan and a confirmation that says how many.
+
+The API deletes asynchronously (KILLING, then gone): a job is ``deleted`` once the
+list no longer shows it, waited for within ``--timeout`` as apply waits for jobs to run.
+"""
 
 from __future__ import annotations
 
@@ -22,12 +26,12 @@ def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
         if plan.errors:
             raise PlanError("the plan has errors (above); nothing was deleted")
         deletes = [c for c in plan.changes if c.action is Action.DELETE]
-        if not deletes:
+        if not plan.changes:
             env.err("Nothing to destroy: no declared job exists.")
-            return ExitStatus.OK
-        if not args.auto_approve:
-            confirm(env, f"Delete {plural(len(deletes), 'job')} ({', '.join(c.job_name for c in deletes)})?")
-        return carry_out(target, plan, live, reporter, ApplySettings(parallelism=args.parallelism), env)
+        elif deletes and not args.auto_approve:
+            names = ", ".join(c.job_name for c in deletes)
+            confirm(env, f"Delete {plural(len(deletes), 'job')} ({names}) of project {plan.project_id} at {plan.endpoint}?")
+        return carry_out(target, plan, live, reporter, ApplySettings(parallelism=args.parallelism, timeout=args.timeout), env)
 
 
 def destroy_plan(plan: Plan) -> Plan:

@@ -30,13 +30,14 @@ def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
 
 
 def waiting_plan(plan: Plan) -> Plan:
-    """The plan with nothing to send: jobs starting are waited for, running ones are done, the rest fail."""
+    """The plan with nothing to send: jobs starting are waited for, running ones (and stopped ones allowed to stay
+    stopped) are done, the rest fail."""
     return replace(plan, changes=tuple(_wait_for(change) for change in plan.changes))
 
 
 def _wait_for(change: Change) -> Change:
-    if change.action in (Action.NOOP, Action.WAIT, Action.FAILED, Action.AMBIGUOUS):
-        return change
+    if change.action in (Action.NOOP, Action.KEEP_STOPPED, Action.WAIT, Action.FAILED, Action.AMBIGUOUS):
+        return change  # a keep-stopped job may stay stopped, as apply lets it
     if change.action is Action.CREATE:
         return replace(change, action=Action.FAILED, reason="not found in the live project: nothing to wait for (`vizctl apply` creates it)")
     phase = phase_of(change.status if change.status is not None else 0)
