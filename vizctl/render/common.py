@@ -36,7 +36,7 @@ LEGEND = {
     Action.UPDATE: "update in place",
     Action.REPLACE: "replace (delete, then create)",
     Action.RESTART: "restart a stopped job",
-    Action.DELETE: "delete (prune)",
+    Action.DELETE: "delete",
     Action.NOOP: "running, nothing to do",
     Action.KEEP_STOPPED: "stopped and may stay stopped",
     Action.WAIT: "starting, apply waits for it",
