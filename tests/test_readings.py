@@ -1,0 +1,114 @@
+"""The documents' other readings: the simulator serves each on request, and vizctl reads each.
+
+A conforming server may differ from the simulator's defaults wherever the API
+reference, its Chinese twin, the SDK page and the public client disagree or
+say nothing (README, "The simulator"). Each setting here is one
+such reading; the tests drive the simulator over HTTP and vizctl end to end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import email.utils
+import time
+
+import pytest
+import requests
+
+from cliutil import manifest_of, run
+from vizctl.sim import SimConfig, SimServer, add_arguments
+
+AUTH = {"X-Auth-Token": "any-token"}
+FAST = dict(startup_seconds=0.3, delete_seconds=0.2, stop_seconds=0.1)
+
+
+@pytest.fixture
+def make_sim():
+    servers: list[SimServer] = []
+
+    def make(**settings) -> SimServer:
+        servers.append(SimServer(SimConfig(**{**FAST, **settings})).start())
+        return servers[-1]
+
+    yield make
+    for server in servers:
+        server.stop()
+
+
+def url(sim, suffix=""):
+    return f"{sim.url}/v1/proj-1/visualization-jobs{suffix}"
+
+
+def seed(sim, *names, **fields):
+    return sim.state.seed_jobs("proj-1", [{"job_name": n, "train_url": f"/bucket/{n}/logs/", "running": True, **fields}
+                                          for n in names])
+
+
+def names(sim, **params):
+    return [j["job_name"] for j in requests.get(url(sim), params=params, headers=AUTH, timeout=5).json()["jobs"]]
+
+
+# -- the simulator serves each reading ------------------------------------------------------
+
+
+@pytest.mark.parametrize("sort_param, honoured", [("both", {"sortBy", "sort_by"}), ("sortBy", {"sortBy"}),
+                                                  ("sort_by", {"sort_by"}), ("none", set())])
+def test_sim_honours_the_configured_sort_spelling_and_else_its_default_order(make_sim, sort_param, honoured):
+    sim = make_sim(sort_param=sort_param, default_sort_by="job_name")
+    seed(sim, "bravo", "alpha", "charlie")
+    for spelling in ("sortBy", "sort_by"):
+        got = names(sim, **{spelling: "job_id", "order": "desc"})
+        assert got == (["charlie", "alpha", "bravo"] if spelling in honoured else
+                       ["charlie", "bravo", "alpha"] if honoured else ["alpha", "bravo", "charlie"])
+    assert names(sim) == ["alpha", "bravo", "charlie"]  # the SDK page's default order: job_name
+
+
+def test_sim_readings_of_answers(make_sim):
+    sim = make_sim(create_answer_minimal=True, sparse_list_items=True, extra_list_fields=True, no_quota_fields=True,
+                   details_schedule_as_list=True, not_found_status=404, error_message_key="error_msg")
+    created = requests.post(url(sim), json={"job_name": "a", "train_url": "/b/", "flavor": {"code": "c"},
+                                            "schedule": {"type": "stop", "time_unit": "HOURS", "duration": 2}},
+                            headers=AUTH, timeout=5).json()
+    assert created == {"is_success": True, "job_id": "1", "job_name": "a"}
+    listed = requests.get(url(sim), headers=AUTH, timeout=5).json()
+    assert "quotas" not in listed and "job_count_limit" not in listed and listed["workspace_id"] == "0"
+    assert set(listed["jobs"][0]) == {"job_id", "job_name", "status", "train_url", "workspace_id", "user_name", "ai_project"}
+    details = requests.get(url(sim, "/1"), headers=AUTH, timeout=5).json()
+    assert details["schedule"] == [{"type": "stop", "time_unit": "HOURS", "duration": 2}]
+    assert details["flavor"]["code"] == "c" and len(details["flavor"]) > 1
+    gone = requests.get(url(sim, "/99"), headers=AUTH, timeout=5)
+    assert gone.status_code == 404 and gone.json()["error_code"] == "ModelArts.0102"
+    assert "error_msg" in gone.json() and "error_message" not in gone.json()
+
+
+@pytest.mark.parametrize("reading", ["seconds", "http-date", "absent"])
+def test_sim_retry_after_readings(make_sim, reading):
+    sim = make_sim(rate_429=1.0, retry_after=2, retry_after_format=reading)
+    r = requests.get(url(sim), headers=AUTH, timeout=5)
+    assert r.status_code == 429
+    value = r.headers.get("Retry-After")
+    if reading == "seconds":
+        assert value == "2"
+    elif reading == "http-date":
+        assert 1 <= email.utils.parsedate_to_datetime(value).timestamp() - time.time() <= 3
+    else:
+        assert value is None
+
+
+def test_sim_reading_flags_and_admin_config(make_sim):
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    ns = parser.parse_args(["--sort-param", "sort_by", "--default-sort-by", "job_name", "--retry-after-format", "absent",
+                            "--not-found-status", "404", "--error-message-key", "error_msg", "--create-answer-minimal",
+                            "--sparse-list-items", "--extra-list-fields", "--no-quota-fields", "--details-schedule-as-list"])
+    config = SimConfig.from_args(ns)
+    assert (config.sort_param, config.default_sort_by, config.retry_after_format, config.not_found_status) == (
+        "sort_by", "job_name", "absent", 404)
+    assert config.create_answer_minimal and config.sparse_list_items and config.details_schedule_as_list
+    assert SimConfig.from_args(parser.parse_args([])) == SimConfig()  # unset flags keep the defaults
+    sim = make_sim()
+    r = requests.post(f"{sim.url}/__sim__/config", json={"sort_param": "none", "no_quota_fields": True}, timeout=5)
+    assert r.status_code == 200 and sim.config.sort_param == "none" and sim.config.no_quota_fields
+    assert requests.post(f"{sim.url}/__sim__/config", json={"sort_param": "sortby"}, timeout=5).status_code == 400
+    with pytest.raises(ValueError, match="not_found_status"):
+        SimConfig(not_found_status=500)
