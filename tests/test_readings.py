@@ -9,6 +9,7 @@ such reading; the tests drive the simulator over HTTP and vizctl end to end.
 from __future__ import annotations
 
 import argparse
+import json
 import email.utils
 import time
 
@@ -112,3 +113,20 @@ def test_sim_reading_flags_and_admin_config(make_sim):
     assert requests.post(f"{sim.url}/__sim__/config", json={"sort_param": "sortby"}, timeout=5).status_code == 400
     with pytest.raises(ValueError, match="not_found_status"):
         SimConfig(not_found_status=500)
+
+
+# -- vizctl reads each reading ---------------------------------------------------------------
+
+
+def test_list_items_without_job_desc_are_not_planned_as_emptied_descriptions(tmp_path, make_sim):
+    """A list without the optional job_desc: its value comes from the details, not from "" (an update every apply)."""
+    sim = make_sim(sparse_list_items=True)
+    seed(sim, "same", job_desc="as declared")
+    seed(sim, "moved", job_desc="old words")
+    m = manifest_of(tmp_path / "m.yaml", "same", "moved", job_desc='"as declared"')
+    plan = run("plan", "-f", str(m), "--output", "json", "--no-cache", sim=sim)
+    actions = {c["job_name"]: c["action"] for c in json.loads(plan.out)["changes"]}
+    assert actions == {"same": "no-op", "moved": "update"}, plan.all
+    assert run("apply", "-f", str(m), "--auto-approve", sim=sim).code == 0
+    assert sim.stats["PUT update"] == 1
+    assert run("plan", "-f", str(m), "--detailed-exitcode", sim=sim, env={"VIZCTL_CACHE_DIR": str(tmp_path)}).code == 0

@@ -30,12 +30,12 @@ class PlanOptions:
 
 
 def details_needed(manifest: Manifest, snapshot: LiveSnapshot, options: PlanOptions) -> list[str]:
-    """Ids of the live jobs whose declared fields the list does not return."""
+    """Ids of the live jobs whose declared fields the list does not return (or did not, this time)."""
     live = snapshot.by_name()
     ids = []
     for spec in _in_scope(manifest, options):
         matches = live.get(spec.name, [])
-        if len(matches) == 1 and any(key in spec.body for key in DETAIL_FIELDS):
+        if len(matches) == 1 and (any(key in spec.body for key in DETAIL_FIELDS) or unlisted_desc(spec, matches[0])):
             ids.append(matches[0].job_id)
     return ids
 
@@ -154,9 +154,19 @@ def _plan_job(spec: JobSpec, matches: list[LiveJob], details: Mapping[str, LiveJ
     return Change(action=action, reason=reason, notes=tuple(notes), **common)
 
 
+def unlisted_desc(spec: JobSpec, job: LiveJob) -> bool:
+    """Does ``spec`` declare a job_desc that the list left out for ``job`` (only the details can tell it)?"""
+    return "job_desc" in spec.body and job.job_desc is None
+
+
 def live_fields(job: LiveJob, detail: LiveJob | None) -> dict[str, Any]:
-    """The live values vizctl can compare: listed fields, plus detail fields the API returned."""
+    """The live values vizctl can compare: listed fields, plus detail fields the API returned.
+
+    A job_desc neither the list nor the details carry is empty: a server may leave out an empty field.
+    """
     fields: dict[str, Any] = {name: getattr(job, name) for name in LISTED_FIELDS}
+    if fields["job_desc"] is None:
+        fields["job_desc"] = (detail.job_desc if detail is not None else None) or ""
     if detail is not None:
         for name in DETAIL_FIELDS:
             value = detail.extra.get(name)
