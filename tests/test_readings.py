@@ -130,3 +130,19 @@ def test_list_items_without_job_desc_are_not_planned_as_emptied_descriptions(tmp
     assert run("apply", "-f", str(m), "--auto-approve", sim=sim).code == 0
     assert sim.stats["PUT update"] == 1
     assert run("plan", "-f", str(m), "--detailed-exitcode", sim=sim, env={"VIZCTL_CACHE_DIR": str(tmp_path)}).code == 0
+
+
+@pytest.mark.parametrize("spelling", ["sortBy", "sort_by"])
+def test_the_list_is_read_newest_first_whichever_sort_spelling_the_server_honours(tmp_path, make_sim, spelling):
+    """The documents name the sort parameter sortBy (API page, AK/SK) and sort_by (SDK page, password;
+    the public client): vizctl sends both. Otherwise a server honouring only sort_by lists by its own
+    default, job_name, and every wait round reads every page to find a new job."""
+    sim = make_sim(max_per_page=10, sort_param=spelling, default_sort_by="job_name")
+    sim.state.seed_jobs("proj-1", [{"job_name": f"m{i:02}", "train_url": "/x/", "running": True} for i in range(25)])
+    m = manifest_of(tmp_path / "m.yaml", "aa-new")  # first by name: last on a newest-first page of a job_name order
+    sim.reset_stats()
+    assert run("apply", "-f", str(m), "--auto-approve", sim=sim).code == 0
+    # plan, settle and verify each read 3 pages + 1 newest-first; a wait round (1 or 2 of them) reads
+    # 1 page when the new job comes first (ids descending), not the 3 pages of a job_name order
+    waits = sim.stats["GET list"] - 3 * 4
+    assert 1 <= waits <= 2, sim.stats

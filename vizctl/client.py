@@ -143,7 +143,8 @@ class ModelArtsClient:
         A page without a ``jobs`` list or a ``job_total_count`` is a :class:`ProtocolError`.
         """
         size = per_page or self.per_page
-        params = [("per_page", str(size)), ("page", str(page)), ("sortBy", "job_id"), ("order", order)]
+        # both spellings of the sort parameter: the API page says sortBy, the SDK page and the public client sort_by
+        params = [("per_page", str(size)), ("page", str(page)), ("sortBy", "job_id"), ("sort_by", "job_id"), ("order", order)]
         if search is not None:
             params.append(("search_content", search))
         request = self._request("GET", "", params=params)
