@@ -17,6 +17,10 @@ import pytest
 import requests
 
 from cliutil import manifest_of, run
+from vizctl.auth import TokenAuth
+from vizctl.client import ModelArtsClient
+from vizctl.errors import ThrottledError
+from vizctl.retry import RetryPolicy
 from vizctl.sim import SimConfig, SimServer, add_arguments
 
 AUTH = {"X-Auth-Token": "any-token"}
@@ -146,3 +150,30 @@ def test_the_list_is_read_newest_first_whichever_sort_spelling_the_server_honour
     # 1 page when the new job comes first (ids descending), not the 3 pages of a job_name order
     waits = sim.stats["GET list"] - 3 * 4
     assert 1 <= waits <= 2, sim.stats
+
+
+@pytest.mark.parametrize("reading, low, high", [("seconds", 30, 30), ("http-date", 28, 31), ("absent", 2, 2)])
+def test_a_throttled_request_waits_as_the_retry_after_of_either_form_says(make_sim, reading, low, high):
+    """Retry-After in seconds or as an HTTP date is waited out; without one, the gateway's own 2 s."""
+    sim = make_sim(rate_429=1.0, retry_after=30, retry_after_format=reading)
+    waits: list[float] = []
+    client = ModelArtsClient(sim.url, "proj-1", TokenAuth("t0ken"), sleep=waits.append,
+                             retry=RetryPolicy(attempts=2, jitter=False))
+    with pytest.raises(ThrottledError):
+        client.list_page(1)
+    assert len(waits) == 1 and low <= waits[0] <= high
+
+
+@pytest.mark.parametrize("settings", [dict(create_answer_minimal=True), dict(numbers_as_strings=False),
+                                      dict(extra_list_fields=True, no_quota_fields=True, error_message_key="error_msg")])
+def test_create_answers_and_lists_of_every_reading_make_one_job_that_runs(tmp_path, make_sim, settings):
+    """A create answered with a string or numeric id, or with nothing beyond it; lists with unknown
+    fields and no quota fields: one create, the job seen running, then a clean plan and status."""
+    sim = make_sim(reject_duplicate_names=True, **settings)
+    m = manifest_of(tmp_path / "m.yaml", "r-1")
+    applied = run("apply", "-f", str(m), "--auto-approve", sim=sim)
+    assert applied.code == 0 and "created, RUNNING" in applied.out, applied.all
+    assert sim.stats["POST create"] == 1
+    assert run("plan", "-f", str(m), "--detailed-exitcode", sim=sim).code == 0
+    status = run("status", "--output", "json", sim=sim)
+    assert status.code == 0 and "r-1" in status.out and "Traceback" not in status.all
