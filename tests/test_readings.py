@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import email.utils
+import io
 import time
 
 import pytest
@@ -177,3 +178,39 @@ def test_create_answers_and_lists_of_every_reading_make_one_job_that_runs(tmp_pa
     assert run("plan", "-f", str(m), "--detailed-exitcode", sim=sim).code == 0
     status = run("status", "--output", "json", sim=sim)
     assert status.code == 0 and "r-1" in status.out and "Traceback" not in status.all
+
+
+# -- known gaps in apply's delete (vizctl/apply.py, vizctl/commands/destroy.py: another room's files) ---
+
+
+@pytest.mark.xfail(strict=True, reason="destroy sends DELETE to a job already KILLING (being deleted); the API refuses "
+                   "it with ModelArts.0105 and destroy reports 'failed', exit 3, though the job goes away by itself")
+def test_destroy_of_a_job_already_being_deleted_ends_deleted(tmp_path, make_sim):
+    sim = make_sim(delete_seconds=1.0)
+    [job] = seed(sim, "k-1")
+    sim.state.delete_job("proj-1", str(job["job_id"]))  # someone else's delete: KILLING for 1 s, then gone
+    m = manifest_of(tmp_path / "m.yaml", "k-1")
+    destroyed = run("destroy", "-f", str(m), "--auto-approve", sim=sim)
+    assert destroyed.code == 0, destroyed.all
+
+
+@pytest.mark.xfail(strict=True, reason="a planned delete of a job that is gone when it is sent (ModelArts.0102, "
+                   "HTTP 400 or 404) ends 'failed', though the list shows the goal reached")
+@pytest.mark.parametrize("not_found_status", [400, 404])
+def test_a_planned_delete_of_a_job_gone_meanwhile_ends_deleted(tmp_path, make_sim, not_found_status):
+    from vizctl.apply import Applier, ApplySettings, Outcome
+    from vizctl.commands.destroy import destroy_plan
+    from vizctl.environment import Environment
+    from vizctl.manager import make_plan
+    from vizctl.manifest import load_manifests
+    from vizctl.planner import PlanOptions
+    from vizctl.progress import JsonReporter
+
+    sim = make_sim(not_found_status=not_found_status, delete_seconds=0.0)
+    [job] = seed(sim, "g-1")
+    client = ModelArtsClient(sim.url, "proj-1", TokenAuth("t0ken"))
+    plan, _ = make_plan(client, load_manifests([str(manifest_of(tmp_path / "m.yaml", "g-1"))]), PlanOptions())
+    sim.state.delete_job("proj-1", str(job["job_id"]))  # gone before apply sends its delete
+    reporter = JsonReporter(Environment(stdout=io.StringIO()))
+    [result] = Applier(client, reporter, ApplySettings(list_lag=0)).run(destroy_plan(plan))
+    assert result.outcome is Outcome.DELETED, result
