@@ -214,3 +214,31 @@ def test_a_planned_delete_of_a_job_gone_meanwhile_ends_deleted(tmp_path, make_si
     reporter = JsonReporter(Environment(stdout=io.StringIO()))
     [result] = Applier(client, reporter, ApplySettings(list_lag=0)).run(destroy_plan(plan))
     assert result.outcome is Outcome.DELETED, result
+
+
+@pytest.mark.parametrize("as_list", [False, True])
+def test_a_schedule_whose_duration_is_a_string_is_not_drift(tmp_path, make_sim, as_list):
+    """The create sample answers numbers as strings; details may too, inside schedule (object or list)."""
+    sim = make_sim(details_schedule_as_list=as_list)
+    seed(sim, "s-1", schedule={"type": "stop", "time_unit": "HOURS", "duration": 2}, flavor={"code": "cpu-2u"})
+    sim.config.update({"rate_retyped": 1.0})
+    details = requests.get(url(sim, "/1"), headers=AUTH, timeout=5).json()
+    assert (details["schedule"][0] if as_list else details["schedule"])["duration"] == "2"
+    m = manifest_of(tmp_path / "m.yaml", "s-1", schedule="{duration: 2}", flavor="{code: cpu-2u}")
+    planned = run("plan", "-f", str(m), "--detailed-exitcode", "--no-cache", sim=sim)
+    assert planned.code == 0, planned.all
+    exported = run("export", sim=sim)
+    assert exported.code == 0 and "duration: 2" in exported.out, exported.all
+
+
+@pytest.mark.parametrize("argv, words", [(["--not-found-status", "500"], "not_found_status must be 400 or 404"),
+                                         (["--rate-429", "2"], "rate_429 must be within [0, 1]")])
+def test_sim_serve_refuses_an_out_of_range_setting_in_one_line(argv, words):
+    result = run("sim", "serve", "--port", "0", *argv)
+    assert result.code == 64 and words in result.err and "Traceback" not in result.all, result.all
+
+
+def test_sim_serve_refuses_a_damaged_state_file_in_one_line(tmp_path):
+    (tmp_path / "sim.json").write_text("{")
+    result = run("sim", "serve", "--port", "0", "--state", str(tmp_path / "sim.json"))
+    assert result.code != 0 and "cannot read simulator state" in result.err and "Traceback" not in result.all, result.all

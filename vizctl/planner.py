@@ -170,11 +170,21 @@ def live_fields(job: LiveJob, detail: LiveJob | None) -> dict[str, Any]:
     if detail is not None:
         for name in DETAIL_FIELDS:
             value = detail.extra.get(name)
-            if name == "schedule" and isinstance(value, list):
-                value = value[0] if len(value) == 1 else None  # the documents also show a one-element list
+            if name == "schedule":
+                value = _live_schedule(value)
             if value not in (None, ""):
                 fields[name] = value
     return fields
+
+
+def _live_schedule(value: Any) -> Any:
+    """A live schedule in the manifest's terms: the documents also show a one-element list, and
+    numbers as strings (the create sample), so ``[{"duration": "2", ...}]`` is ``{"duration": 2, ...}``."""
+    if isinstance(value, list):
+        value = value[0] if len(value) == 1 else None
+    if isinstance(value, dict) and isinstance(value.get("duration"), str) and value["duration"].strip().isdigit():
+        value = {**value, "duration": int(value["duration"])}
+    return value
 
 
 def _diff(before: dict[str, Any], body: dict[str, Any]) -> tuple[FieldChange, ...]:

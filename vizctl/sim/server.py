@@ -426,15 +426,26 @@ def _damaged(body: Any, damage: str | None) -> Any:
     changed = {**body, "jobs": [dict(j) for j in jobs]} if "jobs" in body else dict(body)
     for record in [changed, *(changed["jobs"] if "jobs" in changed else [])]:
         if damage == "retyped":
-            for key in _NUMBER_KEYS:
-                value = record.get(key)
-                if isinstance(value, int) and not isinstance(value, bool):
-                    record[key] = str(value)
-                elif isinstance(value, str) and value.isdigit():
-                    record[key] = int(value)
+            _retype(record, _NUMBER_KEYS)
+            schedule = record.get("schedule")  # its duration too, in either shape the details take
+            copies = [dict(s) for s in (schedule if isinstance(schedule, list) else [schedule]) if isinstance(s, dict)]
+            for copy in copies:
+                _retype(copy, ("duration",))
+            if copies:
+                record["schedule"] = copies if isinstance(schedule, list) else copies[0]
         elif damage == "null_fields" and "job_id" in record:
             record.update({key: None for key in _OPTIONAL_KEYS if key in record})
     return changed
+
+
+def _retype(record: dict[str, Any], keys: tuple[str, ...]) -> None:
+    """Numbers of ``keys`` in ``record`` as strings, digit strings as numbers."""
+    for key in keys:
+        value = record.get(key)
+        if isinstance(value, int) and not isinstance(value, bool):
+            record[key] = str(value)
+        elif isinstance(value, str) and value.isdigit():
+            record[key] = int(value)
 
 
 def _route(method: str, parts: list[str]) -> str | None:
