@@ -211,7 +211,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="the list's order when no honoured sort is asked (default job_id; the SDK page says job_name)")
     add("--retry-after-format", choices=READINGS["retry_after_format"],
         help="Retry-After of a 429 in seconds, as an HTTP date, or absent (default: seconds)")
-    add("--not-found-status", type=int, choices=(400, 404),
+    add("--not-found-status", type=int, metavar="{400,404}",
         help="HTTP status of ModelArts.0102 for a job id that does not exist (default 400)")
     add("--error-message-key", choices=READINGS["error_message_key"],
         help="key of an API error's text (default error_message; gateways say error_msg)")
