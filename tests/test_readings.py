@@ -254,3 +254,13 @@ def test_sim_serve_refuses_a_damaged_state_file_in_one_line(tmp_path):
     (tmp_path / "sim.json").write_text("{")
     result = run("sim", "serve", "--port", "0", "--state", str(tmp_path / "sim.json"))
     assert result.code != 0 and "cannot read simulator state" in result.err and "Traceback" not in result.all, result.all
+
+
+def test_a_job_desc_no_answer_carried_is_unknown_not_empty():
+    from vizctl.model import LiveJob
+    from vizctl.planner import live_fields
+
+    listed = LiveJob(job_id="1", job_name="a", status=8, job_desc=None, train_url="/b/")
+    assert live_fields(listed, None) == {"train_url": "/b/"}  # shown as nothing, never drift
+    assert live_fields(listed, listed)["job_desc"] == ""  # the details left it out too: empty
+    assert live_fields(listed, LiveJob(job_id="1", job_name="a", status=8, job_desc="d", train_url="/b/"))["job_desc"] == "d"

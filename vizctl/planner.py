@@ -162,11 +162,15 @@ def unlisted_desc(spec: JobSpec, job: LiveJob) -> bool:
 def live_fields(job: LiveJob, detail: LiveJob | None) -> dict[str, Any]:
     """The live values vizctl can compare: listed fields, plus detail fields the API returned.
 
-    A job_desc neither the list nor the details carry is empty: a server may leave out an empty field.
+    A job_desc the list left out comes from the details; if they leave it out too it is empty (a
+    server may omit empty fields); without details it is unknown, so not shown and never drift.
     """
     fields: dict[str, Any] = {name: getattr(job, name) for name in LISTED_FIELDS}
     if fields["job_desc"] is None:
-        fields["job_desc"] = (detail.job_desc if detail is not None else None) or ""
+        if detail is None:
+            del fields["job_desc"]
+        else:
+            fields["job_desc"] = detail.job_desc or ""
     if detail is not None:
         for name in DETAIL_FIELDS:
             value = detail.extra.get(name)
@@ -260,7 +264,7 @@ def _plan_prune(manifest: Manifest, snapshot: LiveSnapshot, doomed: list[LiveJob
             job_name=job.job_name,
             action=Action.DELETE,
             reason="not declared, inside the prune scope",
-            before={name: getattr(job, name) for name in LISTED_FIELDS},
+            before=live_fields(job, None),
             job_id=job.job_id,
             status=job.status,
             fingerprint=fingerprint([job]),
