@@ -491,10 +491,11 @@ def _retry_after(value: str | None) -> float | None:
         return max(0.0, float(value))
     except ValueError:
         pass
-    try:  # the HTTP-date form
-        return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - time.time())
+    try:  # the HTTP-date form; one already past says only that the clocks differ: no advice
+        wait = email.utils.parsedate_to_datetime(value).timestamp() - time.time()
     except (TypeError, ValueError):
         return None
+    return wait if wait > 0 else None
 
 
 def _short(request: Request) -> str:
