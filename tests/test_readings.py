@@ -89,6 +89,10 @@ def test_sim_readings_of_answers(make_sim):
     details = requests.get(url(sim, "/1"), headers=AUTH, timeout=5).json()
     assert details["schedule"] == [{"type": "stop", "time_unit": "HOURS", "duration": 2}]
     assert details["flavor"]["code"] == "c" and len(details["flavor"]) > 1
+    long_search = {"search_content": "x" * 100}
+    assert requests.get(url(sim), params=long_search, headers=AUTH, timeout=5).json()["error_code"] == "ModelArts.0104"
+    sim.config.update({"max_search_content": 100})
+    assert requests.get(url(sim), params=long_search, headers=AUTH, timeout=5).status_code == 200
     gone = requests.get(url(sim, "/99"), headers=AUTH, timeout=5)
     assert gone.status_code == 404 and gone.json()["error_code"] == "ModelArts.0102"
     assert "error_msg" in gone.json() and "error_message" not in gone.json()

@@ -57,6 +57,7 @@ class SimConfig:
     extra_list_fields: bool = False  # list items and answers carry fields the documents do not name
     no_quota_fields: bool = False  # the list answer has no job_count_limit or quotas
     details_schedule_as_list: bool = False  # details show schedule as a one-element list, flavor with more keys
+    max_search_content: int = 64  # longest search_content accepted (the API page says 64, the SDK page 100)
     token: str | None = None  # None: any non-empty X-Auth-Token is accepted; else it must equal this
     delete_seconds: float = 0.5  # a deleted job shows KILLING this long, then disappears
     stop_seconds: float = 0.5  # a stopped job shows KILLING this long, then KILLED
@@ -91,6 +92,8 @@ class SimConfig:
         for name, allowed in READINGS.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}, not {getattr(self, name)!r}")
+        if self.max_search_content < 0:
+            raise ValueError(f"max_search_content must not be negative, not {self.max_search_content}")
         if self.not_found_status not in (400, 404):
             raise ValueError(f"not_found_status must be 400 or 404, not {self.not_found_status}")
         if self.fail_status < 0:
@@ -225,6 +228,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="the list answer has no job_count_limit or quotas")
     add("--details-schedule-as-list", action="store_true", default=None,
         help="details show schedule as a one-element list and flavor with more keys than code")
+    add("--max-search-content", type=int, metavar="N",
+        help=f"longest search_content accepted (default {d.max_search_content}; the SDK page says 100)")
     add("--token", metavar="TOKEN", help="accept only this X-Auth-Token (default: any non-empty token)")
     add("--strict-auth", action="store_true", default=None,
         help="accept only tokens issued on /v3/auth/tokens (or --token) and AK/SK pairs known here")

@@ -137,8 +137,8 @@ class SimState:
         if order not in ("asc", "desc"):
             raise _invalid("order must be asc or desc")
         search = query.get("search_content", "")
-        if len(search) > 64:
-            raise _invalid("The length of search content should be in [0,64]", BAD_PARAMETER)
+        if len(search) > self.config.max_search_content:
+            raise _invalid(f"The length of search content should be in [0,{self.config.max_search_content}]", BAD_PARAMETER)
         if per_page > self.config.max_per_page and self.config.refuse_over_max_per_page:
             raise _invalid(f"per_page must be [1,{self.config.max_per_page}], not {per_page}")
         per_page = min(per_page, self.config.max_per_page)
