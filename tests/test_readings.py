@@ -281,3 +281,28 @@ def test_a_job_desc_no_answer_carried_is_unknown_not_empty():
     assert live_fields(listed, None) == {"train_url": "/b/"}  # shown as nothing, never drift
     assert live_fields(listed, listed)["job_desc"] == ""  # the details left it out too: empty
     assert live_fields(listed, LiveJob(job_id="1", job_name="a", status=8, job_desc="d", train_url="/b/"))["job_desc"] == "d"
+
+
+OTHER_READINGS = dict(
+    numbers_as_strings=False, create_answer_minimal=True, sort_param="sort_by", default_sort_by="job_name",
+    max_per_page=2, not_found_status=404, error_message_key="error_msg",
+    reject_duplicate_names=True, extra_list_fields=True, no_quota_fields=True, details_schedule_as_list=True,
+    retry_after_format="http-date", sparse_list_items=True, rate_retyped=1.0,
+)
+
+
+def test_every_command_against_a_server_of_all_the_other_readings_at_once(tmp_path, make_sim):
+    """plan (saved), apply, plan again, wait, status, export, destroy: each answer read, each outcome true."""
+    sim = make_sim(**OTHER_READINGS)
+    seed(sim, "other-1", "other-2", "other-3")
+    m = manifest_of(tmp_path / "m.yaml", "all-a", "all-b", job_desc='"words"', schedule="{duration: 2}",
+                    flavor="{code: cpu-2u}")
+    steps = [("plan", "-f", str(m), "--out", str(tmp_path / "p.json")), ("apply", str(tmp_path / "p.json"), "--auto-approve"),
+             ("plan", "-f", str(m), "--detailed-exitcode"), ("wait", "-f", str(m)), ("status", "-f", str(m)),
+             ("export",), ("destroy", "-f", str(m), "--auto-approve")]
+    for argv in steps:
+        result = run(*argv, sim=sim, env={"VIZCTL_CACHE_DIR": str(tmp_path / "cache")})
+        assert result.code == 0 and "Traceback" not in result.all, (argv, result.all)
+        if argv[0] == "export":
+            assert result.out.count("duration: 2") == 2 and "code: cpu-2u" in result.out, result.out
+    assert sim.stats["POST create"] == 2 and sim.stats["DELETE delete"] == 2 and "PUT update" not in sim.stats
