@@ -2,16 +2,16 @@
 
 A conforming server may differ from the simulator's defaults wherever the API
 reference, its Chinese twin, the SDK page and the public client disagree or
-say nothing (README, "The simulator"). Each setting here is one
-such reading; the tests drive the simulator over HTTP and vizctl end to end.
+say nothing; docs/api-readings.md lists each reading. The tests drive the
+simulator over HTTP and vizctl end to end.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import email.utils
 import io
+import json
 import time
 
 import pytest
@@ -19,15 +19,15 @@ import requests
 
 from cliutil import manifest_of, run
 from vizctl.apply import Applier, ApplySettings, Outcome
+from vizctl.auth import TokenAuth
+from vizctl.client import ModelArtsClient
 from vizctl.commands.destroy import destroy_plan
 from vizctl.environment import Environment
+from vizctl.errors import ThrottledError
 from vizctl.manager import make_plan
 from vizctl.manifest import load_manifests
 from vizctl.planner import PlanOptions
 from vizctl.progress import JsonReporter
-from vizctl.auth import TokenAuth
-from vizctl.client import ModelArtsClient
-from vizctl.errors import ThrottledError
 from vizctl.retry import RetryPolicy
 from vizctl.sim import SimConfig, SimServer, add_arguments
 
