@@ -306,3 +306,18 @@ def test_every_command_against_a_server_of_all_the_other_readings_at_once(tmp_pa
         if argv[0] == "export":
             assert result.out.count("duration: 2") == 2 and "code: cpu-2u" in result.out, result.out
     assert sim.stats["POST create"] == 2 and sim.stats["DELETE delete"] == 2 and "PUT update" not in sim.stats
+
+
+def test_a_server_of_the_sdk_pages_sort_keys_refuses_job_id_and_vizctl_sorts_by_create_time(tmp_path, make_sim):
+    """The SDK page lists job_name, job_desc, status, duration, create_time and log_dir, not job_id:
+    such a server refuses sortBy=job_id with 400. vizctl then sorts by create_time (new jobs still
+    last) for the rest of the run, instead of failing every list read."""
+    sim = make_sim(sort_keys="sdk", max_per_page=100, refuse_over_max_per_page=True)
+    assert requests.get(url(sim), params={"sortBy": "job_id"}, headers=AUTH, timeout=5).status_code == 400
+    seed(sim, "old-1", "old-2")
+    sim.reset_stats()
+    m = manifest_of(tmp_path / "m.yaml", "sk-1", "old-1")
+    applied = run("apply", "-f", str(m), "--auto-approve", sim=sim)
+    assert applied.code == 0 and "created, RUNNING" in applied.out, applied.all
+    assert "sorting by create_time" in applied.err and applied.err.count("refused") == 2, applied.err
+    assert sim.stats["POST create"] == 1 and sim.stats["answer ModelArts.0101"] == 2

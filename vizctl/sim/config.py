@@ -49,6 +49,7 @@ class SimConfig:
     # Other readings of the documents a conforming server may serve (see READINGS):
     sort_param: str = "both"  # which spelling of the list's sort parameter is honoured: both, sortBy, sort_by, none
     default_sort_by: str = "job_id"  # the list's order when no honoured sort is asked (the SDK page says job_name)
+    sort_keys: str = "all"  # sort keys accepted: all, api (job_id first), sdk (job_name, ..., log_dir; no job_id)
     retry_after_format: str = "seconds"  # a 429's Retry-After: seconds, http-date, or absent
     not_found_status: int = 400  # HTTP status of ModelArts.0102 (no such job); 404 is the other reading
     error_message_key: str = "error_message"  # key of an API error's text: error_message or error_msg
@@ -147,6 +148,7 @@ ANSWER_FAULTS = {
 READINGS = {
     "sort_param": ("both", "sortBy", "sort_by", "none"),
     "default_sort_by": ("job_id", "job_name", "create_time"),
+    "sort_keys": ("all", "api", "sdk"),
     "retry_after_format": ("seconds", "http-date", "absent"),
     "error_message_key": ("error_message", "error_msg"),
 }
@@ -212,6 +214,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="which spelling of the list's sort parameter is honoured; the other is ignored (default: both)")
     add("--default-sort-by", choices=READINGS["default_sort_by"],
         help="the list's order when no honoured sort is asked (default job_id; the SDK page says job_name)")
+    add("--sort-keys", choices=READINGS["sort_keys"],
+        help="sort keys the list accepts: the API page's (job_id ...), the SDK page's (no job_id), or all (default)")
     add("--retry-after-format", choices=READINGS["retry_after_format"],
         help="Retry-After of a 429 in seconds, as an HTTP date, or absent (default: seconds)")
     add("--not-found-status", type=int, metavar="{400,404}",

@@ -45,6 +45,11 @@ _SORT_KEYS = {
     "duration": lambda v: v["duration"],
     "log_dir": lambda v: v["train_url"],  # the SDK page's name for the event-file path
 }
+_SORT_KEYS_OF = {  # the sort keys each document lists, and their union
+    "api": ("job_id", "job_name", "job_desc", "create_time", "status"),
+    "sdk": ("job_name", "job_desc", "status", "duration", "create_time", "log_dir"),
+    "all": tuple(_SORT_KEYS),
+}
 _LISTED = ("job_id", "job_name", "status", "create_time", "duration", "job_desc",
            "service_url", "train_url", "resource_id")
 _LISTED_REQUIRED = ("job_id", "job_name", "status", "train_url")  # what a sparse list item keeps
@@ -131,8 +136,9 @@ class SimState:
         honoured = {"both": ("sortBy", "sort_by"), "none": ()}.get(self.config.sort_param, (self.config.sort_param,))
         asked = [query[name] for name in honoured if query.get(name)]
         sort_by = asked[0] if asked else self.config.default_sort_by
-        if sort_by not in _SORT_KEYS:
-            raise _invalid(f"sortBy must be one of {', '.join(_SORT_KEYS)}")
+        accepted = _SORT_KEYS_OF[self.config.sort_keys]
+        if sort_by not in accepted:
+            raise _invalid(f"sortBy must be one of {', '.join(accepted)}")
         order = (query.get("order") if self.config.sort_param != "none" else None) or "asc"
         if order not in ("asc", "desc"):
             raise _invalid("order must be asc or desc")
