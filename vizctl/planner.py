@@ -35,7 +35,7 @@ def details_needed(manifest: Manifest, snapshot: LiveSnapshot, options: PlanOpti
     ids = []
     for spec in _in_scope(manifest, options):
         matches = live.get(spec.name, [])
-        if len(matches) == 1 and (any(key in spec.body for key in DETAIL_FIELDS) or unlisted_desc(spec, matches[0])):
+        if len(matches) == 1 and (any(key in spec.body for key in DETAIL_FIELDS) or _unlisted_desc(spec, matches[0])):
             ids.append(matches[0].job_id)
     return ids
 
@@ -154,7 +154,7 @@ def _plan_job(spec: JobSpec, matches: list[LiveJob], details: Mapping[str, LiveJ
     return Change(action=action, reason=reason, notes=tuple(notes), **common)
 
 
-def unlisted_desc(spec: JobSpec, job: LiveJob) -> bool:
+def _unlisted_desc(spec: JobSpec, job: LiveJob) -> bool:
     """Does ``spec`` declare a job_desc that the list left out for ``job`` (only the details can tell it)?"""
     return "job_desc" in spec.body and job.job_desc is None
 
