@@ -670,11 +670,16 @@ def cmd_sim_serve(args: argparse.Namespace, env: Environment) -> ExitStatus:
     from vizctl.sim.config import SimConfig
     from vizctl.sim.server import SimServer
 
-    config = SimConfig.from_args(args)
+    try:
+        config = SimConfig.from_args(args)
+    except ValueError as exc:  # a setting out of its range
+        raise UsageError(str(exc)) from None
     try:
         server = SimServer(config, state_path=args.state, host=args.host, port=args.port)
     except OSError as exc:
         raise ConfigError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
+    except ValueError as exc:  # a damaged --state file
+        raise ConfigError(str(exc)) from None
     env.err(f"vizctl simulator listening on {server.url} (any project id; any non-empty token unless --token or --strict-auth); Ctrl-C stops it")
     try:
         server.serve_forever()

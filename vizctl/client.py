@@ -72,6 +72,7 @@ from vizctl.transport import Request, RequestsTransport, Response, Transport
 T = TypeVar("T")
 MAX_PER_PAGE = 1000
 SDK_MAX_PER_PAGE = 100  # the SDK page's maximum: a server may clamp per_page to it
+SDK_SORT_KEY = "create_time"  # the SDK page lists no job_id sort key; this one keeps new jobs last too
 MAX_LIST_PAGES = 1000  # pages of one read of the list, whatever job_total_count claims
 LIST_READS = 10  # reads of a list that disagrees with itself (most read a page or two again) before giving up
 DEFAULT_TIMEOUT = 30.0
@@ -131,31 +132,48 @@ class ModelArtsClient:
         self.deadline = deadline
         self.sleep = sleep
         self.per_page = MAX_PER_PAGE  # jobs asked for per list page; SDK_MAX_PER_PAGE once a server refuses more
+        self.sort_key = "job_id"  # the list's sort; SDK_SORT_KEY once a server refuses job_id
         self.calls: collections.Counter[str] = collections.Counter()
         self._calls_lock = threading.Lock()
 
     # -- reads -------------------------------------------------------------
 
     def list_page(self, page: int = 1, per_page: int | None = None, *, order: str = "asc", search: str | None = None) -> ListPage:
-        """One page of jobs sorted by job_id. ``search`` narrows by substring; it is not exact.
+        """One page of jobs sorted by job_id (oldest first). ``search`` narrows by substring; it is not exact.
 
-        ``per_page`` defaults to the documented maximum, 1000; a server that
-        refuses it (the SDK page's maximum is 100) is asked for 100 from then on.
-        A page without a ``jobs`` list or a ``job_total_count`` is a :class:`ProtocolError`.
+        A list refused with HTTP 400 is asked again in the SDK page's terms,
+        which hold from then on: ``per_page`` 100, not the API page's 1000
+        (unless ``per_page`` is given), and a sort by ``create_time``, as
+        the SDK page lists no ``job_id`` key (the refusal's message decides
+        which comes first). A page without a ``jobs`` list or a
+        ``job_total_count`` is a :class:`ProtocolError`.
         """
         size = per_page or self.per_page
-        params = [("per_page", str(size)), ("page", str(page)), ("sortBy", "job_id"), ("order", order)]
+        # both spellings of the sort parameter: the API page says sortBy, the SDK page and the public client sort_by
+        params = [("per_page", str(size)), ("page", str(page)), ("sortBy", self.sort_key), ("sort_by", self.sort_key), ("order", order)]
         if search is not None:
             params.append(("search_content", search))
         request = self._request("GET", "", params=params)
         try:
             return self._call("list", request, idempotent=True, read=lambda data: self._page(data, request))
         except ApiResponseError as error:
-            if error.http_status != 400 or size <= SDK_MAX_PER_PAGE or per_page is not None:
+            if error.http_status != 400 or not self._fall_back(error, size if per_page is None else 0):
                 raise
-            self.per_page = SDK_MAX_PER_PAGE
-            self.notice(f"the API refused per_page={size} ({error}); reading {SDK_MAX_PER_PAGE} jobs a page")
-            return self.list_page(page, order=order, search=search)
+            return self.list_page(page, per_page, order=order, search=search)
+
+    def _fall_back(self, error: ApiResponseError, size: int) -> bool:
+        """After a list refused with 400: take one step to the SDK page's reading; False when none is left."""
+        sort_first = "sort" in error.error_message.lower()
+        for step in (("sort", "per_page") if sort_first else ("per_page", "sort")):
+            if step == "per_page" and size > SDK_MAX_PER_PAGE:
+                self.per_page = SDK_MAX_PER_PAGE
+                self.notice(f"the API refused per_page={size} ({error}); reading {SDK_MAX_PER_PAGE} jobs a page")
+                return True
+            if step == "sort" and self.sort_key != SDK_SORT_KEY:
+                self.sort_key = SDK_SORT_KEY
+                self.notice(f"the API refused the list sorted by job_id ({error}); sorting by {SDK_SORT_KEY}, new jobs still last")
+                return True
+        return False
 
     def _page(self, data: dict[str, Any], request: Request) -> ListPage:
         jobs = data.get("jobs")
@@ -425,7 +443,7 @@ def parse_job(data: dict[str, Any], *, keep_extra: bool = True) -> LiveJob:
         job_id=str(job_id),
         job_name=str(data["job_name"]),
         status=status,
-        job_desc=str(data.get("job_desc") or ""),
+        job_desc=None if data.get("job_desc") is None else str(data["job_desc"]),
         train_url=str(data["train_url"]),
         create_time=_as_int(data.get("create_time")),
         service_url=str(data.get("service_url") or ""),
@@ -498,10 +516,11 @@ def _retry_after(value: str | None) -> float | None:
         return max(0.0, float(value))
     except ValueError:
         pass
-    try:  # the HTTP-date form
-        return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - time.time())
+    try:  # the HTTP-date form; one already past says only that the clocks differ: no advice
+        wait = email.utils.parsedate_to_datetime(value).timestamp() - time.time()
     except (TypeError, ValueError):
         return None
+    return wait if wait > 0 else None
 
 
 def _short(request: Request) -> str:

@@ -40,7 +40,8 @@ def make_plan(
     details: dict[str, LiveJob] = {}
     if ids and cache is not None:
         wanted = set(ids)
-        details = cache.lookup(job for job in snapshot.jobs if job.job_id in wanted)
+        # the cache holds job_type, flavor and schedule: a job_desc the list left out needs the API
+        details = cache.lookup(job for job in snapshot.jobs if job.job_id in wanted and job.job_desc is not None)
         ids = [job_id for job_id in ids if job_id not in details]
     if ids:
         with ThreadPoolExecutor(max_workers=max(1, min(parallelism, len(ids)))) as pool:

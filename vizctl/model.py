@@ -151,7 +151,7 @@ class LiveJob:
     job_id: str
     job_name: str
     status: int
-    job_desc: str = ""
+    job_desc: str | None = ""  # None: the answer did not carry it (the list's fields are optional)
     train_url: str = ""
     create_time: int | None = None
     service_url: str = ""

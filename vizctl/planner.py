@@ -30,12 +30,12 @@ class PlanOptions:
 
 
 def details_needed(manifest: Manifest, snapshot: LiveSnapshot, options: PlanOptions) -> list[str]:
-    """Ids of the live jobs whose declared fields the list does not return."""
+    """Ids of the live jobs whose declared fields the list does not return (or did not, this time)."""
     live = snapshot.by_name()
     ids = []
     for spec in _in_scope(manifest, options):
         matches = live.get(spec.name, [])
-        if len(matches) == 1 and any(key in spec.body for key in DETAIL_FIELDS):
+        if len(matches) == 1 and (any(key in spec.body for key in DETAIL_FIELDS) or _unlisted_desc(spec, matches[0])):
             ids.append(matches[0].job_id)
     return ids
 
@@ -154,17 +154,41 @@ def _plan_job(spec: JobSpec, matches: list[LiveJob], details: Mapping[str, LiveJ
     return Change(action=action, reason=reason, notes=tuple(notes), **common)
 
 
+def _unlisted_desc(spec: JobSpec, job: LiveJob) -> bool:
+    """Does ``spec`` declare a job_desc that the list left out for ``job`` (only the details can tell it)?"""
+    return "job_desc" in spec.body and job.job_desc is None
+
+
 def live_fields(job: LiveJob, detail: LiveJob | None) -> dict[str, Any]:
-    """The live values vizctl can compare: listed fields, plus detail fields the API returned."""
+    """The live values vizctl can compare: listed fields, plus detail fields the API returned.
+
+    A job_desc the list left out comes from the details; if they leave it out too it is empty (a
+    server may omit empty fields); without details it is unknown, so not shown and never drift.
+    """
     fields: dict[str, Any] = {name: getattr(job, name) for name in LISTED_FIELDS}
+    if fields["job_desc"] is None:
+        if detail is None:
+            del fields["job_desc"]
+        else:
+            fields["job_desc"] = detail.job_desc or ""
     if detail is not None:
         for name in DETAIL_FIELDS:
             value = detail.extra.get(name)
-            if name == "schedule" and isinstance(value, list):
-                value = value[0] if len(value) == 1 else None  # the documents also show a one-element list
+            if name == "schedule":
+                value = _live_schedule(value)
             if value not in (None, ""):
                 fields[name] = value
     return fields
+
+
+def _live_schedule(value: Any) -> Any:
+    """A live schedule in the manifest's terms: the documents also show a one-element list, and
+    numbers as strings (the create sample), so ``[{"duration": "2", ...}]`` is ``{"duration": 2, ...}``."""
+    if isinstance(value, list):
+        value = value[0] if len(value) == 1 else None
+    if isinstance(value, dict) and isinstance(value.get("duration"), str) and value["duration"].strip().isdigit():
+        value = {**value, "duration": int(value["duration"])}
+    return value
 
 
 def _diff(before: dict[str, Any], body: dict[str, Any]) -> tuple[FieldChange, ...]:
@@ -240,7 +264,7 @@ def _plan_prune(manifest: Manifest, snapshot: LiveSnapshot, doomed: list[LiveJob
             job_name=job.job_name,
             action=Action.DELETE,
             reason="not declared, inside the prune scope",
-            before={name: getattr(job, name) for name in LISTED_FIELDS},
+            before=live_fields(job, None),
             job_id=job.job_id,
             status=job.status,
             fingerprint=fingerprint([job]),

@@ -83,6 +83,4 @@ def _auto_stop_hours(schedule: dict[str, Any]) -> int | None:
     duration = schedule.get("duration")
     if schedule.get("type", "stop") != "stop" or schedule.get("time_unit", "HOURS") != "HOURS":
         return None
-    if isinstance(duration, str) and duration.isdigit():
-        duration = int(duration)
     return duration if isinstance(duration, int) and not isinstance(duration, bool) and 0 <= duration <= 24 else None

@@ -46,6 +46,19 @@ class SimConfig:
     refuse_over_max_per_page: bool = False  # refuse per_page above max_per_page with 400, instead of clamping
     numbers_as_strings: bool = True  # create answers job_id/status/create_time as strings
     reject_duplicate_names: bool = False  # create of an existing name -> 400 ModelArts.0103
+    # Other readings of the documents a conforming server may serve (see READINGS):
+    sort_param: str = "both"  # which spelling of the list's sort parameter is honoured: both, sortBy, sort_by, none
+    default_sort_by: str = "job_id"  # the list's order when no honoured sort is asked (the SDK page says job_name)
+    sort_keys: str = "all"  # sort keys accepted: all, api (job_id first), sdk (job_name, ..., log_dir; no job_id)
+    retry_after_format: str = "seconds"  # a 429's Retry-After: seconds, http-date, or absent
+    not_found_status: int = 400  # HTTP status of ModelArts.0102 (no such job); 404 is the other reading
+    error_message_key: str = "error_message"  # key of an API error's text: error_message or error_msg
+    create_answer_minimal: bool = False  # create answers only is_success, job_id and job_name
+    sparse_list_items: bool = False  # list items without the optional create_time, duration, job_desc, service_url, resource_id
+    extra_list_fields: bool = False  # list items and answers carry fields the documents do not name
+    no_quota_fields: bool = False  # the list answer has no job_count_limit or quotas
+    details_schedule_as_list: bool = False  # details show schedule as a one-element list, flavor with more keys
+    max_search_content: int = 64  # longest search_content accepted (the API page says 64, the SDK page 100)
     token: str | None = None  # None: any non-empty X-Auth-Token is accepted; else it must equal this
     delete_seconds: float = 0.5  # a deleted job shows KILLING this long, then disappears
     stop_seconds: float = 0.5  # a stopped job shows KILLING this long, then KILLED
@@ -77,6 +90,13 @@ class SimConfig:
             raise ValueError(f"quota must not be negative, not {self.quota}")
         if self.max_per_page < 1:
             raise ValueError(f"max_per_page must be at least 1, not {self.max_per_page}")
+        for name, allowed in READINGS.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {', '.join(allowed)}, not {getattr(self, name)!r}")
+        if self.max_search_content < 0:
+            raise ValueError(f"max_search_content must not be negative, not {self.max_search_content}")
+        if self.not_found_status not in (400, 404):
+            raise ValueError(f"not_found_status must be 400 or 404, not {self.not_found_status}")
         if self.fail_status < 0:
             raise ValueError(f"fail_status must not be negative, not {self.fail_status}")
 
@@ -122,6 +142,15 @@ ANSWER_FAULTS = {
     "rate_no_jobs_key": "a list without its 'jobs' key",
     "rate_short_total": "a list page whose job_total_count says it is the last",
     "rate_list_shift": "a later list page shifted as if a job before it had just been deleted",
+}
+
+# The settings that choose between readings of the documents: setting -> its values, the default first.
+READINGS = {
+    "sort_param": ("both", "sortBy", "sort_by", "none"),
+    "default_sort_by": ("job_id", "job_name", "create_time"),
+    "sort_keys": ("all", "api", "sdk"),
+    "retry_after_format": ("seconds", "http-date", "absent"),
+    "error_message_key": ("error_message", "error_msg"),
 }
 
 
@@ -181,6 +210,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="answer create with numbers, not the sample's strings, for job_id/status/create_time")
     add("--reject-duplicate-names", action="store_true",
         help="refuse a create whose name is taken with 400 ModelArts.0103")
+    add("--sort-param", choices=READINGS["sort_param"],
+        help="which spelling of the list's sort parameter is honoured; the other is ignored (default: both)")
+    add("--default-sort-by", choices=READINGS["default_sort_by"],
+        help="the list's order when no honoured sort is asked (default job_id; the SDK page says job_name)")
+    add("--sort-keys", choices=READINGS["sort_keys"],
+        help="sort keys the list accepts: the API page's (job_id ...), the SDK page's (no job_id), or all (default)")
+    add("--retry-after-format", choices=READINGS["retry_after_format"],
+        help="Retry-After of a 429 in seconds, as an HTTP date, or absent (default: seconds)")
+    add("--not-found-status", type=int, metavar="{400,404}",
+        help="HTTP status of ModelArts.0102 for a job id that does not exist (default 400)")
+    add("--error-message-key", choices=READINGS["error_message_key"],
+        help="key of an API error's text (default error_message; gateways say error_msg)")
+    add("--create-answer-minimal", action="store_true", default=None,
+        help="answer create with is_success, job_id and job_name only")
+    add("--sparse-list-items", action="store_true", default=None,
+        help="list items without their optional fields (create_time, duration, job_desc, service_url, resource_id)")
+    add("--extra-list-fields", action="store_true", default=None,
+        help="list items and answers carry fields the documents do not name")
+    add("--no-quota-fields", action="store_true", default=None,
+        help="the list answer has no job_count_limit or quotas")
+    add("--details-schedule-as-list", action="store_true", default=None,
+        help="details show schedule as a one-element list and flavor with more keys than code")
+    add("--max-search-content", type=int, metavar="N",
+        help=f"longest search_content accepted (default {d.max_search_content}; the SDK page says 100)")
     add("--token", metavar="TOKEN", help="accept only this X-Auth-Token (default: any non-empty token)")
     add("--strict-auth", action="store_true", default=None,
         help="accept only tokens issued on /v3/auth/tokens (or --token) and AK/SK pairs known here")

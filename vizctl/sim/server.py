@@ -15,7 +15,9 @@ Admin requests skip all of that and are not counted in :attr:`SimServer.stats`.
 from __future__ import annotations
 
 import collections
+import email.utils
 import json
+import math
 import random
 import sys
 import threading
@@ -282,7 +284,9 @@ class _Handler(BaseHTTPRequestHandler):
             return 200, operation(project_id, job_id)
         except SimApiError as exc:
             self.server.sim.count(f"answer {exc.error_code}")
-            return exc.http_status, exc.body()
+            body = exc.body()
+            body[self.server.sim.config.error_message_key] = body.pop("error_message")
+            return exc.http_status, body
         except Exception as exc:  # a simulator bug: answer like the service's internal error
             if self.server.sim.verbose:
                 traceback.print_exc(file=sys.stderr)
@@ -309,13 +313,18 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(404, {"error_code": "APIG.0101", "error_msg": "The API does not exist or has not been published in the environment"})
 
     def _throttle(self, limit: float) -> None:
-        retry_after = f"{self.server.sim.config.retry_after:g}"
+        cfg = self.server.sim.config
+        headers = {
+            "seconds": {"Retry-After": f"{cfg.retry_after:g}"},
+            # an HTTP date has whole seconds: round up, so the wait is never shorter than asked
+            "http-date": {"Retry-After": email.utils.formatdate(time.time() + math.ceil(cfg.retry_after), usegmt=True)},
+        }.get(cfg.retry_after_format, {})
         self._send(429, {
             "error_code": "APIG.0308",
             "error_msg": f"The throttling threshold has been reached: policy user over ratelimit, "
                          f"limit:{limit:g}, time:1 second",
             "request_id": uuid.uuid4().hex,
-        }, {"Retry-After": retry_after})
+        }, headers)
 
     def _fault(self, kind: str) -> None:
         self.server.sim.count("faults")
@@ -417,15 +426,26 @@ def _damaged(body: Any, damage: str | None) -> Any:
     changed = {**body, "jobs": [dict(j) for j in jobs]} if "jobs" in body else dict(body)
     for record in [changed, *(changed["jobs"] if "jobs" in changed else [])]:
         if damage == "retyped":
-            for key in _NUMBER_KEYS:
-                value = record.get(key)
-                if isinstance(value, int) and not isinstance(value, bool):
-                    record[key] = str(value)
-                elif isinstance(value, str) and value.isdigit():
-                    record[key] = int(value)
+            _retype(record, _NUMBER_KEYS)
+            schedule = record.get("schedule")  # its duration too, in either shape the details take
+            copies = [dict(s) for s in (schedule if isinstance(schedule, list) else [schedule]) if isinstance(s, dict)]
+            for copy in copies:
+                _retype(copy, ("duration",))
+            if copies:
+                record["schedule"] = copies if isinstance(schedule, list) else copies[0]
         elif damage == "null_fields" and "job_id" in record:
             record.update({key: None for key in _OPTIONAL_KEYS if key in record})
     return changed
+
+
+def _retype(record: dict[str, Any], keys: tuple[str, ...]) -> None:
+    """Numbers of ``keys`` in ``record`` as strings, digit strings as numbers."""
+    for key in keys:
+        value = record.get(key)
+        if isinstance(value, int) and not isinstance(value, bool):
+            record[key] = str(value)
+        elif isinstance(value, str) and value.isdigit():
+            record[key] = int(value)
 
 
 def _route(method: str, parts: list[str]) -> str | None:

@@ -45,8 +45,15 @@ _SORT_KEYS = {
     "duration": lambda v: v["duration"],
     "log_dir": lambda v: v["train_url"],  # the SDK page's name for the event-file path
 }
+_SORT_KEYS_OF = {  # the sort keys each document lists, and their union
+    "api": ("job_id", "job_name", "job_desc", "create_time", "status"),
+    "sdk": ("job_name", "job_desc", "status", "duration", "create_time", "log_dir"),
+    "all": tuple(_SORT_KEYS),
+}
 _LISTED = ("job_id", "job_name", "status", "create_time", "duration", "job_desc",
            "service_url", "train_url", "resource_id")
+_LISTED_REQUIRED = ("job_id", "job_name", "status", "train_url")  # what a sparse list item keeps
+_EXTRA_ANSWER_FIELDS = {"workspace_id": "0", "user_name": "sim-user", "ai_project": "default-ai-project"}
 _FILE_VERSION = 1
 
 
@@ -105,13 +112,15 @@ class SimState:
             record = self._insert(project_id, fields, now)
             self._save()
         as_text = str if self.config.numbers_as_strings else (lambda n: n)
+        answer = {"is_success": True, "job_id": as_text(record["job_id"]), "job_name": record["job_name"]}
+        if self.config.create_answer_minimal:
+            return answer
         return {
-            "is_success": True,
-            "job_id": as_text(record["job_id"]),
-            "job_name": record["job_name"],
+            **answer,
             "status": as_text(int(Status.INIT)),
             "create_time": as_text(_ms(record["create_time"])),
             "service_url": record["service_url"],
+            **(_EXTRA_ANSWER_FIELDS if self.config.extra_list_fields else {}),
         }
 
     def list_jobs(self, project_id: str, query: Mapping[str, str], lie: str | None = None) -> dict[str, Any]:
@@ -124,15 +133,18 @@ class SimState:
         status = _int_param(query, "status", None, 0)
         per_page = _int_param(query, "per_page", 10, 1, 1000)
         page = _int_param(query, "page", 1, 1)
-        sort_by = query.get("sortBy") or query.get("sort_by") or "job_id"
-        if sort_by not in _SORT_KEYS:
-            raise _invalid(f"sortBy must be one of {', '.join(_SORT_KEYS)}")
-        order = query.get("order") or "asc"
+        honoured = {"both": ("sortBy", "sort_by"), "none": ()}.get(self.config.sort_param, (self.config.sort_param,))
+        asked = [query[name] for name in honoured if query.get(name)]
+        sort_by = asked[0] if asked else self.config.default_sort_by
+        accepted = _SORT_KEYS_OF[self.config.sort_keys]
+        if sort_by not in accepted:
+            raise _invalid(f"sortBy must be one of {', '.join(accepted)}")
+        order = (query.get("order") if self.config.sort_param != "none" else None) or "asc"
         if order not in ("asc", "desc"):
             raise _invalid("order must be asc or desc")
         search = query.get("search_content", "")
-        if len(search) > 64:
-            raise _invalid("The length of search content should be in [0,64]", BAD_PARAMETER)
+        if len(search) > self.config.max_search_content:
+            raise _invalid(f"The length of search content should be in [0,{self.config.max_search_content}]", BAD_PARAMETER)
         if per_page > self.config.max_per_page and self.config.refuse_over_max_per_page:
             raise _invalid(f"per_page must be [1,{self.config.max_per_page}], not {per_page}")
         per_page = min(per_page, self.config.max_per_page)
@@ -152,19 +164,26 @@ class SimState:
         if lie == "list_shift" and 0 < start and views:
             del views[self._rng.randrange(min(start, len(views)))]
         total = min(len(views), start + per_page) if lie == "short_total" else len(views)
-        return {
-            "is_success": True,
-            "job_total_count": total,
-            "job_count_limit": max(0, self.config.quota - live),
-            "quotas": self.config.quota,
-            "jobs": [{k: v[k] for k in _LISTED} for v in views[start:start + per_page]],
-        }
+        cfg = self.config
+        listed = _LISTED_REQUIRED if cfg.sparse_list_items else _LISTED
+        extra = _EXTRA_ANSWER_FIELDS if cfg.extra_list_fields else {}
+        answer = {"is_success": True, "job_total_count": total, **extra}
+        if not cfg.no_quota_fields:
+            answer.update(job_count_limit=max(0, cfg.quota - live), quotas=cfg.quota)
+        answer["jobs"] = [{**{k: v[k] for k in listed}, **extra} for v in views[start:start + per_page]]
+        return answer
 
     def get_job(self, project_id: str, job_id: str) -> dict[str, Any]:
         """``GET .../{job_id}``: the list's fields plus job_type, flavor, schedule, remaining_duration."""
         with self._lock:
             now = self._clock()
-            return {"is_success": True, **self._view(self._find(project_id, job_id, now), now)}
+            view = self._view(self._find(project_id, job_id, now), now)
+        if self.config.details_schedule_as_list:
+            if "schedule" in view:
+                view["schedule"] = [view["schedule"]]
+            if "flavor" in view:
+                view["flavor"] = {**view["flavor"], "name": "sim flavor", "cpu": "2"}
+        return {"is_success": True, **view, **(_EXTRA_ANSWER_FIELDS if self.config.extra_list_fields else {})}
 
     def update_job(self, project_id: str, job_id: str, body: Any) -> dict[str, Any]:
         """``PUT .../{job_id}`` with ``{"job_desc": ...}``."""
@@ -262,7 +281,7 @@ class SimState:
         numeric = job_id.isascii() and job_id.isdigit()
         record = self._jobs(project_id, now).get(int(job_id)) if numeric else None
         if record is None:
-            raise _invalid(f"The visualization job {job_id} does not exist", NO_SUCH_JOB)
+            raise SimApiError(self.config.not_found_status, NO_SUCH_JOB, f"The visualization job {job_id} does not exist")
         return record
 
     def _require(self, record: dict[str, Any], now: float, verb: str, allowed: Callable[[Phase], bool]) -> None:
