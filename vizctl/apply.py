@@ -46,7 +46,7 @@ from dataclasses import dataclass
 from typing import Callable, Protocol, TypeVar
 
 from vizctl.client import ModelArtsClient
-from vizctl.errors import DUPLICATE_NAME_CODE, ApiError, ApiResponseError, RetryCancelled, VizctlError
+from vizctl.errors import DUPLICATE_NAME_CODE, NOT_ALLOWED_CODE, NOT_FOUND_CODE, ApiError, ApiResponseError, RetryCancelled, VizctlError
 from vizctl.model import DEFAULT_LIST_LAG, LiveJob, LiveSnapshot, Phase, Status, phase_of
 from vizctl.plan import Action, Change, Plan
 from vizctl.retry import RetryPolicy
@@ -266,12 +266,12 @@ class Applier:
         elif change.action is Action.UPDATE:
             job.job_id = self._update(change)
         elif change.action is Action.RESTART:
-            job.job_id = self._restart(change)
+            job.job_id, job.ours, job.done = self._restart(change)
         elif change.action is Action.DELETE:
             job.job_id = self._delete_planned(change)
         else:
             raise MutationFailed(f"vizctl cannot carry out {change.action.value}")
-        job.done = _DONE[change.action]
+        job.done = job.done or _DONE[change.action]
         self.reporter.action_done(change, job.job_id, self.clock() - started)
         return True
 
@@ -293,17 +293,50 @@ class Applier:
         self._attempt(lambda: self.client.update_job(job_id, desc), verify=lambda: None, what=f"update {change.job_name}", idempotent=True)
         return job_id
 
-    def _restart(self, change: Change) -> str:
+    def _restart(self, change: Change) -> tuple[str, bool, Outcome]:
+        """Restart the plan's stopped job, once it has finished stopping; the job to watch, whether
+        this run created it, and what was done.
+
+        The job may have changed since the plan: KILLING can end in a deletion (a destroy under
+        way), so the declared job is created; another client may have restarted it, so nothing
+        is sent; a restart refused as not allowed (ModelArts.0105) is settled by the list the same way.
+        """
         job_id = change.job_id or ""
+        now = self._settled(job_id, change.job_name)
+        if now is None:
+            created, ours = self._create(change)
+            return created, ours, Outcome.CREATED
         if any(d.fix == "in-place" for d in change.diff):
             self._update(change)
-        self._until(lambda: phase_of(self.client.get_job(job_id).status) is not Phase.STOPPING, f"{change.job_name} to finish stopping")
-        self._attempt(
-            lambda: self.client.restart_job(job_id),
-            verify=lambda: job_id if phase_of(self.client.get_job(job_id).status) in (Phase.PENDING, Phase.RUNNING) else None,
-            what=f"restart {change.job_name}",
-        )
-        return job_id
+        if now.phase in (Phase.PENDING, Phase.RUNNING):
+            return job_id, False, Outcome.UNCHANGED
+        try:
+            self._attempt(
+                lambda: self.client.restart_job(job_id),
+                verify=lambda: job_id if phase_of(self.client.get_job(job_id).status) in (Phase.PENDING, Phase.RUNNING) else None,
+                what=f"restart {change.job_name}",
+            )
+        except ApiResponseError as exc:
+            later = self._listed(job_id, change.job_name) if exc.error_code == NOT_ALLOWED_CODE else None
+            if later is None or later.phase not in (Phase.PENDING, Phase.RUNNING):
+                raise
+            return job_id, False, Outcome.UNCHANGED
+        return job_id, False, Outcome.RESTARTED
+
+    def _listed(self, job_id: str, name: str) -> LiveJob | None:
+        """The job as the list shows it now, or None when it is not listed."""
+        return next((job for job in self.client.find_by_name(name) if job.job_id == job_id), None)
+
+    def _settled(self, job_id: str, name: str) -> LiveJob | None:
+        """The job once it is no longer stopping (KILLING ends stopped, or deleted: None)."""
+        seen: list[LiveJob | None] = [None]
+
+        def settled() -> bool:
+            seen[0] = self._listed(job_id, name)
+            return seen[0] is None or seen[0].phase is not Phase.STOPPING
+
+        self._until(settled, f"{name} to finish stopping")
+        return seen[0]
 
     def _replace(self, change: Change) -> tuple[str, bool]:
         self._delete_planned(change)
@@ -314,23 +347,21 @@ class Applier:
         """Delete the plan's job. One the plan saw KILLING (being deleted or stopped: the API refuses a
         delete meanwhile) is let finish first, and needs no delete if the list no longer shows it then."""
         job_id, name = change.job_id or "", change.job_name
-        if change.status is not None and phase_of(change.status) is Phase.STOPPING:
-            seen: list[LiveJob] = []
-
-            def settled() -> bool:
-                seen[:] = [job for job in self.client.find_by_name(name) if job.job_id == job_id]
-                return all(job.phase is not Phase.STOPPING for job in seen)
-
-            self._until(settled, f"{name} to finish stopping")
-            if not seen:
-                return job_id  # it was being deleted already
+        if change.status is not None and phase_of(change.status) is Phase.STOPPING and self._settled(job_id, name) is None:
+            return job_id  # it was being deleted already
         return self._delete(job_id, name)
 
     def _delete(self, job_id: str, name: str) -> str:
+        """Delete a job; one already gone, or already being deleted, when the delete arrives is not a failure."""
         def gone() -> str | None:
             return job_id if all(j.job_id != job_id or j.phase is Phase.STOPPING for j in self.client.find_by_name(name)) else None
 
-        self._attempt(lambda: self.client.delete_job(job_id), verify=gone, what=f"delete {name}")
+        try:
+            self._attempt(lambda: self.client.delete_job(job_id), verify=gone, what=f"delete {name}")
+        except ApiResponseError as exc:
+            refused_as_gone = exc.http_status == 404 or exc.error_code in (NOT_FOUND_CODE, NOT_ALLOWED_CODE)
+            if not refused_as_gone or gone() is None:
+                raise
         return job_id
 
     def _existing_id(self, name: str) -> str | None:

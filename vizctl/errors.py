@@ -212,3 +212,5 @@ class UnsuccessfulAnswer(ApiResponseError):
 
 
 DUPLICATE_NAME_CODE = "ModelArts.0103"
+NOT_FOUND_CODE = "ModelArts.0102"  # the job does not exist (often with HTTP 400, not 404)
+NOT_ALLOWED_CODE = "ModelArts.0105"  # not allowed in the job's status: delete of KILLING, restart of RUNNING
