@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from cliutil import TOKEN, manifest_of, run
+from soak import scale
 from vizctl.apply import Applier, ApplySettings
 from vizctl.auth import TokenAuth
 from vizctl.client import ModelArtsClient
@@ -43,6 +45,7 @@ def spawn(sim, *argv, state=None):
 # -- output failures -----------------------------------------------------------------------
 
 
+@pytest.mark.hardening
 def test_a_closed_output_pipe_changes_nothing_apply_does(tmp_path):
     with SimServer(SimConfig(startup_seconds=1.0)) as sim:
         m = manifest_of(tmp_path / "m.yaml", "pipe-1", "pipe-2")
@@ -184,6 +187,7 @@ def test_a_job_deleted_or_stopped_during_the_apply_is_not_reported_unchanged(tmp
         assert "✗ gone-1  " + says.format(id=old["job_id"]) in result.out
 
 
+@pytest.mark.hardening
 def test_a_lagging_list_and_lost_create_answers_never_create_twice(tmp_path):
     names = [f"lag-{i}" for i in range(12)]
     with SimServer(SimConfig(seed=3, list_lag=1.5, rate_lost_response=0.4, **FAST)) as sim:
@@ -206,6 +210,7 @@ def test_a_duplicate_name_answer_means_the_job_exists_even_before_the_list_shows
         assert [j["job_name"] for j in live(sim)] == ["dn-1"]
 
 
+@pytest.mark.hardening
 def test_an_ambiguous_create_that_finds_several_jobs_picks_none(tmp_path):
     """Two applies whose create answers are both lost: neither can know which job is its own."""
     with SimServer(SimConfig(latency=0.2, rate_lost_response=1.0, **FAST)) as sim:
@@ -223,9 +228,13 @@ def test_an_ambiguous_create_that_finds_several_jobs_picks_none(tmp_path):
 # -- concurrent applies of the same manifests converge to one job per name ----------------------
 
 
-@pytest.mark.parametrize("applies, lag", [(2, 0.0), (5, 0.5)])
-def test_concurrent_applies_end_with_one_job_per_name(tmp_path, applies, lag):
-    names = ["cc-a", "cc-b", "cc-c"]
+@pytest.mark.hardening
+@pytest.mark.parametrize("applies, lag, jobs", scale(
+    [(2, 0.0, 3), (5, 0.5, 3)],
+    [(2, 0.0, 3), (5, 0.5, 3), (3, 0.0, 10), (5, 0.0, 8), (8, 0.2, 6), (8, 1.0, 10)],
+))
+def test_concurrent_applies_end_with_one_job_per_name(tmp_path, applies, lag, jobs):
+    names = [f"cc-{i}" for i in range(jobs)]
     with SimServer(SimConfig(latency=0.1, list_lag=lag, **FAST)) as sim:
         m = manifest_of(tmp_path / "m.yaml", *names)
         runs = [run_in_thread("apply", "-f", str(m), "--auto-approve", "--output", "json", sim=sim) for _ in range(applies)]
@@ -250,22 +259,34 @@ def test_concurrent_applies_end_with_one_job_per_name(tmp_path, applies, lag):
 # -- crashes: SIGKILL at any moment, then apply again ---------------------------------------------
 
 
-@pytest.mark.parametrize("moment", ["before any create", "between creates", "while waiting"])
+KILL_NAMES = [f"kill-{i}" for i in range(4)]
+# When to kill apply: a moment's name, when it has come (the simulator's counts), and whether every create was sent by then.
+KILL_MOMENTS = {
+    "before any create": (lambda stats: stats["GET list"] >= 1, False),
+    "between creates": (lambda stats: stats["POST create"] >= 2, False),
+    "while waiting": (lambda stats: stats["POST create"] == len(KILL_NAMES) and stats["GET list"] >= 3, True),
+}
+SOAK_KILL_MOMENTS = {  # a soak run adds each create and later wait rounds
+    **{f"after create {n}": (lambda stats, n=n: stats["POST create"] >= n, None) for n in range(1, len(KILL_NAMES) + 1)},
+    **{f"in wait round {r}": (lambda stats, r=r: stats["POST create"] == len(KILL_NAMES) and stats["GET list"] >= 4 + r, True)
+       for r in (1, 2)},  # lists: the plan's 2 (a page, the cross-check), the race check's 2, a round's 1
+}
+
+
+@pytest.mark.hardening
+@pytest.mark.parametrize("moment", scale([*KILL_MOMENTS], [*KILL_MOMENTS, *SOAK_KILL_MOMENTS]))
 def test_apply_killed_at_any_moment_converges_on_the_next_run(tmp_path, moment):
-    names = [f"kill-{i}" for i in range(4)]
+    names = KILL_NAMES
+    reached, all_sent = {**KILL_MOMENTS, **SOAK_KILL_MOMENTS}[moment]
     with SimServer(SimConfig(latency=0.05, startup_seconds=1.0, delete_seconds=0.1)) as sim:
         m = manifest_of(tmp_path / "m.yaml", *names)
         process = spawn(sim, "apply", "-f", str(m), "--auto-approve", "--parallelism", "1")
-        reached = {
-            "before any create": lambda: sim.stats["GET list"] >= 1,
-            "between creates": lambda: sim.stats["POST create"] >= 2,
-            "while waiting": lambda: sim.stats["POST create"] == len(names) and sim.stats["GET list"] >= 3,
-        }[moment]
-        wait_until(reached)
+        wait_until(lambda: reached(sim.stats))
         process.kill()
         process.communicate(timeout=10)
+        assert process.returncode == -signal.SIGKILL  # killed, not finished
         created = sim.stats["POST create"]
-        assert created < len(names) or moment == "while waiting"
+        assert all_sent is None or (created == len(names)) == all_sent
         again = run("apply", "-f", str(m), "--auto-approve", sim=sim)
         assert again.code == 0, again.all
         jobs = live(sim)
