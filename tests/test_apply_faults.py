@@ -36,7 +36,7 @@ FAULTS = {
 
 
 @pytest.mark.hardening
-@pytest.mark.parametrize("sim_seed", scale([7], range(7, 12)))
+@pytest.mark.parametrize("sim_seed", scale([7], range(7, 10)))
 @pytest.mark.parametrize("kind", FAULTS)
 def test_twenty_percent_faults_converge_without_duplicates(tmp_path, kind, sim_seed):
     names = [f"ft-{i}" for i in range(20)]
