@@ -239,7 +239,8 @@ ADOPTER_DOES_NOT_WAIT = "apply.py _verify: a run that adopted does not wait for 
 @pytest.mark.hardening
 @pytest.mark.parametrize("applies, lag, jobs", scale(
     [(2, 0.0, 3), (5, 0.5, 3)],
-    [(2, 0.0, 3), (5, 0.5, 3), (3, 0.0, 10), (5, 0.0, 8), (8, 0.2, 6), pytest.param(8, 1.0, 10, marks=pytest.mark.xfail(reason=ADOPTER_DOES_NOT_WAIT))],
+    [(2, 0.0, 3), (5, 0.5, 3), (3, 0.0, 10), (5, 0.0, 8), (8, 0.2, 6),
+     pytest.param(8, 1.0, 10, marks=pytest.mark.xfail(reason=ADOPTER_DOES_NOT_WAIT))],
 ))
 def test_concurrent_applies_end_with_one_job_per_name(tmp_path, applies, lag, jobs):
     names = [f"cc-{i}" for i in range(jobs)]
