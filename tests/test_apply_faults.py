@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from cliutil import TOKEN, manifest_of, run
+from soak import scale
 from vizctl.sim.config import SimConfig
 from vizctl.sim.server import SimServer
 
@@ -34,10 +35,12 @@ FAULTS = {
 }
 
 
+@pytest.mark.hardening
+@pytest.mark.parametrize("sim_seed", scale([7], range(7, 10)))
 @pytest.mark.parametrize("kind", FAULTS)
-def test_twenty_percent_faults_converge_without_duplicates(tmp_path, kind):
+def test_twenty_percent_faults_converge_without_duplicates(tmp_path, kind, sim_seed):
     names = [f"ft-{i}" for i in range(20)]
-    with SimServer(SimConfig(seed=7, **FAST, **FAULTS[kind])) as sim:
+    with SimServer(SimConfig(seed=sim_seed, **FAST, **FAULTS[kind])) as sim:
         m = manifest_of(tmp_path / "m.yaml", *names)
         lag = ("--list-lag", "0.5")  # the simulator's list shows a job at once; the default would wait 10 s per lost create
         first = run("apply", "-f", str(m), "--auto-approve", *lag, sim=sim)
@@ -53,6 +56,7 @@ def test_twenty_percent_faults_converge_without_duplicates(tmp_path, kind):
         assert statuses == {8}
 
 
+@pytest.mark.hardening
 def test_lost_create_responses_are_adopted_not_recreated(tmp_path):
     with SimServer(SimConfig(rate_lost_response=1.0, **FAST)) as sim:
         m = manifest_of(tmp_path / "m.yaml", "lost-1", "lost-2")
@@ -62,6 +66,7 @@ def test_lost_create_responses_are_adopted_not_recreated(tmp_path):
         assert sorted(live_names(sim)) == ["lost-1", "lost-2"]
 
 
+@pytest.mark.hardening
 def test_duplicate_name_answer_means_re_read(tmp_path):
     with SimServer(SimConfig(reject_duplicate_names=True, rate_lost_response=1.0, **FAST)) as sim:
         m = manifest_of(tmp_path / "m.yaml", "dn-1")
@@ -181,6 +186,7 @@ def wait_for_line(process, needle, timeout=20):
     raise AssertionError(f"{needle!r} not seen in {seen}")
 
 
+@pytest.mark.hardening
 def test_first_ctrl_c_finishes_in_flight_work_prints_the_summary_and_exits_130(tmp_path):
     with SimServer(SimConfig(latency=0.3, startup_seconds=0.5)) as sim:
         names = [f"cc-{i}" for i in range(12)]
@@ -201,6 +207,7 @@ def test_first_ctrl_c_finishes_in_flight_work_prints_the_summary_and_exits_130(t
         assert sorted(live_names(sim)) == sorted(names)
 
 
+@pytest.mark.hardening
 def test_second_ctrl_c_exits_at_once(tmp_path):
     with SimServer(SimConfig(latency=3.0)) as sim:  # every request takes 3 s
         m = manifest_of(tmp_path / "m.yaml", "slow-1")
@@ -215,6 +222,7 @@ def test_second_ctrl_c_exits_at_once(tmp_path):
         assert time.monotonic() - started < 2
 
 
+@pytest.mark.hardening
 def test_ctrl_c_while_waiting_reports_pending_jobs(tmp_path):
     with SimServer(SimConfig(startup_seconds=60)) as sim:
         m = manifest_of(tmp_path / "m.yaml", "wait-1")

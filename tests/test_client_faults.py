@@ -15,6 +15,7 @@ from collections import Counter
 import pytest
 
 from cliutil import TOKEN, manifest_of, run
+from soak import scale
 from test_apply_faults import REPO, start_apply, wait_for_line
 from vizctl.auth import TokenAuth
 from vizctl.client import LIST_READS, ModelArtsClient
@@ -33,6 +34,8 @@ from vizctl.sim.server import SimServer
 
 FAST = dict(startup_seconds=0.2, delete_seconds=0.1, stop_seconds=0.1, retry_after=0.05)
 QUICK_RETRY = RetryPolicy(attempts=3, backoff=0.01, jitter=False)
+
+pytestmark = pytest.mark.hardening
 
 
 def client_for(sim_or_url, token=TOKEN, **kwargs):
@@ -138,18 +141,24 @@ def test_a_cut_answer_to_a_create_is_ambiguous_and_not_resent():
         assert live_names(sim) == ["cut"]  # it was carried out: the list settles it
 
 
+@pytest.mark.parametrize("rate, sim_seed", scale([(0.3, 2)], [(0.4, 3), (0.4, 4)]))
 @pytest.mark.parametrize("kind", sorted(ANSWER_FAULTS))
-def test_apply_converges_with_each_kind_of_broken_answer_at_30_percent(tmp_path, kind):
+def test_apply_converges_with_each_kind_of_broken_answer(tmp_path, kind, rate, sim_seed):
     have = [f"bk-{i}" for i in range(6)]  # two pages and more to plan on: the list's lies matter
     names = have + [f"bk-{i}" for i in range(6, 12)]
-    with SimServer(SimConfig(seed=2, max_per_page=4, **FAST)) as sim:
+    with SimServer(SimConfig(seed=sim_seed, max_per_page=4, **FAST)) as sim:
         seed(sim, have)
-        sim.config.update({kind: 0.3})
+        sim.config.update({kind: rate})
         m = manifest_of(tmp_path / "m.yaml", *names)
-        result = run("apply", "-f", str(m), "--auto-approve", sim=sim)
+        for _ in range(scale(1, 3)):  # at 40% a request may use up its tries: the user re-runs apply, as the README asks
+            lag = ("--list-lag", "0.5")  # the simulator's list shows a job at once; the default would wait 10 s per create not made
+            result = run("apply", "-f", str(m), "--auto-approve", *lag, sim=sim)
+            assert result.code in (0, 1, 3) and "Traceback" not in result.all, result.all
+            assert TOKEN not in result.all and "SECRET" not in result.all
+            if result.code == 0:
+                break
         sim.config.update({kind: 0.0, "max_per_page": 1000})
         assert result.code == 0, result.all
-        assert "Traceback" not in result.all and TOKEN not in result.all and "SECRET" not in result.all
         assert sim.stats["faults"] > 0
         counts = Counter(live_names(sim))
         assert sorted(counts) == sorted(names) and max(counts.values()) == 1, counts

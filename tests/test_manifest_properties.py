@@ -2,9 +2,9 @@
 with a Manifest or its ManifestError, every problem names its file and a line in it, and the two
 fast paths (the event-built documents, the compiled schema check) agree with the reference ones.
 
-CI runs the small "ci" profile (a few seconds). A soak run tries far more inputs:
+CI runs the small "ci" profile (a few seconds). A soak run (tests/soak.py) tries far more inputs:
 
-    HYPOTHESIS_PROFILE=soak .venv/bin/python -m pytest -q tests/test_manifest_properties.py
+    VIZCTL_SOAK=1 .venv/bin/python -m pytest -q tests/test_manifest_properties.py
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from soak import scale
 from vizctl import envsubst, manifest, schemacheck, yamlpos
 from vizctl.errors import ManifestError
 from vizctl.manifest import load_manifests, load_schema
@@ -26,7 +27,9 @@ from vizctl.manifest import load_manifests, load_schema
 settings.register_profile("ci", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow],
                           derandomize=bool(os.environ.get("CI")), database=None if os.environ.get("CI") else settings.default.database)
 settings.register_profile("soak", max_examples=5000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", scale("ci", "soak")))
+
+pytestmark = pytest.mark.hardening
 
 ENVIRON = {"BUCKET": "b", "EMPTY": ""}
 

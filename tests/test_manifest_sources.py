@@ -250,6 +250,7 @@ def test_a_directory_without_any_manifest_is_a_problem(work):
 # -- hostile input ---------------------------------------------------------------
 
 
+@pytest.mark.hardening
 def test_a_50_mb_file_is_refused_unread(work, tmp_path):
     with open(tmp_path / "big.yaml", "wb") as f:
         f.write(b"jobs: []\n")
@@ -260,6 +261,7 @@ def test_a_50_mb_file_is_refused_unread(work, tmp_path):
     assert problems_of("-", stdin=stdin) == ["<stdin>: larger than 10 MiB: not read (a manifest of 10,000 jobs is about 1 MiB)"]
 
 
+@pytest.mark.hardening
 def test_symbolic_link_loops(work, tmp_path):
     os.symlink("loop.yaml", tmp_path / "loop.yaml")
     assert problems_of("loop.yaml") == ["loop.yaml: a symbolic link loop"]
@@ -269,6 +271,7 @@ def test_symbolic_link_loops(work, tmp_path):
     assert problems_of("d") == ["d/self.yaml: cannot read the file: Too many levels of symbolic links"]
 
 
+@pytest.mark.hardening
 def test_a_fifo_or_a_directory_given_as_a_file_does_not_hang(work, tmp_path):
     os.mkfifo(tmp_path / "pipe.yaml")
     assert problems_of("pipe.yaml") == ["pipe.yaml: not a regular file or a directory"]
@@ -276,6 +279,7 @@ def test_a_fifo_or_a_directory_given_as_a_file_does_not_hang(work, tmp_path):
     assert problems_of("d") == ["d: no manifests here: the directory holds no *.yaml or *.yml file"]
 
 
+@pytest.mark.hardening
 @pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root reads any file whatever its mode")
 def test_a_file_without_read_permission(work, tmp_path):
     work("a.yaml", "jobs: []\n")
@@ -283,6 +287,7 @@ def test_a_file_without_read_permission(work, tmp_path):
     assert problems_of("a.yaml") == ["a.yaml: cannot read the file: Permission denied"]
 
 
+@pytest.mark.hardening
 def test_binary_data(work, tmp_path):
     (tmp_path / "a.yaml").write_bytes(b"jobs: []\n" + bytes(range(256)) * 4)
     assert problems_of("a.yaml") == ["a.yaml:3: not UTF-8 text (byte 0x80 cannot be read)"]  # 0x0a is a line break
@@ -291,6 +296,7 @@ def test_binary_data(work, tmp_path):
     assert problem.startswith("b.yaml:2: invalid YAML: character #x0000 is not allowed")
 
 
+@pytest.mark.hardening
 def test_very_long_values_are_shortened_in_messages(work, tmp_path):
     name, key = "n" * 100_000, "k" * 1000  # YAML allows keys of at most 1024 characters
     (tmp_path / "a.yaml").write_text(f"jobs:\n  - job_name: {name}\n    train_url: /b/\n    {key}: 1\n")
@@ -300,6 +306,7 @@ def test_very_long_values_are_shortened_in_messages(work, tmp_path):
     assert found[0].startswith("a.yaml:2: jobs[0].job_name: 'nnnn")
 
 
+@pytest.mark.hardening
 @pytest.mark.parametrize(
     "text, line",
     [
@@ -313,11 +320,13 @@ def test_more_values_than_the_limit_in_one_file(work, tmp_path, text, line):
     assert problems_of("a.yaml") == [f"a.yaml:{line}: more than {yamlpos.MAX_VALUES} values in this file: split it into several files"]
 
 
+@pytest.mark.hardening
 def test_a_broken_symbolic_link(work, tmp_path):
     os.symlink("nowhere.yaml", tmp_path / "a.yaml")
     assert problems_of("a.yaml") == ["a.yaml: a broken symbolic link"]
 
 
+@pytest.mark.hardening
 def test_alias_bomb_of_many_levels_stops_at_the_value_limit(work, tmp_path):
     text = "a: &a [" + ", ".join(["x"] * 50) + "]\n"
     for i in range(1, 12):

@@ -483,10 +483,10 @@ class Applier:
         that a failed create left after all, change what the outcome says."""
         declared = [job for job in jobs if job.result is not None and job.change.action not in (Action.DELETE, Action.AMBIGUOUS)]
         snapshot = self._read_all()
-        # A race's winner gives the losers list_lag seconds to delete their jobs.
+        # A race's winner, and a loser that adopted it, give the other losers list_lag seconds to delete theirs.
         deadline = self.clock() + self.settings.list_lag
         while snapshot is not None and not self.stop.is_set() and self.clock() < deadline and any(
-            job.ours and len(_live(snapshot.by_name().get(job.name, []))) > 1 for job in declared
+            (job.ours or job.done is Outcome.ADOPTED) and len(_live(snapshot.by_name().get(job.name, []))) > 1 for job in declared
         ):
             self._sleep(min(self.settings.poll_min, deadline - self.clock()))
             snapshot = self._read_all() or snapshot
