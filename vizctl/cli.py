@@ -172,6 +172,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     progress = _Parser(add_help=False)
     progress.add_argument("--output", "-o", choices=("text", "json"), default="text", help="text, or json: one event per line")
+    progress.add_argument("--timeout", type=duration, default=900.0, metavar="DURATION", help="give up waiting for the jobs after this long: 900, 90s, 15m, 1h30m (default 15m)")
+
+    approval = _Parser(add_help=False)
+    approval.add_argument("-y", "--auto-approve", action="store_true", help="do not ask for confirmation")
 
     validate = command("validate", "check manifests offline", "vizctl validate manifests/", parents=[manifests])
     validate.add_argument("--sim", action="store_true", help=argparse.SUPPRESS)
@@ -191,10 +195,8 @@ def build_parser() -> argparse.ArgumentParser:
     apply = command(
         "apply", "carry out the plan and wait for the jobs to run",
         "vizctl apply manifests/ --auto-approve --timeout 15m\nvizctl apply plan.json          # a plan saved with `vizctl plan --out`, as is",
-        CONNECTION_ENV, (0, 1, 3, 64, 130), [manifests, connection, selection, progress],
+        CONNECTION_ENV, (0, 1, 3, 64, 130), [manifests, connection, selection, progress, approval],
     )
-    apply.add_argument("-y", "--auto-approve", action="store_true", help="do not ask for confirmation")
-    apply.add_argument("--timeout", type=duration, default=900.0, metavar="DURATION", help="give up waiting for jobs after this long: 900, 90s, 15m, 1h30m (default 15m)")
     apply.add_argument("--no-wait", action="store_true", help="do not wait for the jobs to run")
     apply.add_argument(
         "--list-lag", type=lag, default=DEFAULT_LIST_LAG, metavar="DURATION",
@@ -223,16 +225,13 @@ def build_parser() -> argparse.ArgumentParser:
         "vizctl apply manifests/ -y --no-wait && vizctl wait manifests/ --timeout 10m",
         CONNECTION_ENV, (0, 1, 3, 64, 130), [manifests, connection, targets, progress],
     )
-    wait.add_argument("--timeout", type=duration, default=900.0, metavar="DURATION", help="give up after this long: 900, 90s, 15m, 1h30m (default 15m)")
     wait.set_defaults(run=_command("wait"))
 
     destroy = command(
         "destroy", "delete the declared jobs, after a plan and a confirmation",
         "vizctl destroy manifests/ --target cv-resnet50-tb",
-        CONNECTION_ENV, (0, 1, 3, 64, 130), [manifests, connection, targets, progress],
+        CONNECTION_ENV, (0, 1, 3, 64, 130), [manifests, connection, targets, progress, approval],
     )
-    destroy.add_argument("-y", "--auto-approve", action="store_true", help="do not ask for confirmation")
-    destroy.add_argument("--timeout", type=duration, default=900.0, metavar="DURATION", help="give up waiting for the list to drop the deleted jobs after this long (default 15m)")
     destroy.set_defaults(run=_command("destroy"))
 
     show = command("show", "render a plan saved with `vizctl plan --out`", "vizctl show plan.json --output markdown")
