@@ -1,0 +1,179 @@
+"""Tests written to kill mutants that survived the suite (tests/MUTATION.md says how to rerun it)."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import replace
+
+import pytest
+
+from test_planner import _team, live, manifest, snap, spec
+
+from vizctl.cli import exit_status_for
+from vizctl.errors import (
+    ApiError, ApiResponseError, AuthError, ConfigError, ConfirmationError, ExitStatus, ManifestError, PlanError,
+    ProtocolError, Problem, RequestTimeout, ServerError, StalePlanError, ThrottledError, TransportError, UsageError,
+    VizctlError,
+)
+from vizctl.manager import check_fresh, load_plan, save_plan
+from vizctl.model import Manifest
+from vizctl.plan import Action, plan_from_dict, plan_to_dict
+from vizctl.planner import PlanOptions, build_plan
+
+# -- the error mapping -----------------------------------------------------------------
+
+
+def test_exit_codes_are_the_documented_numbers():
+    assert {s.name: int(s) for s in ExitStatus} == {
+        "OK": 0, "ERROR": 1, "CHANGES": 2, "NOT_CONVERGED": 3, "USAGE": 64, "INTERRUPTED": 130,
+    }
+
+
+@pytest.mark.parametrize("error, status, ambiguous, retryable", [
+    (VizctlError("x"), 1, False, False),
+    (UsageError("x"), 64, False, False),
+    (ConfigError("x"), 1, False, False),
+    (ConfirmationError("x"), 1, False, False),
+    (ManifestError([Problem("m.yaml", 1, "bad")]), 1, False, False),
+    (PlanError("x"), 1, False, False),
+    (StalePlanError("x"), 1, False, False),
+    (ApiError("x"), 1, False, False),
+    (TransportError("x"), 1, True, True),
+    (RequestTimeout("x"), 1, True, True),
+    (ProtocolError("x"), 1, True, False),
+    (ApiResponseError(400, "ModelArts.0101", "bad"), 1, False, False),
+    (AuthError(401, "APIG.1002", "no"), 1, False, False),
+    (ThrottledError(429, "APIG.0308", "slow down"), 1, False, True),
+    (ServerError(503, None, "down"), 1, True, True),
+])
+def test_every_error_maps_to_its_exit_code_and_says_whether_a_mutation_may_have_happened(error, status, ambiguous, retryable):
+    assert exit_status_for(error) == status and isinstance(exit_status_for(error), ExitStatus)
+    if isinstance(error, ApiError):
+        assert (error.ambiguous, error.retryable) == (ambiguous, retryable)
+
+
+def test_error_messages_as_printed():
+    assert VizctlError("no endpoint").report() == "Error: no endpoint"
+    assert str(ApiResponseError(400, "ModelArts.0101", "bad body", method="POST", path="/v1/p/visualization-jobs")) == (
+        "API error 400 ModelArts.0101: bad body (POST /v1/p/visualization-jobs)"
+    )
+    assert str(ApiResponseError(502, None, "bad gateway")) == "API error 502 bad gateway"
+    throttled = ThrottledError(429, "APIG.0308", "slow", retry_after=2.5)
+    assert throttled.retry_after == 2.5 and throttled.http_status == 429 and throttled.error_message == "slow"
+    assert ThrottledError(429, None, "slow").retry_after is None
+
+
+def test_manifest_error_lists_every_problem_then_one_error_line():
+    error = ManifestError([Problem("a.yaml", 3, "unknown field"), Problem("a.yaml", None, "empty"), Problem("b.yaml", 1, "bad")])
+    assert error.report() == "a.yaml:3: unknown field\na.yaml: empty\nb.yaml:1: bad\nError: 3 problems in 2 files; nothing was sent to the API"
+    assert str(error).endswith("\n3 problems in 2 files; nothing was sent to the API")
+    one = ManifestError([Problem("a.yaml", 2, "bad")])
+    assert one.report().splitlines()[-1] == "Error: 1 problem in 1 file; nothing was sent to the API"
+
+
+def test_a_throttled_error_names_the_request_it_answered():
+    error = ThrottledError(429, "APIG.0308", "slow", method="GET", path="/v1/p/visualization-jobs", retry_after=1)
+    assert str(error) == "API error 429 APIG.0308: slow (GET /v1/p/visualization-jobs)" and error.method == "GET"
+
+
+# -- the plan file: written, read back, checked against the live jobs ----------------------
+
+
+def test_a_saved_plan_file_is_indented_utf8_json_that_records_where_and_how_it_was_made(tmp_path):
+    plan = build_plan(manifest(spec("ä-1", job_desc="grüße")), snap(), PlanOptions(targets=frozenset({"ä-1"})))
+    path = tmp_path / "plan.json"
+    save_plan(str(path), plan, "https://modelarts.example", "proj-9", PlanOptions(targets=frozenset({"ä-1"}), force=True))
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith('{\n  "kind": "vizctl-plan",\n  "format_version": ') and text.endswith("}\n")
+    assert '"grüße"' in text  # not \u escapes: the file is meant to be read in a review
+    assert os.listdir(tmp_path) == ["plan.json"]  # no temporary file left behind
+    saved = load_plan(str(path))
+    assert (saved.endpoint, saved.project_id) == ("https://modelarts.example", "proj-9")
+    assert saved.options == PlanOptions(targets=frozenset({"ä-1"}), force=True)
+    assert saved.plan.changes == plan.changes
+
+
+def test_a_plan_file_that_cannot_be_written_is_one_error_naming_it(tmp_path):
+    where = tmp_path / "no-such-dir" / "plan.json"
+    with pytest.raises(VizctlError) as caught:
+        save_plan(str(where), build_plan(manifest(spec("a")), snap()), "sim", "p", PlanOptions())
+    assert str(caught.value) == f"cannot write the plan to {where}: No such file or directory"
+
+
+def test_a_saved_prune_is_fresh_while_its_doomed_job_is_unchanged_and_stale_once_it_is_gone():
+    m, s = _team(9, 1)
+    plan = build_plan(m, s, options=PlanOptions(prune=True))
+    [doomed] = [c for c in plan.changes if c.action is Action.DELETE]
+    check_fresh(plan, m, s)  # nothing changed: applies
+    gone = snap(*[j for j in s.jobs if j.job_id != doomed.job_id])
+    with pytest.raises(StalePlanError) as caught:
+        check_fresh(plan, m, gone)
+    assert str(caught.value) == "plan is stale: the live state changed since it was made for t-x0; run `vizctl plan` again"
+
+
+def test_a_saved_plan_names_every_job_that_changed_and_refuses_changed_manifests():
+    m = manifest(spec("a"), spec("b"), spec("c"))
+    plan = build_plan(m, snap(live(1, "a"), live(2, "b"), live(3, "c")))
+    with pytest.raises(StalePlanError) as caught:
+        check_fresh(plan, m, snap(live(1, "a", job_desc="edited"), live(3, "c", status=4)))
+    assert str(caught.value) == "plan is stale: the live state changed since it was made for a, b, c; run `vizctl plan` again"
+    other = Manifest(jobs=m.jobs, files=m.files, digest="other")
+    with pytest.raises(StalePlanError) as caught:
+        check_fresh(plan, other, snap(live(1, "a"), live(2, "b"), live(3, "c")))
+    assert str(caught.value) == "plan is stale: the manifests changed since it was made; run `vizctl plan` again"
+
+
+def test_a_plan_file_reads_back_every_field_apply_uses():
+    plan = build_plan(
+        manifest(spec("a", job_desc="n"), spec("b")), snap(live(1, "a", job_desc="o"), limit=7),
+        options=PlanOptions(targets=frozenset({"a", "b"})),
+    )
+    plan = replace(plan, quotas=100, endpoint="https://modelarts.example", project_id="proj-9", errors=("e1",), warnings=("w1",) + plan.warnings)
+    back = plan_from_dict({"kind": "vizctl-plan", **plan_to_dict(plan)})
+    fields = ("changes", "errors", "warnings", "job_count_limit", "quotas", "manifest_digest", "manifest_files", "targets", "endpoint", "project_id")
+    assert {f: getattr(back, f) for f in fields} == {f: getattr(plan, f) for f in fields}
+    assert (back.job_count_limit, back.quotas, back.targets) == (7, 100, ("a", "b"))
+
+
+def test_a_minimal_plan_file_reads_with_empty_defaults():
+    data = {
+        "kind": "vizctl-plan", "format_version": "2.0", "manifests": {"files": ["m.yaml"], "digest": "d"},
+        "changes": [{"job_name": "a", "action": "create", "reason": "not found"}],
+    }
+    plan = plan_from_dict(data)
+    [change] = plan.changes
+    assert (change.diff, change.live_ids, change.notes, change.fingerprint, change.location) == ((), (), (), "", None)
+    assert (plan.errors, plan.warnings, plan.targets, plan.job_count_limit, plan.quotas) == ((), (), (), None, None)
+    assert (plan.endpoint, plan.project_id) == ("", "")
+
+
+@pytest.mark.parametrize("data, message", [
+    ([], "not a vizctl plan file"),
+    ({"kind": "terraform-plan", "format_version": "2.0"}, "not a vizctl plan file"),
+    ({"kind": "vizctl-plan"}, "plan file format ? is not supported by vizctl"),
+    ({"kind": "vizctl-plan", "format_version": "3.0"}, "plan file format 3.0 is not supported by vizctl"),
+])
+def test_what_is_not_a_readable_plan_file_is_refused_by_name(data, message):
+    with pytest.raises(StalePlanError) as caught:
+        plan_from_dict(data)
+    assert str(caught.value).startswith(message)
+
+
+def test_a_plan_file_that_cannot_be_read_or_lacks_its_options_is_one_error_naming_it(tmp_path):
+    missing = tmp_path / "gone.json"
+    with pytest.raises(VizctlError) as caught:
+        load_plan(str(missing))
+    assert str(caught.value) == f"cannot read the plan file {missing}: No such file or directory"
+    damaged = tmp_path / "damaged.json"
+    damaged.write_text(json.dumps({"kind": "vizctl-plan", **plan_to_dict(build_plan(manifest(spec("a")), snap()))}))
+    with pytest.raises(StalePlanError) as caught:
+        load_plan(str(damaged))
+    assert str(caught.value) == f"{damaged} is a damaged plan file"
+
+
+def test_a_plan_file_keeps_replace_and_prune(tmp_path):
+    path = tmp_path / "plan.json"
+    options = PlanOptions(replace=frozenset({"a"}), prune=True)
+    save_plan(str(path), build_plan(manifest(spec("a")), snap(), options=options), "sim", "p", options)
+    assert load_plan(str(path)).options == options
