@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import pytest
 
-from test_planner import _team, live, manifest, snap, spec
+from test_planner import _team, live, manifest, one, snap, spec
 
 from vizctl.cli import exit_status_for
 from vizctl.errors import (
@@ -177,3 +177,44 @@ def test_a_plan_file_keeps_replace_and_prune(tmp_path):
     options = PlanOptions(replace=frozenset({"a"}), prune=True)
     save_plan(str(path), build_plan(manifest(spec("a")), snap(), options=options), "sim", "p", options)
     assert load_plan(str(path)).options == options
+
+
+def test_a_plan_file_location_may_have_a_colon_in_its_path_and_a_1x_change_may_lack_a_diff():
+    data = {
+        "kind": "vizctl-plan", "format_version": "1.0", "manifests": {"files": ["c:/m.yaml"], "digest": "d"},
+        "changes": [{"job_name": "a", "action": "no-op", "reason": "running", "location": "c:/team:a/m.yaml:12"}],
+    }
+    [change] = plan_from_dict(data).changes
+    assert (change.action, str(change.location), change.location.line) == (Action.NOOP, "c:/team:a/m.yaml:12", 12)
+
+
+# -- the planner --------------------------------------------------------------------
+
+
+def test_detail_values_the_api_left_empty_or_unclear_never_drift():
+    declared = spec("a", job_type="mindinsight", schedule={"type": "stop", "time_unit": "HOURS", "duration": 4})
+    two = [{"type": "stop", "time_unit": "HOURS", "duration": 2}, {"type": "stop", "time_unit": "HOURS", "duration": 4}]
+    detail = live(1, "a", job_type="", schedule=two)  # "" and a two-element list: nothing known to compare
+    assert one(build_plan(manifest(declared), snap(live(1, "a")), {"1": detail}), "a").action is Action.NOOP
+
+
+def test_a_live_flavor_of_another_shape_is_drift_not_a_crash():
+    job = live(1, "a", flavor="modelarts.vm.cpu.2u")
+    change = one(build_plan(manifest(spec("a", flavor={"code": "modelarts.vm.cpu.2u"})), snap(job), {"1": job}), "a")
+    assert change.action is Action.DRIFTED and [d.path for d in change.diff] == ["flavor"]
+
+
+def test_ambiguous_ids_that_are_not_numbers_are_named_too():
+    change = one(build_plan(manifest(spec("a")), snap(live(12, "a"), live("job-x", "a"), live(1, "a"))), "a")
+    assert change.action is Action.AMBIGUOUS and change.live_ids == ("job-x", "1", "12")  # numbers by value, after the rest
+
+
+def test_prune_refusals_say_how_to_go_ahead():
+    m, s = _team(0, 3)
+    [error] = build_plan(m, s, options=PlanOptions(prune=True)).errors
+    assert error == (
+        "prune would delete all 3 live jobs in scope (prefix 't-', m.yaml:1); "
+        "refused unless the scope's own file says `jobs: []` and --force is given"
+    )
+    [error] = build_plan(manifest(spec("a")), snap(live(9, "b")), options=PlanOptions(prune=True)).errors
+    assert error == "--prune given, but no manifest declares a prune scope (prune: {prefix: ...})"
