@@ -2,24 +2,34 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import time
 from dataclasses import replace
 
 import pytest
 
+from cliutil import TOKEN
 from test_planner import _team, live, manifest, one, snap, spec
 
+from vizctl.apply import Applier, ApplySettings
+from vizctl.auth import TokenAuth
 from vizctl.cli import exit_status_for
+from vizctl.client import ModelArtsClient
+from vizctl.environment import Environment
 from vizctl.errors import (
     ApiError, ApiResponseError, AuthError, ConfigError, ConfirmationError, ExitStatus, ManifestError, PlanError,
     ProtocolError, Problem, RequestTimeout, ServerError, StalePlanError, ThrottledError, TransportError, UsageError,
     VizctlError,
 )
-from vizctl.manager import check_fresh, load_plan, save_plan
-from vizctl.model import Manifest
+from vizctl.manager import check_fresh, load_plan, make_plan, save_plan
+from vizctl.model import Location, Manifest, PruneScope
 from vizctl.plan import Action, plan_from_dict, plan_to_dict
 from vizctl.planner import PlanOptions, build_plan
+from vizctl.progress import JsonReporter
+from vizctl.sim.config import SimConfig
+from vizctl.sim.server import SimServer
 
 # -- the error mapping -----------------------------------------------------------------
 
@@ -218,3 +228,82 @@ def test_prune_refusals_say_how_to_go_ahead():
     )
     [error] = build_plan(manifest(spec("a")), snap(live(9, "b")), options=PlanOptions(prune=True)).errors
     assert error == "--prune given, but no manifest declares a prune scope (prune: {prefix: ...})"
+
+
+# -- the applier, against the simulator over HTTP ---------------------------------------
+
+
+class FaultyFirst(ModelArtsClient):
+    """A real client whose first call of ``method`` meets the simulator with ``fault`` switched on."""
+
+    def __init__(self, sim, method: str, fault: str, calls: int = 1):
+        super().__init__(sim.url, "proj-1", TokenAuth(TOKEN))
+        self.sim, self.method, self.fault, self.left = sim, method, fault, calls
+        setattr(self, method, self._faulty)
+
+    def _faulty(self, *args):
+        real = getattr(ModelArtsClient, self.method)
+        if self.left <= 0:
+            return real(self, *args)
+        self.left -= 1
+        setattr(self.sim.config, self.fault, 1.0)
+        try:
+            return real(self, *args)
+        finally:
+            setattr(self.sim.config, self.fault, 0.0)
+
+
+def apply_with(client, plan, **settings):
+    settings = {"poll_min": 0.05, "poll_max": 0.1, "list_lag": 0.0, "timeout": 10.0, **settings}
+    return Applier(client, JsonReporter(Environment(stdout=io.StringIO())), ApplySettings(**settings)).run(plan)
+
+
+def prune_plan(sim, client):
+    sim.state.seed_jobs("proj-1", [{"job_name": n, "train_url": "/b/", "running": True} for n in ("t-keep", "t-old")])
+    scoped = Manifest(jobs=(spec("t-keep", "/b/"),), prune_scopes=(PruneScope(Location("m.yaml", 1), prefix="t-"),), files=("m.yaml",), digest="d")
+    plan, _ = make_plan(client, scoped, PlanOptions(prune=True))
+    assert [c.action for c in plan.changes] == [Action.NOOP, Action.DELETE]
+    return plan
+
+
+def live_names(sim):
+    return sorted(j["job_name"] for j in sim.state.list_jobs("proj-1", {"per_page": "1000"})["jobs"])
+
+
+def test_a_delete_whose_answer_was_lost_is_checked_in_the_list_not_sent_again():
+    with SimServer(SimConfig(delete_seconds=1.0)) as sim:
+        client = FaultyFirst(sim, "delete_job", "rate_lost_response")
+        results = apply_with(client, prune_plan(sim, client))
+        assert [(r.job_name, r.outcome.value) for r in results] == [("t-keep", "unchanged"), ("t-old", "deleted")]
+        assert sim.stats["DELETE delete"] == 1 and sim.stats["faults.lost_response"] == 1
+
+
+def test_a_delete_that_failed_is_sent_again_not_reported_done():
+    with SimServer(SimConfig(delete_seconds=0.1)) as sim:
+        client = FaultyFirst(sim, "delete_job", "rate_5xx")
+        results = apply_with(client, prune_plan(sim, client))
+        assert [r.outcome.value for r in results] == ["unchanged", "deleted"]
+        assert sim.stats["DELETE delete"] == 2 and sim.stats["faults.5xx"] == 1
+        time.sleep(0.2)
+        assert live_names(sim) == ["t-keep"]
+
+
+def test_a_create_that_keeps_failing_is_tried_exactly_mutation_attempts_times():
+    with SimServer(SimConfig(startup_seconds=0.1)) as sim:
+        client = FaultyFirst(sim, "create_job", "rate_5xx", calls=99)
+        plan, _ = make_plan(client, manifest(spec("c-1")), PlanOptions())
+        [result] = apply_with(client, plan, mutation_attempts=2)
+        assert result.outcome.value == "failed" and sim.stats["POST create"] == 2
+        assert result.detail.startswith("create c-1 failed after 2 attempts: API error 500 ModelArts.0010")
+        assert live_names(sim) == []
+
+
+def test_a_lost_create_answer_is_settled_by_one_look_at_the_list_once_it_shows_the_job():
+    with SimServer(SimConfig(startup_seconds=0.1)) as sim:
+        client = FaultyFirst(sim, "create_job", "rate_lost_response")
+        plan, _ = make_plan(client, manifest(spec("c-1")), PlanOptions())
+        lists = sim.stats["GET list"]
+        [result] = apply_with(client, plan, list_lag=5.0, wait=False)
+        assert result.outcome.value == "created" and sim.stats["POST create"] == 1
+        # one list read finds the job (no polling to the end of list_lag), one is apply's last look
+        assert sim.stats["GET list"] - lists == 2
