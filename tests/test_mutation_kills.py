@@ -85,6 +85,7 @@ def test_manifest_error_lists_every_problem_then_one_error_line():
 def test_a_throttled_error_names_the_request_it_answered():
     error = ThrottledError(429, "APIG.0308", "slow", method="GET", path="/v1/p/visualization-jobs", retry_after=1)
     assert str(error) == "API error 429 APIG.0308: slow (GET /v1/p/visualization-jobs)" and error.method == "GET"
+    assert error.path == "/v1/p/visualization-jobs"
 
 
 # -- the plan file: written, read back, checked against the live jobs ----------------------
@@ -168,6 +169,13 @@ def test_what_is_not_a_readable_plan_file_is_refused_by_name(data, message):
     with pytest.raises(StalePlanError) as caught:
         plan_from_dict(data)
     assert str(caught.value).startswith(message)
+
+
+def test_a_damaged_plan_file_says_what_is_missing():
+    data = {"kind": "vizctl-plan", "format_version": "2.0", "manifests": {"files": [], "digest": "d"}, "changes": [{"action": "create"}]}
+    with pytest.raises(StalePlanError) as caught:
+        plan_from_dict(data)
+    assert str(caught.value) == "the plan file is damaged (KeyError('job_name'))"
 
 
 def test_a_plan_file_that_cannot_be_read_or_lacks_its_options_is_one_error_naming_it(tmp_path):
@@ -307,3 +315,21 @@ def test_a_lost_create_answer_is_settled_by_one_look_at_the_list_once_it_shows_t
         assert result.outcome.value == "created" and sim.stats["POST create"] == 1
         # one list read finds the job (no polling to the end of list_lag), one is apply's last look
         assert sim.stats["GET list"] - lists == 2
+
+
+def test_a_delete_that_fails_for_good_is_reported_failed_with_its_reason():
+    with SimServer(SimConfig()) as sim:
+        client = FaultyFirst(sim, "delete_job", "rate_5xx", calls=99)
+        [kept, failed] = apply_with(client, prune_plan(sim, client), mutation_attempts=2)
+        assert failed.outcome.value == "failed" and sim.stats["DELETE delete"] == 2
+        assert failed.detail.startswith("delete t-old failed after 2 attempts: API error 500 ModelArts.0010")
+        assert live_names(sim) == ["t-keep", "t-old"]
+
+
+def test_a_create_throttled_on_every_attempt_says_it_was_throttled():
+    with SimServer(SimConfig(retry_after=0.01)) as sim:
+        client = FaultyFirst(sim, "create_job", "rate_429", calls=99)
+        plan, _ = make_plan(client, manifest(spec("c-1")), PlanOptions())
+        [result] = apply_with(client, plan, mutation_attempts=2)
+        assert result.outcome.value == "failed" and live_names(sim) == []
+        assert result.detail.startswith("create c-1 failed after 2 attempts: API error 429 APIG.0308")
