@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import threading
 import time
 from dataclasses import replace
 
@@ -261,9 +262,24 @@ class FaultyFirst(ModelArtsClient):
             setattr(self.sim.config, self.fault, 0.0)
 
 
-def apply_with(client, plan, **settings):
+class Stop(threading.Event):
+    """Apply's Ctrl-C flag, which also records how long apply waits on it (its every sleep), and may be set at the n-th."""
+
+    def __init__(self, set_at_wait: int = 0):
+        super().__init__()
+        self.waits: list[float] = []
+        self.set_at_wait = set_at_wait
+
+    def wait(self, timeout=None):
+        self.waits.append(timeout)
+        if len(self.waits) == self.set_at_wait:
+            self.set()
+        return super().wait(timeout)
+
+
+def apply_with(client, plan, stop=None, **settings):
     settings = {"poll_min": 0.05, "poll_max": 0.1, "list_lag": 0.0, "timeout": 10.0, **settings}
-    return Applier(client, JsonReporter(Environment(stdout=io.StringIO())), ApplySettings(**settings)).run(plan)
+    return Applier(client, JsonReporter(Environment(stdout=io.StringIO())), ApplySettings(**settings), stop=stop).run(plan)
 
 
 def prune_plan(sim, client):
@@ -330,6 +346,27 @@ def test_a_create_throttled_on_every_attempt_says_it_was_throttled():
     with SimServer(SimConfig(retry_after=0.01)) as sim:
         client = FaultyFirst(sim, "create_job", "rate_429", calls=99)
         plan, _ = make_plan(client, manifest(spec("c-1")), PlanOptions())
-        [result] = apply_with(client, plan, mutation_attempts=2)
+        stop = Stop()
+        [result] = apply_with(client, plan, stop, mutation_attempts=2)
         assert result.outcome.value == "failed" and live_names(sim) == []
         assert result.detail.startswith("create c-1 failed after 2 attempts: API error 429 APIG.0308")
+        assert stop.waits and max(stop.waits) <= 0.05  # the advised Retry-After, not the 2 s default
+
+
+def test_ctrl_c_between_tries_of_a_create_ends_it_failed_not_created():
+    with SimServer(SimConfig()) as sim:
+        client = FaultyFirst(sim, "create_job", "rate_5xx", calls=99)
+        plan, _ = make_plan(client, manifest(spec("c-1")), PlanOptions())
+        [result] = apply_with(client, plan, Stop(set_at_wait=1))
+        assert result.outcome.value == "failed" and result.job_id is None and sim.stats["POST create"] == 2
+        assert live_names(sim) == []
+
+
+def test_an_ambiguous_name_stays_failed_when_apply_changes_other_jobs():
+    with SimServer(SimConfig(startup_seconds=0.1)) as sim:
+        sim.state.seed_jobs("proj-1", [{"job_name": "twin", "train_url": "/b/", "running": True}] * 2)
+        client = ModelArtsClient(sim.url, "proj-1", TokenAuth(TOKEN))
+        plan, _ = make_plan(client, manifest(spec("twin", "/b/"), spec("new-1")), PlanOptions())
+        twin, new = apply_with(client, plan)
+        assert (twin.outcome.value, new.outcome.value) == ("failed", "created")
+        assert twin.detail.startswith("2 live jobs are named twin")
