@@ -370,3 +370,22 @@ def test_an_ambiguous_name_stays_failed_when_apply_changes_other_jobs():
         twin, new = apply_with(client, plan)
         assert (twin.outcome.value, new.outcome.value) == ("failed", "created")
         assert twin.detail.startswith("2 live jobs are named twin")
+
+
+def test_a_replace_of_an_undeclared_name_is_an_error():
+    plan = build_plan(manifest(spec("a")), snap(live(1, "a")), options=PlanOptions(replace=frozenset({"zz", "yy"})))
+    assert plan.errors == ("--replace names jobs no manifest declares: yy, zz",)
+
+
+def test_every_reason_and_note_names_what_differs():
+    moved = {"train_url": "/new/", "job_type": "mindinsight"}
+    job = live(1, "d", train_url="/old/", job_type="tensorboard")
+    drifted = one(build_plan(manifest(spec("d", **moved)), snap(job), {"1": job}), "d")
+    assert drifted.reason == "job_type, train_url differs from the manifest"
+    assert drifted.notes == ("job_type, train_url cannot be changed in place: use --replace d or replace_on_drift: true",)
+    flagged = one(build_plan(manifest(spec("d", **moved, replace_on_drift=True)), snap(job), {"1": job}), "d")
+    assert flagged.reason == "job_type, train_url changed and replace_on_drift is set"
+    asked = one(build_plan(manifest(spec("d", **moved)), snap(job), {"1": job}, PlanOptions(replace=frozenset({"d"}))), "d")
+    assert asked.reason == "replacement requested with --replace"
+    restart = one(build_plan(manifest(spec("s", job_desc="new")), snap(live(2, "s", status=12, job_desc="old"))), "s")
+    assert (restart.action, restart.reason) == (Action.RESTART, "job is KILLED and job_desc changed")
