@@ -25,7 +25,7 @@ from vizctl.errors import (
     VizctlError,
 )
 from vizctl.manager import check_fresh, load_plan, make_plan, save_plan
-from vizctl.model import Location, Manifest, PruneScope
+from vizctl.model import LiveSnapshot, Location, Manifest, PruneScope
 from vizctl.plan import Action, plan_from_dict, plan_to_dict
 from vizctl.planner import PlanOptions, build_plan
 from vizctl.progress import JsonReporter
@@ -389,3 +389,13 @@ def test_every_reason_and_note_names_what_differs():
     assert asked.reason == "replacement requested with --replace"
     restart = one(build_plan(manifest(spec("s", job_desc="new")), snap(live(2, "s", status=12, job_desc="old"))), "s")
     assert (restart.action, restart.reason) == (Action.RESTART, "job is KILLED and job_desc changed")
+
+
+def test_target_and_quota_messages_are_exact():
+    plan = build_plan(manifest(spec("a"), spec("b")), snap(), options=PlanOptions(targets=frozenset({"b", "a", "zz", "yy"}), prune=True))
+    assert plan.errors == ("--target names jobs no manifest declares: yy, zz",)
+    assert plan.warnings == ("Plan limited to --target a, b, yy, zz: other jobs are not looked at", "--prune is ignored with --target")
+    over = build_plan(manifest(spec("a"), spec("b")), snap(limit=1))
+    assert over.errors == ("quota: 2 jobs to create but the project may create only 1 more",)
+    quoted = build_plan(manifest(spec("a"), spec("b")), LiveSnapshot(jobs=(), job_count_limit=1, quotas=50))
+    assert quoted.errors == ("quota: 2 jobs to create but the project may create only 1 more (quota 50)",)
