@@ -399,3 +399,32 @@ def test_target_and_quota_messages_are_exact():
     assert over.errors == ("quota: 2 jobs to create but the project may create only 1 more",)
     quoted = build_plan(manifest(spec("a"), spec("b")), LiveSnapshot(jobs=(), job_count_limit=1, quotas=50))
     assert quoted.errors == ("quota: 2 jobs to create but the project may create only 1 more (quota 50)",)
+
+
+class SeedAfterSend(JsonReporter):
+    """Apply's reporter, which seeds ``jobs`` in the simulator once apply has sent its changes (someone else's work)."""
+
+    def __init__(self, sim, jobs):
+        super().__init__(Environment(stdout=io.StringIO()))
+        self.sim, self.jobs = sim, jobs
+
+    def action_done(self, change, job_id, elapsed):
+        super().action_done(change, job_id, elapsed)
+        self.sim.state.seed_jobs("proj-1", self.jobs)
+
+
+def test_a_name_that_got_a_second_live_job_during_apply_ends_duplicate_keeping_what_apply_knew():
+    with SimServer(SimConfig(startup_seconds=0.1)) as sim:
+        [old] = sim.state.seed_jobs("proj-1", [{"job_name": "old", "train_url": "/b/", "running": True}])
+        client = ModelArtsClient(sim.url, "proj-1", TokenAuth(TOKEN))
+        plan, _ = make_plan(client, manifest(spec("old", "/b/"), spec("new-1")), PlanOptions())
+        reporter = SeedAfterSend(sim, [{"job_name": "old", "train_url": "/b/", "running": True}])
+        settings = ApplySettings(poll_min=0.05, poll_max=0.1, list_lag=0.0, timeout=10.0)
+        dup, new = Applier(client, reporter, settings).run(plan)
+        assert new.outcome.value == "created"
+        assert (dup.outcome.value, dup.status, dup.done.value) == ("duplicate", 8, "unchanged")
+        second = next(j["job_id"] for j in sim.state.list_jobs("proj-1", {"per_page": "10"})["jobs"] if j["job_name"] == "old" and j["job_id"] != old["job_id"])
+        assert dup.detail == (
+            f"2 live jobs are named old (ids {', '.join(sorted([str(old['job_id']), str(second)], key=int))}): "
+            "keep one, delete the others in the ModelArts console or API, then run apply again"
+        )
