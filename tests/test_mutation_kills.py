@@ -337,6 +337,7 @@ def test_a_delete_that_fails_for_good_is_reported_failed_with_its_reason():
     with SimServer(SimConfig()) as sim:
         client = FaultyFirst(sim, "delete_job", "rate_5xx", calls=99)
         [kept, failed] = apply_with(client, prune_plan(sim, client), mutation_attempts=2)
+        assert (kept.outcome.value, kept.detail, kept.status) == ("unchanged", "", 8)
         assert failed.outcome.value == "failed" and sim.stats["DELETE delete"] == 2
         assert failed.detail.startswith("delete t-old failed after 2 attempts: API error 500 ModelArts.0010")
         assert live_names(sim) == ["t-keep", "t-old"]
@@ -428,3 +429,14 @@ def test_a_name_that_got_a_second_live_job_during_apply_ends_duplicate_keeping_w
             f"2 live jobs are named old (ids {', '.join(sorted([str(old['job_id']), str(second)], key=int))}): "
             "keep one, delete the others in the ModelArts console or API, then run apply again"
         )
+
+
+def test_a_starting_job_not_waited_for_keeps_the_status_the_plan_read():
+    with SimServer(SimConfig(startup_seconds=30)) as sim:
+        sim.state.seed_jobs("proj-1", [{"job_name": "slow", "train_url": "/b/"}])
+        client = ModelArtsClient(sim.url, "proj-1", TokenAuth(TOKEN))
+        plan, _ = make_plan(client, manifest(spec("slow", "/b/")), PlanOptions())
+        [change] = plan.changes
+        [result] = apply_with(client, plan, wait=False)
+        assert change.action is Action.WAIT and change.status is not None
+        assert (result.outcome.value, result.status, result.detail) == ("unchanged", change.status, "not waited for (--no-wait)")
