@@ -440,3 +440,50 @@ def test_a_starting_job_not_waited_for_keeps_the_status_the_plan_read():
         [result] = apply_with(client, plan, wait=False)
         assert change.action is Action.WAIT and change.status is not None
         assert (result.outcome.value, result.status, result.detail) == ("unchanged", change.status, "not waited for (--no-wait)")
+
+
+def stopped_job(sim):
+    sim.state.seed_jobs("proj-1", [{"job_name": "s-1", "train_url": "/b/", "job_desc": "old", "status": 12}])
+
+
+def test_a_restart_first_updates_a_drifted_job_desc():
+    with SimServer(SimConfig(startup_seconds=0.1)) as sim:
+        stopped_job(sim)
+        client = ModelArtsClient(sim.url, "proj-1", TokenAuth(TOKEN))
+        plan, _ = make_plan(client, manifest(spec("s-1", "/b/", job_desc="new")), PlanOptions())
+        [result] = apply_with(client, plan)
+        assert (result.action, result.outcome.value, result.detail) == (Action.RESTART, "restarted", "")
+        [job] = sim.state.list_jobs("proj-1", {"per_page": "10"})["jobs"]
+        assert (job["job_desc"], job["status"]) == ("new", 8)
+        assert sim.stats["PUT update"] == 1 and sim.stats["POST restart"] == 1
+
+
+@pytest.mark.parametrize("fault, restarts", [("rate_lost_response", 1), ("rate_5xx", 2)])
+def test_a_restart_without_an_answer_is_checked_before_it_is_sent_again(fault, restarts):
+    with SimServer(SimConfig(startup_seconds=0.1)) as sim:
+        stopped_job(sim)
+        client = FaultyFirst(sim, "restart_job", fault)
+        plan, _ = make_plan(client, manifest(spec("s-1", "/b/", job_desc="old")), PlanOptions())
+        [result] = apply_with(client, plan)
+        assert (result.outcome.value, result.status) == ("restarted", 8)
+        assert sim.stats["POST restart"] == restarts
+
+
+def test_a_replace_waits_for_the_old_job_to_go_when_the_api_refuses_a_second_name():
+    with SimServer(SimConfig(startup_seconds=0.1, delete_seconds=0.3, reject_duplicate_names=True)) as sim:
+        [old] = sim.state.seed_jobs("proj-1", [{"job_name": "r-1", "train_url": "/old/", "running": True}])
+        client = ModelArtsClient(sim.url, "proj-1", TokenAuth(TOKEN))
+        plan, _ = make_plan(client, manifest(spec("r-1", "/new/")), PlanOptions(replace=frozenset({"r-1"})))
+        [result] = apply_with(client, plan)
+        assert (result.outcome.value, result.status) == ("replaced", 8) and result.job_id != str(old["job_id"])
+        assert sim.stats["POST create"] == 1
+
+
+def test_ctrl_c_before_anything_was_sent_ends_not_started():
+    with SimServer(SimConfig()) as sim:
+        client = ModelArtsClient(sim.url, "proj-1", TokenAuth(TOKEN))
+        plan, _ = make_plan(client, manifest(spec("c-1")), PlanOptions())
+        stop = Stop()
+        stop.set()
+        [result] = apply_with(client, plan, stop)
+        assert (result.outcome.value, result.job_id) == ("not started", None) and sim.stats["POST create"] == 0
