@@ -487,3 +487,17 @@ def test_ctrl_c_before_anything_was_sent_ends_not_started():
         stop.set()
         [result] = apply_with(client, plan, stop)
         assert (result.outcome.value, result.job_id) == ("not started", None) and sim.stats["POST create"] == 0
+
+
+def test_an_update_is_watched_to_running_and_reported_with_its_job_id():
+    with SimServer(SimConfig(startup_seconds=0.1)) as sim:
+        [job] = sim.state.seed_jobs("proj-1", [{"job_name": "u-1", "train_url": "/b/", "job_desc": "old", "running": True}])
+        client = ModelArtsClient(sim.url, "proj-1", TokenAuth(TOKEN))
+        plan, _ = make_plan(client, manifest(spec("u-1", "/b/", job_desc="new")), PlanOptions())
+        out = io.StringIO()
+        settings = ApplySettings(poll_min=0.05, poll_max=0.1, list_lag=0.0, timeout=10.0)
+        [result] = Applier(client, JsonReporter(Environment(stdout=out)), settings).run(plan)
+        assert (result.outcome.value, result.status, result.job_id) == ("updated", 8, str(job["job_id"]))
+        assert sim.state.list_jobs("proj-1", {"per_page": "10"})["jobs"][0]["job_desc"] == "new"
+        [accepted] = [e for e in map(json.loads, out.getvalue().splitlines()) if e.get("message") == "accepted"]
+        assert accepted["job_id"] == str(job["job_id"]) and 0 <= accepted["elapsed"] < 5
