@@ -501,3 +501,18 @@ def test_an_update_is_watched_to_running_and_reported_with_its_job_id():
         assert sim.state.list_jobs("proj-1", {"per_page": "10"})["jobs"][0]["job_desc"] == "new"
         [accepted] = [e for e in map(json.loads, out.getvalue().splitlines()) if e.get("message") == "accepted"]
         assert accepted["job_id"] == str(job["job_id"]) and 0 <= accepted["elapsed"] < 5
+
+
+def test_a_job_waited_for_reports_its_link_and_how_many_jobs_wait_in_which_status():
+    with SimServer(SimConfig(startup_seconds=0.4, fail_pattern="w-f")) as sim:
+        client = ModelArtsClient(sim.url, "proj-1", TokenAuth(TOKEN))
+        plan, _ = make_plan(client, manifest(spec("w-1"), spec("w-f")), PlanOptions())
+        out = io.StringIO()
+        settings = ApplySettings(poll_min=0.05, poll_max=0.1, list_lag=0.0, timeout=10.0)
+        results = Applier(client, JsonReporter(Environment(stdout=out)), settings).run(plan)
+        assert [(r.outcome.value, r.status, r.detail) for r in results] == [("created", 8, ""), ("failed", 3, "")]
+        assert all(r.service_url == f"https://sim.modelarts.local/tensorboard/proj-1/{r.job_id}/" for r in results)
+        rounds = [e for e in map(json.loads, out.getvalue().splitlines()) if "waiting" in e]
+        assert rounds and all(sum(e["waiting"].values()) in (1, 2) and 0 <= e["elapsed"] < 10 for e in rounds)
+        assert set().union(*(e["waiting"] for e in rounds)) <= {"NOT_LISTED", "INIT", "WAITING", "DEPLOYING"}
+        assert any(set(e["waiting"]) - {"NOT_LISTED"} for e in rounds)  # the list's own status names
