@@ -25,7 +25,7 @@ from vizctl.errors import (
     VizctlError,
 )
 from vizctl.manager import check_fresh, load_plan, make_plan, save_plan
-from vizctl.model import LiveSnapshot, Location, Manifest, PruneScope
+from vizctl.model import LiveSnapshot, Location, Manifest, PruneScope, status_name
 from vizctl.plan import Action, plan_from_dict, plan_to_dict
 from vizctl.planner import PlanOptions, build_plan
 from vizctl.progress import JsonReporter
@@ -516,3 +516,33 @@ def test_a_job_waited_for_reports_its_link_and_how_many_jobs_wait_in_which_statu
         assert rounds and all(sum(e["waiting"].values()) in (1, 2) and 0 <= e["elapsed"] < 10 for e in rounds)
         assert set().union(*(e["waiting"] for e in rounds)) <= {"NOT_LISTED", "INIT", "WAITING", "DEPLOYING"}
         assert any(set(e["waiting"]) - {"NOT_LISTED"} for e in rounds)  # the list's own status names
+
+
+def test_ctrl_c_while_waiting_says_what_was_done_and_the_status_last_seen():
+    with SimServer(SimConfig(startup_seconds=30)) as sim:
+        client = ModelArtsClient(sim.url, "proj-1", TokenAuth(TOKEN))
+        plan, _ = make_plan(client, manifest(spec("c-1")), PlanOptions())
+        [result] = apply_with(client, plan, Stop(set_at_wait=1))
+        assert (result.outcome.value, result.done.value) == ("not yet running", "created") and result.status is not None
+        assert result.detail == f"still {status_name(result.status)} when interrupted"
+
+
+def test_an_update_that_failed_is_sent_again():
+    with SimServer(SimConfig(startup_seconds=0.1)) as sim:
+        sim.state.seed_jobs("proj-1", [{"job_name": "u-1", "train_url": "/b/", "job_desc": "old", "running": True}])
+        client = FaultyFirst(sim, "update_job", "rate_5xx")
+        plan, _ = make_plan(client, manifest(spec("u-1", "/b/", job_desc="new")), PlanOptions())
+        [result] = apply_with(client, plan)
+        assert result.outcome.value == "updated" and sim.stats["PUT update"] == 2
+        assert sim.state.list_jobs("proj-1", {"per_page": "10"})["jobs"][0]["job_desc"] == "new"
+
+
+def test_a_job_still_stopping_is_restarted_once_it_has_stopped():
+    with SimServer(SimConfig(startup_seconds=0.1, stop_seconds=0.5)) as sim:
+        [job] = sim.state.seed_jobs("proj-1", [{"job_name": "s-1", "train_url": "/b/", "running": True}])
+        sim.state.stop_job("proj-1", str(job["job_id"]))
+        client = ModelArtsClient(sim.url, "proj-1", TokenAuth(TOKEN))
+        plan, _ = make_plan(client, manifest(spec("s-1", "/b/")), PlanOptions())
+        [result] = apply_with(client, plan)
+        assert (plan.changes[0].action, plan.changes[0].status_name) == (Action.RESTART, "KILLING")
+        assert (result.outcome.value, result.status) == ("restarted", 8) and sim.stats["POST restart"] == 1
