@@ -125,7 +125,7 @@ def test_a_list_failing_while_waiting_still_ends_with_the_summary(tmp_path, outp
     with SimServer(SimConfig(startup_seconds=3)) as sim:
         m = manifest_of(tmp_path / "m.yaml", "rf-1", "rf-2")
         thread, box = run_in_thread("apply", "-f", str(m), "--auto-approve", "--output", output, sim=sim)
-        wait_until(lambda: sim.stats["POST create"] == 2 and sim.stats["GET list"] >= 3)  # plan, names, a wait round
+        wait_until(lambda: sim.stats["POST create"] == 2 and sim.stats["GET list"] >= 5)  # plan and names (a page and its cross-check each), a wait round
         sim.config.update({"token": "revoked"})  # every request from now on: 401, not retried
         thread.join(30)
         result = box["result"]

@@ -50,6 +50,7 @@ from vizctl.errors import DUPLICATE_NAME_CODE, NOT_ALLOWED_CODE, NOT_FOUND_CODE,
 from vizctl.model import DEFAULT_LIST_LAG, LiveJob, LiveSnapshot, Phase, Status, phase_of
 from vizctl.plan import Action, Change, Plan
 from vizctl.retry import RetryPolicy
+from vizctl.wording import plural
 
 T = TypeVar("T")
 # Gentle on purpose: jobs created together start together, and a steep backoff
@@ -394,7 +395,7 @@ class Applier:
             if duplicate:
                 raise MutationFailed(f"{what}: the API reports a duplicate name, but the list shows no such job within {self.settings.list_lag:g}s")
             if self.stop.is_set():
-                break
+                raise MutationFailed(f"{what} failed after {plural(attempt, 'attempt')}, then Ctrl-C: {_reason(error)}")
             self._sleep(self.backoff.delay(error, attempt))
         raise MutationFailed(f"{what} failed after {self.settings.mutation_attempts} attempts: {_reason(error)}")
 
