@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import io
+import os
+import subprocess
+import sys
 import textwrap
 import threading
 import time
@@ -39,6 +42,17 @@ def run(*argv: str, sim=None, env: dict | None = None, stdin: str = "", tty: boo
     )
     code = main(list(argv), env=environment)
     return Result(code, out.getvalue(), err.getvalue())
+
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def spawn(sim, *argv: str) -> subprocess.Popen:
+    """``vizctl *argv`` as a real process against ``sim`` (for signals and real streams), text pipes."""
+    env = {**os.environ, "VIZCTL_ENDPOINT": sim.url, "VIZCTL_PROJECT_ID": "proj-1", "VIZCTL_TOKEN": TOKEN, "PYTHONPATH": str(REPO)}
+    return subprocess.Popen(
+        [sys.executable, "-m", "vizctl", *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO,
+    )
 
 
 def write(path: Path, text: str) -> Path:

@@ -3,23 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
-from cliutil import TOKEN, manifest_of, run
+from cliutil import manifest_of, run, spawn
 from soak import scale
 from vizctl.sim.config import SimConfig
 from vizctl.sim.server import SimServer
 
 FAST = dict(startup_seconds=0.3, delete_seconds=0.1, stop_seconds=0.1, retry_after=0.05)
-REPO = Path(__file__).resolve().parent.parent
 
 
 def live_names(sim):
@@ -168,11 +163,7 @@ def test_prune_refuses_to_empty_a_scope_unless_explicitly_empty_and_forced(tmp_p
 
 
 def start_apply(sim, manifest, *extra):
-    env = {**os.environ, "VIZCTL_ENDPOINT": sim.url, "VIZCTL_PROJECT_ID": "proj-1", "VIZCTL_TOKEN": TOKEN, "PYTHONPATH": str(REPO)}
-    return subprocess.Popen(
-        [sys.executable, "-m", "vizctl", "apply", "-f", str(manifest), "--auto-approve", *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO,
-    )
+    return spawn(sim, "apply", "-f", str(manifest), "--auto-approve", *extra)
 
 
 def wait_for_line(process, needle, timeout=20):

@@ -5,18 +5,14 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
-from cliutil import TOKEN, manifest_of, run, run_in_thread, wait_until
+from cliutil import TOKEN, manifest_of, run, run_in_thread, spawn, wait_until
 from soak import scale
 from vizctl.apply import Applier, ApplySettings
 from vizctl.auth import TokenAuth
@@ -28,18 +24,10 @@ from vizctl.sim.config import SimConfig
 from vizctl.sim.server import SimServer
 
 FAST = dict(startup_seconds=0.3, delete_seconds=0.1, stop_seconds=0.1, retry_after=0.05)
-REPO = Path(__file__).resolve().parent.parent
 
 
 def live(sim):
     return sim.state.list_jobs("proj-1", {"per_page": "1000"})["jobs"]
-
-
-def spawn(sim, *argv, state=None):
-    env = {**os.environ, "VIZCTL_ENDPOINT": sim.url, "VIZCTL_PROJECT_ID": "proj-1", "VIZCTL_TOKEN": TOKEN, "PYTHONPATH": str(REPO)}
-    return subprocess.Popen(
-        [sys.executable, "-m", "vizctl", *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO,
-    )
 
 
 # -- output failures -----------------------------------------------------------------------

@@ -3,20 +3,17 @@ unreachable endpoints: the simulator serves each fault over real HTTP."""
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
 
 import pytest
 
-from cliutil import TOKEN, manifest_of, run
+from cliutil import TOKEN, manifest_of, run, spawn
 from soak import scale
-from test_apply_faults import REPO, start_apply, wait_for_line
+from test_apply_faults import start_apply, wait_for_line
 from vizctl.auth import TokenAuth
 from vizctl.client import LIST_READS, ModelArtsClient
 from vizctl.errors import (
@@ -231,10 +228,7 @@ def test_ctrl_c_during_plan_ends_the_throttle_waits_of_parallel_page_reads(tmp_p
     with SimServer(SimConfig(max_rps=1, retry_after=30, max_per_page=2)) as sim:
         seed(sim, [f"j-{i}" for i in range(7)])  # page 1 passes, pages 2-4 are read at once and throttled
         m = manifest_of(tmp_path / "m.yaml", "a")
-        process = subprocess.Popen(
-            [sys.executable, "-m", "vizctl", "plan", "-f", str(m)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            env={**os.environ, "VIZCTL_ENDPOINT": sim.url, "VIZCTL_PROJECT_ID": "proj-1", "VIZCTL_TOKEN": TOKEN, "PYTHONPATH": str(REPO)},
-        )
+        process = spawn(sim, "plan", "-f", str(m))
         deadline = time.monotonic() + 10
         while sim.stats.get("faults.max_rps", 0) < 3 and time.monotonic() < deadline:
             time.sleep(0.05)

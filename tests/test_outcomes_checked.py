@@ -7,14 +7,10 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import signal
-import subprocess
-import sys
 from collections import Counter
-from pathlib import Path
 
-from cliutil import TOKEN, manifest_of, run, run_in_thread, wait_until, write
+from cliutil import TOKEN, manifest_of, run, run_in_thread, spawn, wait_until, write
 from vizctl.apply import Applier, ApplySettings, JobResult, Outcome
 from vizctl.auth import TokenAuth
 from vizctl.client import ModelArtsClient
@@ -25,7 +21,6 @@ from vizctl.progress import JsonReporter, TextReporter
 from vizctl.sim.config import SimConfig
 from vizctl.sim.server import SimServer
 
-REPO = Path(__file__).resolve().parent.parent
 
 
 def listed(sim):
@@ -139,11 +134,7 @@ def test_ctrl_c_while_a_delete_is_under_way_says_not_yet_deleted(tmp_path):
     with SimServer(SimConfig(delete_seconds=60)) as sim:
         seed(sim, "cc-del")
         m = manifest_of(tmp_path / "m.yaml", "cc-del")
-        env = {**os.environ, "VIZCTL_ENDPOINT": sim.url, "VIZCTL_PROJECT_ID": "proj-1", "VIZCTL_TOKEN": TOKEN, "PYTHONPATH": str(REPO)}
-        process = subprocess.Popen(
-            [sys.executable, "-m", "vizctl", "destroy", str(m), "-y", "-o", "json"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO,
-        )
+        process = spawn(sim, "destroy", str(m), "-y", "-o", "json")
         for line in process.stdout:  # until a wait round: the delete was accepted
             if '"waiting"' in line:
                 break
