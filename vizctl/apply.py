@@ -355,7 +355,8 @@ class Applier:
     def _delete(self, job_id: str, name: str) -> str:
         """Delete a job; one already gone, or already being deleted, when the delete arrives is not a failure."""
         def gone() -> str | None:
-            return job_id if all(j.job_id != job_id or j.phase is Phase.STOPPING for j in self.client.find_by_name(name)) else None
+            live = self._listed(job_id, name)
+            return job_id if live is None or live.phase is Phase.STOPPING else None
 
         try:
             self._attempt(lambda: self.client.delete_job(job_id), verify=gone, what=f"delete {name}")

@@ -15,7 +15,6 @@ import threading
 import time
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Callable, Iterator, Sequence
-from urllib.parse import urlsplit
 
 # Only what the parser needs is imported here: `vizctl --help`, `--version`,
 # `schema` and `completion` must start fast. Each command imports the rest.

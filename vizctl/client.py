@@ -66,6 +66,7 @@ from vizctl.errors import (
     UnsuccessfulAnswer,
 )
 from vizctl.model import LiveJob, LiveSnapshot, Status
+from vizctl.redact import redact
 from vizctl.retry import RateLimiter, RetryPolicy, gateway_limit
 from vizctl.transport import Request, RequestsTransport, Response, Transport
 
@@ -408,10 +409,7 @@ def parse_answer(response: Response, request: Request, secrets: Iterable[str] = 
 
 def snippet(body: bytes | None, secrets: Iterable[str] = ()) -> str:
     """A short, one-line, credential-free quote of an answer body (HTML tags dropped)."""
-    text = (body or b"").decode("utf-8", "replace")
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, "***")
+    text = redact((body or b"").decode("utf-8", "replace"), secrets)
     text = " ".join(_TAGS.sub(" ", text).split())
     if not text:
         return "(empty body)"

@@ -19,7 +19,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, TextIO
 
-REDACTED = "***"
+from vizctl.redact import MIN_SECRET_LENGTH, redact
+
 
 
 @dataclass
@@ -48,13 +49,11 @@ class Environment:
 
     def add_secret(self, value: str | None) -> None:
         """Never print ``value``, whatever the verbosity or the message it is in."""
-        if value and len(value) >= 4 and value not in self._secrets:
+        if value and len(value) >= MIN_SECRET_LENGTH and value not in self._secrets:
             self._secrets.append(value)
 
     def redact(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, REDACTED)
-        return text
+        return redact(text, self._secrets)
 
     def out(self, text: str = "", end: str = "\n") -> None:
         """Write to standard output (results: plans, summaries, JSON)."""

@@ -11,7 +11,6 @@ merges ``defaults`` into the jobs and checks what the schema cannot see
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import difflib
 import errno

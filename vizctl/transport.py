@@ -19,6 +19,7 @@ from requests.adapters import HTTPAdapter
 
 from vizctl import __version__
 from vizctl.errors import LocalRequestError, RequestTimeout, TransportError, UnreachableError
+from vizctl.redact import redact
 
 _BAD_HEADER_VALUE = re.compile(r"^\s|\s$|[\r\n\0]")
 _USERINFO = re.compile(r"(//)[^/@\s]+@")
@@ -155,10 +156,7 @@ def _check_headers(request: Request) -> None:
 
 def _scrub(text: str, request: Request) -> str:
     """``text`` without any header value of ``request`` and without user:password@ in URLs."""
-    for value in request.headers.values():
-        if len(value) >= 4:
-            text = text.replace(value, "***")
-    return _USERINFO.sub(r"\1***@", text)
+    return _USERINFO.sub(r"\1***@", redact(text, request.headers.values()))
 
 
 def _caused_by(exc: BaseException, kind: type) -> bool:
