@@ -47,7 +47,7 @@ from typing import Callable, Protocol, TypeVar
 
 from vizctl.client import ModelArtsClient
 from vizctl.errors import DUPLICATE_NAME_CODE, NOT_ALLOWED_CODE, NOT_FOUND_CODE, ApiError, ApiResponseError, RetryCancelled, VizctlError
-from vizctl.model import DEFAULT_LIST_LAG, LiveJob, LiveSnapshot, Phase, Status, phase_of
+from vizctl.model import DEFAULT_LIST_LAG, LiveJob, LiveSnapshot, Phase, Status, job_id_order, phase_of
 from vizctl.plan import Action, Change, Plan
 from vizctl.retry import RetryPolicy
 from vizctl.wording import plural
@@ -582,7 +582,7 @@ def _live(jobs: list[LiveJob]) -> list[LiveJob]:
     Sorted here rather than trusted to the list's order: a server may ignore
     ``sortBy``, and two racing runs must agree on which job is first.
     """
-    return sorted((job for job in jobs if job.phase is not Phase.STOPPING), key=lambda job: int(job.job_id))
+    return sorted((job for job in jobs if job.phase is not Phase.STOPPING), key=lambda job: job_id_order(job.job_id))
 
 
 def _reason(exc: BaseException | None) -> str:

@@ -81,6 +81,11 @@ def phase_of(status: int) -> Phase:
         return Phase.PENDING
 
 
+def job_id_order(job_id: str) -> tuple[int, str]:
+    """Sort key for job ids: by number (oldest first), as the API's Long ids are; any other id first, by text."""
+    return (int(job_id), job_id) if job_id.isdigit() else (0, job_id)
+
+
 @dataclass(frozen=True)
 class Location:
     """Where something was declared: a file and a 1-based line."""

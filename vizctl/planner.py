@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from vizctl.model import LISTED_FIELDS, JobSpec, LiveJob, LiveSnapshot, Manifest, Phase, PruneScope
+from vizctl.model import LISTED_FIELDS, JobSpec, LiveJob, LiveSnapshot, Manifest, Phase, PruneScope, job_id_order
 from vizctl.plan import Action, Change, FieldChange, Plan, fingerprint
 from vizctl.wording import plural
 
@@ -109,7 +109,7 @@ def _plan_job(spec: JobSpec, matches: list[LiveJob], details: Mapping[str, LiveJ
     if not matches:
         return Change(action=Action.CREATE, reason="not found in the live project", **common)
     if len(matches) > 1:
-        ids = tuple(sorted((j.job_id for j in matches), key=_id_order))
+        ids = tuple(sorted((j.job_id for j in matches), key=job_id_order))
         return Change(
             action=Action.AMBIGUOUS,
             reason=f"{len(matches)} live jobs are named {spec.name} (ids {', '.join(ids)}): "
@@ -248,10 +248,6 @@ def _subset(live_value: Any, declared_value: Any) -> Any:
     if isinstance(live_value, dict) and isinstance(declared_value, dict):
         return {k: live_value.get(k) for k in declared_value}
     return live_value
-
-
-def _id_order(job_id: str) -> tuple[int, str]:
-    return (int(job_id), job_id) if job_id.isdigit() else (0, job_id)
 
 
 def _plan_prune(manifest: Manifest, snapshot: LiveSnapshot, doomed: list[LiveJob], options: PlanOptions) -> tuple[list[Change], list[str]]:
