@@ -55,6 +55,18 @@ def spawn(sim, *argv: str) -> subprocess.Popen:
     )
 
 
+def wait_for_line(process: subprocess.Popen, needle: str, timeout: float = 20) -> list[str]:
+    """Read ``process``'s standard output until a line holds ``needle``; the lines read."""
+    deadline = time.monotonic() + timeout
+    seen = []
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        seen.append(line)
+        if needle in line:
+            return seen
+    raise AssertionError(f"{needle!r} not seen in {seen}")
+
+
 def write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(textwrap.dedent(text))

@@ -9,7 +9,7 @@ from collections import Counter
 
 import pytest
 
-from cliutil import manifest_of, run, spawn
+from cliutil import manifest_of, run, spawn, wait_for_line
 from soak import scale
 from vizctl.sim.config import SimConfig
 from vizctl.sim.server import SimServer
@@ -164,17 +164,6 @@ def test_prune_refuses_to_empty_a_scope_unless_explicitly_empty_and_forced(tmp_p
 
 def start_apply(sim, manifest, *extra):
     return spawn(sim, "apply", "-f", str(manifest), "--auto-approve", *extra)
-
-
-def wait_for_line(process, needle, timeout=20):
-    deadline = time.monotonic() + timeout
-    seen = []
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        seen.append(line)
-        if needle in line:
-            return seen
-    raise AssertionError(f"{needle!r} not seen in {seen}")
 
 
 @pytest.mark.hardening

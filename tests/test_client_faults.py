@@ -11,9 +11,9 @@ from collections import Counter
 
 import pytest
 
-from cliutil import TOKEN, manifest_of, run, spawn
+from cliutil import TOKEN, manifest_of, run, spawn, wait_for_line
 from soak import scale
-from test_apply_faults import start_apply, wait_for_line
+from test_apply_faults import start_apply
 from vizctl.auth import TokenAuth
 from vizctl.client import LIST_READS, ModelArtsClient
 from vizctl.errors import (
