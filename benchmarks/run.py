@@ -48,7 +48,7 @@ from vizctl.planner import PlanOptions, build_plan
 from vizctl.render import RENDERERS
 from vizctl.sim.config import SimConfig
 from vizctl.sim.server import SimServer
-from vizctl.transport import RequestsTransport
+from vizctl.transport import HttpTransport
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -406,7 +406,7 @@ def details_case(scale: Scale, kind: str, tmp: str, report: Report) -> None:
 
 def plan_breakdown(server: Backend, directory: str) -> list[str]:
     """vizctl's plan steps timed one by one in this process, and the CPU steps' profile (cProfile, own time by code)."""
-    client = ModelArtsClient(server.url, PROJECT, TokenAuth(TOKEN), RequestsTransport(pool_size=DEFAULT_PARALLELISM + 4))
+    client = ModelArtsClient(server.url, PROJECT, TokenAuth(TOKEN), HttpTransport(pool_size=DEFAULT_PARALLELISM + 4))
     steps: list[str] = []
 
     def timed(label: str, fn: Callable[[], Any]) -> Any:

@@ -243,9 +243,9 @@ def test_tls_flags(tmp_path):
 
 def test_user_agent_names_vizctl_and_its_version():
     from vizctl import __version__
-    from vizctl.transport import RequestsTransport
+    from vizctl.transport import USER_AGENT
 
-    assert RequestsTransport()._session.headers["User-Agent"].startswith(f"vizctl/{__version__} ")
+    assert USER_AGENT.startswith(f"vizctl/{__version__} python/")
 
 
 def test_no_proxy_matches_hosts_and_domain_suffixes():

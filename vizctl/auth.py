@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import Callable, Protocol
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
-from vizctl import signer
 from vizctl.transport import Request, Response, Transport
 
 EXPIRED_TOKEN_MARKERS = ("APIGW.0307", "token must be updated", "token expired", "token has expired")
@@ -140,6 +139,8 @@ class SignedRequest:
 
 def sign_request(request: Request, keys: Keys) -> SignedRequest:
     """``request`` signed with ``keys``: its query moved into the URL, encoded as signed."""
+    from vizctl import signer  # here: hashing and dates cost start-up time that token users need not pay
+
     parts = urlsplit(request.url)
     headers = {k: v for k, v in request.headers.items() if k.lower() not in ("authorization", "x-sdk-date", "host")}
     if keys.security_token:

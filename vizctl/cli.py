@@ -402,7 +402,7 @@ def connect(args: argparse.Namespace, env: Environment, parallelism: int = 10) -
     from vizctl.connection import explain_auth_error, open_connection
     from vizctl.errors import AuthError
     from vizctl.settings import Value, check_clean
-    from vizctl.transport import RequestsTransport
+    from vizctl.transport import HttpTransport
 
     if args.sim:
         from vizctl.sim.config import SimConfig
@@ -416,7 +416,7 @@ def connect(args: argparse.Namespace, env: Environment, parallelism: int = 10) -
         server = SimServer(SimConfig(), state_path=os.path.join(env.cwd, SIM_STATE_PATH)).start()
         try:
             project = args.project_id or SIM_PROJECT_ID
-            transport = RequestsTransport(pool_size=parallelism + 4)
+            transport = HttpTransport(pool_size=parallelism + 4)
             yield Target(_client(server.url, project, TokenAuth(token or SIM_TOKEN), transport, args, env), SIM_ENDPOINT_LABEL, project)
         finally:
             server.stop()

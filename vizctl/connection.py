@@ -20,7 +20,7 @@ from vizctl.auth import AgencyAuth, Auth, Keys, PasswordAuth, RenewingTransport,
 from vizctl.environment import Environment
 from vizctl.errors import AuthError, ConfigError, ExitStatus, VizctlError
 from vizctl.settings import NAMES, Settings, masked, resolve
-from vizctl.transport import HttpSettings, Request, RequestsTransport, Response, Transport
+from vizctl.transport import HttpSettings, Request, HttpTransport, Response, Transport
 
 NO_ENDPOINT = (
     "no API endpoint configured: pass --region NAME or --endpoint URL (or set VIZCTL_REGION or VIZCTL_ENDPOINT), "
@@ -51,7 +51,7 @@ def open_connection(args: argparse.Namespace, env: Environment, pool_size: int) 
     if getattr(args, "debug", False):
         env.verbosity = max(env.verbosity, 2)
     settings = _settings(args, env)
-    transport: Transport = RequestsTransport(pool_size, http_settings(args, settings, env))
+    transport: Transport = HttpTransport(pool_size, http_settings(args, settings, env))
     if getattr(args, "debug", False):
         transport = DebugTransport(transport, env)
     endpoint = _endpoint(settings)

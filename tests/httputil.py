@@ -1,0 +1,114 @@
+"""Small real servers for the transport tests: a TLS simulator, a recording server, a CONNECT proxy."""
+
+from __future__ import annotations
+
+import contextlib
+import select
+import socket
+import ssl
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import trustme
+
+from vizctl.sim.config import SimConfig
+from vizctl.sim.server import SimServer
+
+
+@contextlib.contextmanager
+def tls_sim(config: SimConfig, ca: trustme.CA):
+    """The simulator serving HTTPS with a certificate for 127.0.0.1 from ``ca``; yields it (``url`` is https)."""
+    sim = SimServer(config)
+    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ca.issue_cert("127.0.0.1").configure_cert(server_context)
+    sim._httpd.socket = server_context.wrap_socket(sim._httpd.socket, server_side=True)
+    sim.url = sim.url.replace("http://", "https://")
+    sim.start()
+    try:
+        yield sim
+    finally:
+        sim.stop()
+
+
+class Recorder:
+    """An HTTP server that records each request (line and headers) and answers with ``answer(handler)``.
+
+    ``answer`` returns (status, headers, body). ``connections`` counts the TCP connections accepted;
+    the server closes one that is idle for ``idle_timeout`` seconds.
+    """
+
+    def __init__(self, answer, idle_timeout: float = 5):
+        self.requests: list[tuple[str, dict[str, str]]] = []
+        self.connections = 0
+        recorder = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            timeout = idle_timeout
+
+            def setup(self):
+                recorder.connections += 1
+                super().setup()
+
+            def _any(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                self.rfile.read(length)
+                recorder.requests.append((f"{self.command} {self.path}", dict(self.headers)))
+                status, headers, body = answer(self)
+                self.send_response(status)
+                for name, value in {"Content-Length": str(len(body)), **headers}.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = do_PUT = do_DELETE = _any
+
+            def log_message(self, *args):
+                pass
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
+
+    def __enter__(self) -> "Recorder":
+        threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+
+class ConnectProxy(Recorder):
+    """An HTTP proxy that only tunnels (CONNECT host:port), recording each CONNECT and its headers."""
+
+    def __init__(self):
+        super().__init__(answer=None)
+        recorder = self
+
+        class Tunnel(self._httpd.RequestHandlerClass):
+            def do_CONNECT(self):
+                recorder.requests.append((f"CONNECT {self.path}", dict(self.headers)))
+                host, _, port = self.path.rpartition(":")
+                upstream = socket.create_connection((host, int(port)), timeout=5)
+                self.send_response(200, "Connection established")
+                self.end_headers()
+                self.wfile.flush()
+                _pipe(self.connection, upstream)
+                self.close_connection = True
+
+        self._httpd.RequestHandlerClass = Tunnel
+
+
+def _pipe(a: socket.socket, b: socket.socket) -> None:
+    """Copy bytes both ways between two sockets until either side closes."""
+    with b:
+        while True:
+            ready, _, _ = select.select([a, b], [], [], 5)
+            if not ready:
+                return
+            for source in ready:
+                data = source.recv(65536)
+                if not data:
+                    return
+                (b if source is a else a).sendall(data)
