@@ -216,6 +216,10 @@ def _dropped(connection: http.client.HTTPConnection) -> bool:
     if connection.sock is None:
         return True
     try:
+        if hasattr(select, "poll"):  # no FD_SETSIZE limit
+            poller = select.poll()
+            poller.register(connection.sock, select.POLLIN)
+            return bool(poller.poll(0))
         return bool(select.select([connection.sock], [], [], 0)[0])
     except (OSError, ValueError):
         return True
