@@ -225,8 +225,8 @@ def test_first_ctrl_c_ends_a_throttle_wait_during_apply(tmp_path):
 
 
 def test_ctrl_c_during_plan_ends_the_throttle_waits_of_parallel_page_reads(tmp_path):
-    with SimServer(SimConfig(max_rps=1, retry_after=30, max_per_page=2)) as sim:
-        seed(sim, [f"j-{i}" for i in range(7)])  # page 1 passes, pages 2-4 are read at once and throttled
+    with SimServer(SimConfig(max_rps=2, retry_after=30, max_per_page=2)) as sim:
+        seed(sim, [f"j-{i}" for i in range(7)])  # page 1 and its cross-check pass, pages 2-4 are read at once and throttled
         m = manifest_of(tmp_path / "m.yaml", "a")
         process = spawn(sim, "plan", "-f", str(m))
         deadline = time.monotonic() + 10
