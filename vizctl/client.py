@@ -23,18 +23,22 @@ while vizctl reads a later one shifts that page and hides a job, and a
 gateway may answer a page without ``jobs`` or with a wrong
 ``job_total_count``. :meth:`ModelArtsClient.list_all` therefore reads the
 pages in ascending ``job_id`` order (new jobs land at the end, where they
-shift nothing) and, beside the pages after the first, page 1 in *descending*
-order as a cross-check of the newest end, and accepts the read only when it is whole: every page carries
+shift nothing) and, as a cross-check of the newest end, the newest 100 jobs
+(page 1 in *descending* order, ``per_page`` 100: valid in either reading of
+the documents), and accepts the read only when it is whole: every page carries
 the same ``job_total_count``, every page but the last is full, no job shows
 twice, the jobs add up to the total, and the newest jobs are ones already
 read. Otherwise it reads again what disagrees (the pages whose total loses
 the vote, or everything when no total wins or the same pages disagree twice,
 as a real change makes them), up to ``LIST_READS`` times, then fails with
 :class:`InconsistentList` rather than plan on a partial list. The
-cross-check costs one request per listing (a round trip of its own only when
-the list has one page); it is what catches a total that
-claims the last page early (or a list that misses everything) even when no
-second page would be read. What it cannot see: a delete and a create landing
+cross-check is asked together with page 1 and the other pages as soon as
+page 1 tells the total, so it costs one request per listing and no round
+trip of its own (until the API has accepted an AK/SK signature, page 1 goes
+alone: every rejected signature counts towards the key's lock). It is what
+catches a total that claims the last page early (or a list that misses
+everything) even when no second page would be read: the jobs such a read
+misses are the newest. What it cannot see: a delete and a create landing
 between the same two page reads, which leave every count intact (see README,
 "What vizctl assumes about the API").
 """
