@@ -166,31 +166,27 @@ class ModelArtsClient:
         try:
             return self._call("list", request, idempotent=True, read=lambda data: self._page(data, request))
         except ApiResponseError as error:
-            if error.http_status != 400 or not self._fall_back(error, size if per_page is None else 0, sort):
+            if error.http_status != 400:
                 raise
+            asked = size if per_page is None else 0
+            with self._fall_back_lock:  # pages refused at once take one step (one notice); the later ones are just asked again
+                if sort == self.sort_key and asked in (0, self.per_page) and not self._fall_back(error, asked):
+                    raise
             return self.list_page(page, per_page, order=order, search=search)
 
-    def _fall_back(self, error: ApiResponseError, size: int, sort: str) -> bool:
-        """After a list asked with ``size`` (0: a size of its own) and ``sort`` was refused with 400: take one
-        step to the SDK page's reading; False when none is left.
-
-        A refusal of terms another thread's refusal already changed is just asked again, so two
-        pages refused at once take one step and show one notice.
-        """
-        with self._fall_back_lock:
-            if sort != self.sort_key or size not in (0, self.per_page):
+    def _fall_back(self, error: ApiResponseError, size: int) -> bool:
+        """After a list refused with 400: take one step to the SDK page's reading; False when none is left."""
+        sort_first = "sort" in error.error_message.lower()
+        for step in (("sort", "per_page") if sort_first else ("per_page", "sort")):
+            if step == "per_page" and size > SDK_MAX_PER_PAGE:
+                self.per_page = SDK_MAX_PER_PAGE
+                self.notice(f"the API refused per_page={size} ({error}); reading {SDK_MAX_PER_PAGE} jobs a page")
                 return True
-            sort_first = "sort" in error.error_message.lower()
-            for step in (("sort", "per_page") if sort_first else ("per_page", "sort")):
-                if step == "per_page" and size > SDK_MAX_PER_PAGE:
-                    self.per_page = SDK_MAX_PER_PAGE
-                    self.notice(f"the API refused per_page={size} ({error}); reading {SDK_MAX_PER_PAGE} jobs a page")
-                    return True
-                if step == "sort" and self.sort_key != SDK_SORT_KEY:
-                    self.sort_key = SDK_SORT_KEY
-                    self.notice(f"the API refused the list sorted by job_id ({error}); sorting by {SDK_SORT_KEY}, new jobs still last")
-                    return True
-            return False
+            if step == "sort" and self.sort_key != SDK_SORT_KEY:
+                self.sort_key = SDK_SORT_KEY
+                self.notice(f"the API refused the list sorted by job_id ({error}); sorting by {SDK_SORT_KEY}, new jobs still last")
+                return True
+        return False
 
     def _page(self, data: dict[str, Any], request: Request) -> ListPage:
         jobs = data.get("jobs")
