@@ -128,6 +128,16 @@ def test_aksk_signed_requests_are_verified_and_the_project_is_looked_up(tmp_path
         assert [j["job_name"] for j in sim.state.list_jobs("pid-eu-de", {})["jobs"]] == ["a"]
 
 
+def test_page_1_goes_alone_until_a_signature_is_accepted():
+    """A rejected signature counts towards the key's lock: the first list read sends page 1 alone
+    (its cross-check after it); once the API has accepted a signature, they leave together."""
+    with sim_with(access_key=AK, secret_key=SK, projects={"eu-de": "pid-eu-de"}, latency=0.1) as sim:
+        conn, client = connect(aksk_env(sim))
+        assert client.list_all().list_calls == 2 and sim.most_at_once == 1
+        sim.reset_stats()
+        assert client.list_all().list_calls == 2 and sim.most_at_once == 2
+
+
 def test_rejected_signature_is_not_retried_and_says_what_to_check(tmp_path):
     with sim_with(access_key=AK, secret_key="another-secret-key-000", projects={"eu-de": "pid"}) as sim:
         result = run("plan", "-f", str(manifest_of(tmp_path / "m.yaml", "a")), "--project-id", "pid", "--debug",
@@ -135,7 +145,7 @@ def test_rejected_signature_is_not_retried_and_says_what_to_check(tmp_path):
         assert result.code == 1
         assert "APIGW.0301" in result.err and "clock" in result.err and "SIMA****" in result.err
         assert "the gateway's canonical request" in result.err and "vizctl's canonical request:   GET|/v1/pid/" in result.err
-        assert calls(sim, "GET list") == 1
+        assert calls(sim, "GET list") == 1  # page 1 alone: its cross-check would be a second failure towards the lock
         assert SK not in result.all
 
 

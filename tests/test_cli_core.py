@@ -92,8 +92,8 @@ def test_wrong_token_is_reported_not_retried(tmp_path):
         m = manifest_of(tmp_path / "m.yaml", "a")
         result = run("plan", "-f", str(m), sim=sim)
         assert result.code == 1
-        assert "API error 401" in result.err
-        assert api_calls(sim) == 1
+        assert "API error 401" in result.err and len(result.err.splitlines()) == 1  # one error, page 1's
+        assert api_calls(sim) == 2  # page 1 and its cross-check, sent at once; neither retried
 
 
 # -- plan ------------------------------------------------------------------------

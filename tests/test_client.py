@@ -5,11 +5,12 @@ from __future__ import annotations
 import pytest
 
 from vizctl.auth import TokenAuth
-from vizctl.client import ModelArtsClient, parse_answer
+from vizctl.client import ListPage, ModelArtsClient, _list_problem, parse_answer
 from vizctl.errors import ApiResponseError, AuthError, ServerError, ThrottledError, TransportError
 from vizctl.retry import RateLimiter, RetryPolicy
 from vizctl.sim.config import SimConfig
 from vizctl.sim.server import SimServer
+from vizctl.model import LiveJob
 from vizctl.transport import Request, Response
 
 
@@ -33,6 +34,53 @@ def test_list_all_reads_every_page_even_when_the_server_clamps_per_page():
         assert len(snapshot.jobs) == 250 and len({j.job_id for j in snapshot.jobs}) == 250
         assert client.calls["list"] == 3 + 1 == snapshot.list_calls  # three pages, then the newest-first cross-check
         assert snapshot.job_count_limit == 4750 and snapshot.quotas == 5000
+
+
+def test_a_one_page_list_asks_page_1_and_its_cross_check_at_once_in_one_round_trip():
+    with SimServer(SimConfig(latency=0.2)) as sim:
+        sim.state.seed_jobs("proj-1", [{"job_name": f"j-{i}", "train_url": "/b/"} for i in range(3)])
+        sent: list[str] = []
+        client = client_for(sim, log=sent.append)
+        snapshot = client.list_all()
+        assert len(snapshot.jobs) == 3 and client.calls["list"] == 2 == snapshot.list_calls
+        assert sim.most_at_once == 2  # the cross-check did not wait for page 1's answer
+        [cross_check] = [line for line in sent if "order=desc" in line]
+        assert "per_page=100&page=1&" in cross_check  # the newest end, not a whole 1000-job page
+
+
+def test_two_list_pages_refused_at_once_fall_back_once_with_one_notice():
+    with SimServer(SimConfig(sort_keys="sdk", latency=0.1)) as sim:  # latency: both leave before either is refused
+        sim.state.seed_jobs("proj-1", [{"job_name": f"j-{i}", "train_url": "/b/"} for i in range(3)])
+        notices: list[str] = []
+        client = client_for(sim, notice=notices.append)
+        assert len(client.list_all().jobs) == 3
+        assert sim.stats["answer ModelArts.0101"] == 2 and client.sort_key == "create_time" and client.per_page == 1000
+        assert len(notices) == 1 and "sorting by create_time" in notices[0]
+
+
+def test_a_refused_token_on_page_1_and_its_cross_check_is_one_auth_error():
+    with SimServer(SimConfig(token="right", latency=0.1)) as sim:
+        client = client_for(sim)
+        with pytest.raises(AuthError) as caught:
+            client.list_all()
+        assert "per_page=1000&page=1&" in str(caught.value) and "order=asc" in str(caught.value)  # page 1's, not the cross-check's
+        assert client.calls["list"] == 2 and sim.most_at_once == 2
+
+
+def _page(ids, total):
+    jobs = tuple(LiveJob(job_id=str(i), job_name=f"j-{i}", status=8, job_desc="", train_url="/b/") for i in ids)
+    return ListPage(jobs=jobs, total=total, job_count_limit=None, quotas=None)
+
+
+@pytest.mark.parametrize("pages, newest, problem", [
+    # a total that claims the last page early: 1,050 jobs, 1,000 on the one page read; the 100 newest show the rest
+    ([_page(range(1, 1001), 1000)], _page(range(1050, 950, -1), 1000), "the newest jobs include 50 not on the pages"),
+    # a list that misses everything: an empty page 1, while the newest-first page lists jobs
+    ([_page((), 0)], _page(range(5, 0, -1), 0), "the newest jobs include 5 not on the pages"),
+    ([_page(range(1, 1001), 1000)], _page(range(1000, 900, -1), 1000), None),
+])
+def test_a_cross_check_of_100_newest_jobs_sees_what_a_whole_page_did(pages, newest, problem):
+    assert _list_problem(pages, newest) == problem
 
 
 def test_list_newest_stops_once_the_wanted_ids_are_seen():

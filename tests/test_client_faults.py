@@ -75,7 +75,7 @@ def test_a_list_answer_without_jobs_is_an_error_not_an_empty_project():
         with pytest.raises(ProtocolError) as caught:
             client_for(sim).list_all()
         assert "the list answer has no 'jobs' list (GET /v1/proj-1/visualization-jobs?per_page=1000" in str(caught.value)
-        assert sim.stats["GET list"] == QUICK_RETRY.attempts
+        assert sim.stats["GET list"] == 2 * QUICK_RETRY.attempts  # page 1 and its cross-check, asked at once, each tried 3 times
 
 
 @pytest.mark.parametrize("lie", ["rate_no_jobs_key", "rate_short_total", "rate_list_shift"])
@@ -224,13 +224,17 @@ def test_first_ctrl_c_ends_a_throttle_wait_during_apply(tmp_path):
         assert "throttled by the API, retrying in 60 s" in err and "Traceback" not in out + err
 
 
-def test_ctrl_c_during_plan_ends_the_throttle_waits_of_parallel_page_reads(tmp_path):
-    with SimServer(SimConfig(max_rps=1, retry_after=30, max_per_page=2)) as sim:
-        seed(sim, [f"j-{i}" for i in range(7)])  # page 1 passes, pages 2-4 are read at once and throttled
+@pytest.mark.parametrize("max_rps, jobs, throttled", [
+    (2, 7, 3),  # page 1 and its cross-check pass, pages 2-4 are read at once and throttled
+    (1, 1, 1),  # one page: page 1 or its cross-check, asked at once, is throttled
+])
+def test_ctrl_c_during_plan_ends_the_throttle_waits_of_parallel_page_reads(tmp_path, max_rps, jobs, throttled):
+    with SimServer(SimConfig(max_rps=max_rps, retry_after=30, max_per_page=2)) as sim:
+        seed(sim, [f"j-{i}" for i in range(jobs)])
         m = manifest_of(tmp_path / "m.yaml", "a")
         process = spawn(sim, "plan", "-f", str(m))
         deadline = time.monotonic() + 10
-        while sim.stats.get("faults.max_rps", 0) < 3 and time.monotonic() < deadline:
+        while sim.stats.get("faults.max_rps", 0) < throttled and time.monotonic() < deadline:
             time.sleep(0.05)
         time.sleep(0.3)
         process.send_signal(signal.SIGINT)

@@ -23,18 +23,22 @@ while vizctl reads a later one shifts that page and hides a job, and a
 gateway may answer a page without ``jobs`` or with a wrong
 ``job_total_count``. :meth:`ModelArtsClient.list_all` therefore reads the
 pages in ascending ``job_id`` order (new jobs land at the end, where they
-shift nothing) and, beside the pages after the first, page 1 in *descending*
-order as a cross-check of the newest end, and accepts the read only when it is whole: every page carries
+shift nothing) and, as a cross-check of the newest end, the newest 100 jobs
+(page 1 in *descending* order, ``per_page`` 100: valid in either reading of
+the documents), and accepts the read only when it is whole: every page carries
 the same ``job_total_count``, every page but the last is full, no job shows
 twice, the jobs add up to the total, and the newest jobs are ones already
 read. Otherwise it reads again what disagrees (the pages whose total loses
 the vote, or everything when no total wins or the same pages disagree twice,
 as a real change makes them), up to ``LIST_READS`` times, then fails with
 :class:`InconsistentList` rather than plan on a partial list. The
-cross-check costs one request per listing (a round trip of its own only when
-the list has one page); it is what catches a total that
-claims the last page early (or a list that misses everything) even when no
-second page would be read. What it cannot see: a delete and a create landing
+cross-check is asked together with page 1 and the other pages as soon as
+page 1 tells the total, so it costs one request per listing and no round
+trip of its own (until the API has accepted an AK/SK signature, page 1 goes
+alone: every rejected signature counts towards the key's lock). It is what
+catches a total that claims the last page early (or a list that misses
+everything) even when no second page would be read: the jobs such a read
+misses are the newest. What it cannot see: a delete and a create landing
 between the same two page reads, which leave every count intact (see README,
 "What vizctl assumes about the API").
 """
@@ -43,7 +47,6 @@ from __future__ import annotations
 
 import collections
 import email.utils
-import functools
 import json
 import re
 import threading
@@ -53,7 +56,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, TypeVar
 from urllib.parse import quote
 
-from vizctl.auth import Auth
+from vizctl.auth import AgencyAuth, Auth, SignerAuth
 from vizctl.errors import (
     ApiError,
     ApiResponseError,
@@ -74,6 +77,8 @@ T = TypeVar("T")
 MAX_PER_PAGE = 1000
 SDK_MAX_PER_PAGE = 100  # the SDK page's maximum: a server may clamp per_page to it
 SDK_SORT_KEY = "create_time"  # the SDK page lists no job_id sort key; this one keeps new jobs last too
+CROSS_CHECK_PER_PAGE = SDK_MAX_PER_PAGE  # the newest-first page: valid in either reading, and enough to see the newest end
+LIST_READERS = 4  # list pages read at once
 MAX_LIST_PAGES = 1000  # pages of one read of the list, whatever job_total_count claims
 LIST_READS = 10  # reads of a list that disagrees with itself (most read a page or two again) before giving up
 DEFAULT_TIMEOUT = 30.0
@@ -82,6 +87,7 @@ DEFAULT_RETRY = RetryPolicy()
 LISTED_KEYS = ("job_id", "job_name", "status", "job_desc", "train_url", "create_time", "service_url", "duration")
 REQUIRED_KEYS = ("job_id", "job_name", "status", "train_url")  # a listed job without one of these is not a job
 SNIPPET_CHARS = 160
+SIGNING_AUTHS = (SignerAuth, AgencyAuth)  # credentials whose refusals lock the key (five in a row)
 
 
 @dataclass(frozen=True)
@@ -136,6 +142,8 @@ class ModelArtsClient:
         self.sort_key = "job_id"  # the list's sort; SDK_SORT_KEY once a server refuses job_id
         self.calls: collections.Counter[str] = collections.Counter()
         self._calls_lock = threading.Lock()
+        self._fall_back_lock = threading.Lock()
+        self._accepted = False  # whether the API has answered a request with success (the credential works)
 
     # -- reads -------------------------------------------------------------
 
@@ -149,17 +157,21 @@ class ModelArtsClient:
         which comes first). A page without a ``jobs`` list or a
         ``job_total_count`` is a :class:`ProtocolError`.
         """
-        size = per_page or self.per_page
+        size, sort = per_page or self.per_page, self.sort_key
         # both spellings of the sort parameter: the API page says sortBy, the SDK page and the public client sort_by
-        params = [("per_page", str(size)), ("page", str(page)), ("sortBy", self.sort_key), ("sort_by", self.sort_key), ("order", order)]
+        params = [("per_page", str(size)), ("page", str(page)), ("sortBy", sort), ("sort_by", sort), ("order", order)]
         if search is not None:
             params.append(("search_content", search))
         request = self._request("GET", "", params=params)
         try:
             return self._call("list", request, idempotent=True, read=lambda data: self._page(data, request))
         except ApiResponseError as error:
-            if error.http_status != 400 or not self._fall_back(error, size if per_page is None else 0):
+            if error.http_status != 400:
                 raise
+            asked = size if per_page is None else 0
+            with self._fall_back_lock:  # pages refused at once take one step (one notice); the later ones are just asked again
+                if sort == self.sort_key and asked in (0, self.per_page) and not self._fall_back(error, asked):
+                    raise
             return self.list_page(page, per_page, order=order, search=search)
 
     def _fall_back(self, error: ApiResponseError, size: int) -> bool:
@@ -226,31 +238,33 @@ class ModelArtsClient:
     def _read_pages(self, kept: dict[int, ListPage], search: str | None) -> tuple[list[ListPage], ListPage, int]:
         """The pages in ascending job_id order (reading those not ``kept``), page 1 newest-first, and how many were read.
 
-        Page 1 comes first and alone (a refused credential or page size shows
-        there, once); the other pages and the newest-first page are read
-        together, so the cross-check costs no round trip of its own.
+        The newest-first page is asked together with page 1, and the other
+        pages as soon as page 1 tells the total, so a one-page list costs one
+        round trip of wall time. Until the API has accepted an AK/SK
+        signature, page 1 goes first and alone: a rejected signature counts
+        towards the key's lock (five in a row), and ``--debug`` shows the
+        canonical request of the one refused.
         """
         pages = dict(kept)
-        if 1 not in pages:
-            pages[1] = self.list_page(1, search=search)
-        size = len(pages[1].jobs)
-        # a total beyond MAX_LIST_PAGES pages is not believed, just checked
-        needed = min(-(-pages[1].total // size), MAX_LIST_PAGES) if size else 1
-        missing = [n for n in range(2, needed + 1) if n not in pages]
-        reads = [functools.partial(self.list_page, n, search=search) for n in missing]
-        *read, newest = self._in_parallel([*reads, functools.partial(self.list_page, 1, order="desc", search=search)])
-        pages.update(zip(missing, read))
-        return [pages[n] for n in range(1, needed + 1)], newest, len(pages) - len(kept) + 1
-
-    def _in_parallel(self, reads: list[Callable[[], ListPage]]) -> list[ListPage]:
-        if len(reads) == 1:
-            return [reads[0]()]
-        with ThreadPoolExecutor(max_workers=min(4, len(reads))) as pool:
-            try:
-                return list(pool.map(lambda read: read(), reads))
-            except BaseException:
-                self.cancel.set()  # Ctrl-C in the main thread: end the workers' waits, or exit hangs on them
-                raise
+        pool = ThreadPoolExecutor(max_workers=LIST_READERS)
+        try:
+            if 1 not in pages and isinstance(self.auth, SIGNING_AUTHS) and not self._accepted:
+                pages[1] = self.list_page(1, search=search)
+            newest = pool.submit(self.list_page, 1, CROSS_CHECK_PER_PAGE, order="desc", search=search)
+            if 1 not in pages:
+                pages[1] = self.list_page(1, search=search)
+            size = len(pages[1].jobs)
+            # a total beyond MAX_LIST_PAGES pages is not believed, just checked
+            needed = min(-(-pages[1].total // size), MAX_LIST_PAGES) if size else 1
+            missing = [n for n in range(2, needed + 1) if n not in pages]
+            reads = [pool.submit(self.list_page, n, search=search) for n in missing]
+            pages.update((n, read.result()) for n, read in zip(missing, reads))
+            return [pages[n] for n in range(1, needed + 1)], newest.result(), len(pages) - len(kept) + 1
+        except KeyboardInterrupt:
+            self.cancel.set()  # Ctrl-C in the main thread: end the workers' waits, or exit hangs on them
+            raise
+        finally:
+            pool.shutdown(cancel_futures=True)  # an error: pages not yet asked are not; the ones in flight end first
 
     def list_newest(self, job_ids: Iterable[str]) -> LiveSnapshot:
         """The newest jobs, page by page (highest ids first), until every id in ``job_ids`` is seen.
@@ -362,11 +376,13 @@ class ModelArtsClient:
         response = self.transport.send(self.auth.apply(request), self.timeout)
         self.log(f"{_where(request)} -> {response.status} ({(time.monotonic() - started) * 1000:.0f} ms)")
         try:
-            return parse_answer(response, request, self.auth.secrets())
+            data = parse_answer(response, request, self.auth.secrets())
         except ThrottledError as error:
             if self.rate_limiter is not None:  # slow down every thread, not just this request's retry
                 self.rate_limiter.throttled(gateway_limit(error.error_message))
             raise
+        self._accepted = True
+        return data
 
     def _snippet(self, text: str) -> str:
         return snippet(text.encode(), self.auth.secrets())

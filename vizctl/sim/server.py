@@ -15,6 +15,7 @@ Admin requests skip all of that and are not counted in :attr:`SimServer.stats`.
 from __future__ import annotations
 
 import collections
+import contextlib
 import email.utils
 import json
 import math
@@ -68,6 +69,8 @@ class SimServer:
         self.iam = SimIam(self.config)
         self.verbose = verbose
         self.stats: collections.Counter = collections.Counter()
+        self.most_at_once = 0  # the most API requests waiting out their latency at the same time (sent together?)
+        self._at_once = 0
         self._lock = threading.Lock()
         self._rng = random.Random(self.config.seed)
         self._window: collections.deque[float] = collections.deque()
@@ -117,9 +120,22 @@ class SimServer:
             return dict(self.stats)
 
     def reset_stats(self) -> None:
-        """Zero all counters (the Counter object stays the same)."""
+        """Zero all counters (the Counter object stays the same) and :attr:`most_at_once`."""
         with self._lock:
             self.stats.clear()
+            self.most_at_once = 0
+
+    @contextlib.contextmanager
+    def serving(self):
+        """Count a request as being served for the ``with`` block (for :attr:`most_at_once`)."""
+        with self._lock:
+            self._at_once += 1
+            self.most_at_once = max(self.most_at_once, self._at_once)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._at_once -= 1
 
     def over_rate(self) -> bool:
         """True when this request exceeds max_rps over the last second; else it is counted in the window."""
@@ -209,7 +225,8 @@ class _Handler(BaseHTTPRequestHandler):
         cfg = sim.config
         sim.count(f"{self.command} {route}")
         if cfg.latency:
-            time.sleep(cfg.latency)
+            with sim.serving():  # not while answering: a request sent after this one's answer never overlaps it
+                time.sleep(cfg.latency)
         refused = sim.iam.check(self.command, self.path, self.headers, raw)
         if refused is not None:
             self._send(*refused)
