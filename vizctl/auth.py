@@ -25,7 +25,12 @@ EXPIRED_TOKEN_MARKERS = ("APIGW.0307", "token must be updated", "token expired",
 
 
 class Auth(Protocol):
-    """Signs requests; ``secrets()`` lists the values that must never be shown."""
+    """Signs requests; ``secrets()`` lists the values that must never be shown.
+
+    ``refusals_lock_the_key`` (when present and true) says that refused
+    requests count towards locking the credential, so a first request is
+    better sent alone than several at once.
+    """
 
     def apply(self, request: Request) -> Request: ...
 
@@ -115,6 +120,8 @@ class SignerAuth:
     a rejected signature can be shown beside the gateway's at ``--debug``.
     """
 
+    refusals_lock_the_key = True  # five rejected signatures in a row lock the key for five minutes
+
     def __init__(self, keys: Keys):
         self.keys = keys
         self.last_canonical = ""
@@ -156,6 +163,7 @@ class AgencyAuth:
     """Signs with the VM agency's temporary keys from ``fetch()``, fetched again before they expire."""
 
     REFRESH_MARGIN = 600.0  # seconds before expiry, as the Terraform provider does
+    refusals_lock_the_key = True
 
     def __init__(self, fetch: Callable[[], Keys], register: Callable[[str], None], clock: Callable[[], float] = time.time):
         self._fetch = fetch

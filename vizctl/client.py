@@ -56,7 +56,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, TypeVar
 from urllib.parse import quote
 
-from vizctl.auth import AgencyAuth, Auth, SignerAuth
+from vizctl.auth import Auth
 from vizctl.errors import (
     ApiError,
     ApiResponseError,
@@ -87,7 +87,6 @@ DEFAULT_RETRY = RetryPolicy()
 LISTED_KEYS = ("job_id", "job_name", "status", "job_desc", "train_url", "create_time", "service_url", "duration")
 REQUIRED_KEYS = ("job_id", "job_name", "status", "train_url")  # a listed job without one of these is not a job
 SNIPPET_CHARS = 160
-SIGNING_AUTHS = (SignerAuth, AgencyAuth)  # credentials whose refusals lock the key (five in a row)
 
 
 @dataclass(frozen=True)
@@ -248,7 +247,7 @@ class ModelArtsClient:
         pages = dict(kept)
         pool = ThreadPoolExecutor(max_workers=LIST_READERS)
         try:
-            if 1 not in pages and isinstance(self.auth, SIGNING_AUTHS) and not self._accepted:
+            if 1 not in pages and getattr(self.auth, "refusals_lock_the_key", False) and not self._accepted:
                 pages[1] = self.list_page(1, search=search)
             newest = pool.submit(self.list_page, 1, CROSS_CHECK_PER_PAGE, order="desc", search=search)
             if 1 not in pages:
