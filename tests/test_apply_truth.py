@@ -14,14 +14,16 @@ import pytest
 
 from cliutil import TOKEN, manifest_of, run, run_in_thread, spawn, wait_until
 from soak import scale
-from vizctl.apply import Applier, ApplySettings
+from vizctl.apply import Applier, ApplySettings, PollSchedule
 from vizctl.auth import TokenAuth
 from vizctl.client import ModelArtsClient
 from vizctl.environment import Environment
 from vizctl.manager import load_plan
+from vizctl.model import LiveJob, Status
 from vizctl.progress import JsonReporter
 from vizctl.sim.config import SimConfig
 from vizctl.sim.server import SimServer
+from vizctl.sim.state import SimState
 
 FAST = dict(startup_seconds=0.3, delete_seconds=0.1, stop_seconds=0.1, retry_after=0.05)
 
@@ -326,6 +328,60 @@ def test_the_wait_backs_off_while_nothing_happens(tmp_path):
         rounds = sim.stats["GET list"] - before - 1  # the final read
         # 0.1 s growing x1.25: rounds at 0, 0.1, 0.23, 0.38, 0.58, 0.82, 1.13, 1.51, 1.98 (a fixed 0.1 s: 20)
         assert 7 <= rounds <= 11, rounds
+
+
+def listed(job_id, status, create_ms):
+    return LiveJob(job_id, f"ps-{job_id}", int(status), create_time=create_ms)
+
+
+def test_the_poll_schedule_backs_off_while_nothing_runs_and_starts_again_at_poll_min():
+    schedule = PollSchedule(0.5, 1.0)
+    pending = [listed("1", Status.INIT, 1_700_000_000_000), None]  # None: not listed yet
+    waits = [schedule.next_wait(pending, now=100.0, progressed=False) for _ in range(6)]
+    assert waits == pytest.approx([0.5, 0.625, 0.78125, 0.9765625, 1.0, 1.0])
+    assert schedule.next_wait(pending, now=100.0, progressed=True) == 0.5  # jobs ended in this round
+
+
+def test_once_a_job_runs_the_next_round_is_due_when_the_last_pending_one_should_run_too():
+    schedule = PollSchedule(0.5, 1.0)
+    created = 1_700_000_000_000  # the server's clock, in ms; the round clock below is another one
+    schedule.observe(listed("1", Status.RUNNING, created), seen=105.0)  # running at most 5 s after its create
+    schedule.observe(listed("2", Status.WAITING, created + 100), seen=105.0)  # still pending: teaches nothing
+    soon, later = listed("2", Status.WAITING, created + 100), listed("3", Status.INIT, created + 300)
+    assert schedule.next_wait([soon, later], now=105.0, progressed=True) == pytest.approx(0.3)  # the last one, not the first
+    assert schedule.next_wait([later, None], now=105.2, progressed=True) == pytest.approx(0.1)
+    # never beyond the interval; a job overdue, or without a create_time (or restarted: an old one), keeps the interval
+    assert schedule.next_wait([listed("4", Status.INIT, created + 2000)], now=105.0, progressed=True) == 0.5
+    assert schedule.next_wait([later], now=105.4, progressed=True) == 0.5
+    assert schedule.next_wait([listed("5", Status.INIT, None), None], now=105.0, progressed=True) == 0.5
+    schedule.observe(listed("6", Status.RUNNING, created - 60_000), seen=105.0)  # a long-running job: a looser bound, ignored
+    assert schedule.next_wait([later], now=105.0, progressed=True) == pytest.approx(0.3)
+
+
+def test_the_wait_sees_the_last_of_jobs_created_together_as_soon_as_it_should_run(tmp_path):
+    now = [1_700_000_000.0]  # one stepped clock for the simulator and the applier: no real waiting
+
+    def sleep(seconds):
+        sleeps.append(seconds)
+        now[0] += seconds
+
+    sleeps: list[float] = []
+    state = SimState(SimConfig(startup_seconds=5.0), clock=lambda: now[0])
+    with SimServer(state=state) as sim:
+        names = [f"tg-{i:02d}" for i in range(20)]
+        for name in names:  # created 50 ms apart: running at +5.00 s ... +5.95 s
+            state.seed_jobs("proj-1", [{"job_name": name, "train_url": f"/bucket/{name}/logs/"}])
+            now[0] += 0.05
+        plan_file = saved_plan(tmp_path, sim, "-f", str(manifest_of(tmp_path / "m.yaml", *names)))
+        client = ModelArtsClient(sim.url, "proj-1", TokenAuth(TOKEN))
+        settings = ApplySettings(poll_min=0.5, poll_max=1.0, list_lag=0)
+        applier = Applier(client, JsonReporter(Environment(stdout=io.StringIO())), settings, clock=lambda: now[0], sleep=sleep)
+        results = applier.run(load_plan(plan_file).plan)
+        assert [r.outcome.value for r in results] == ["unchanged"] * 20 and all(r.running for r in results)
+        # rounds at +1.0, backing off to 1 s until +5.88 shows 18 running; the last two run at +5.90 and
+        # +5.95, so the next round comes 0.1 s later, not poll_min (0.5 s) later
+        assert sleeps[:6] == pytest.approx([0.5, 0.625, 0.78125, 0.9765625, 1.0, 1.0])
+        assert sleeps[6:] == pytest.approx([0.1], abs=0.002)
 
 
 

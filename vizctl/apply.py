@@ -18,7 +18,8 @@ every transition is one method of :class:`Applier`, named in the arrow::
   its own job and adopts the first one (outcome ``adopted``). Only jobs whose
   create this run saw answered are ever deleted.
 * ``_wait``: one list call per round for all jobs (:meth:`ModelArtsClient.list_newest`),
-  backing off from ``poll_min`` to ``poll_max`` seconds, until each WAITING job
+  backing off from ``poll_min`` to ``poll_max`` seconds, sooner once jobs run
+  (when the last pending job should run too: :class:`PollSchedule`), until each WAITING job
   runs or fails and each DELETING job is no longer listed (the API deletes
   asynchronously: KILLING, then gone; DELETE_FAILED ends it ``failed``), or the
   timeout passes; a list that fails for good ends the wait with ``status
@@ -39,6 +40,7 @@ first outcome is ``job_settled``; a later read that changes it is ``job_correcte
 from __future__ import annotations
 
 import enum
+import math
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -155,6 +157,43 @@ class ApplySettings:
     list_lag: float = DEFAULT_LIST_LAG
 
 
+class PollSchedule:
+    """When the next list round of a wait is due: pure timing, no I/O.
+
+    While nothing happens the rounds back off from ``poll_min`` to ``poll_max``
+    (x :data:`POLL_BACKOFF`); a round that ends jobs goes back to ``poll_min``.
+    Jobs created together start together, so a round may come sooner: a job
+    seen RUNNING took at most (that round's time - its ``create_time``) to
+    start, and the next round is due when, by the quickest such job, the
+    last job still pending should run too. The wait never grows beyond the
+    backed-off interval (a running job is still seen within ``poll_max``),
+    each round stays one list call per page, and a job without a
+    ``create_time`` (or one restarted, whose create_time is old) simply
+    leaves the interval as it is.
+    """
+
+    def __init__(self, poll_min: float, poll_max: float):
+        self.poll_min, self.poll_max = poll_min, poll_max
+        self.interval = poll_min
+        # least (round time - create_time in s) of a job seen RUNNING: the round clock and the
+        # server's clock differ by a constant, which cancels in next_wait
+        self.lead = math.inf
+
+    def observe(self, live: LiveJob, seen: float) -> None:
+        """A waited-for job as the round that ended at ``seen`` (the applier's clock) listed it."""
+        if live.phase is Phase.RUNNING and live.create_time is not None:
+            self.lead = min(self.lead, seen - live.create_time / 1000)
+
+    def next_wait(self, pending: list[LiveJob | None], now: float, progressed: bool) -> float:
+        """Seconds until the next round, given the jobs still pending as last listed (None: never listed)."""
+        if progressed:  # jobs started to run: the rest usually follow soon
+            self.interval = self.poll_min
+        wait, self.interval = self.interval, min(self.interval * POLL_BACKOFF, self.poll_max)
+        expected = [live.create_time / 1000 + self.lead for live in pending if live is not None and live.create_time is not None]
+        last = max(expected, default=-math.inf) - now  # when the last of them should run, from now
+        return last if 0 < last < wait else wait
+
+
 class MutationFailed(VizctlError):
     """One job's mutation failed for good; the message says why."""
 
@@ -187,7 +226,10 @@ class _Job:
 
 
 class Applier:
-    """Runs one plan against one client and reports to one reporter."""
+    """Runs one plan against one client and reports to one reporter.
+
+    ``clock`` and ``sleep`` (which otherwise waits on ``stop``) let tests step through time.
+    """
 
     def __init__(
         self,
@@ -196,12 +238,14 @@ class Applier:
         settings: ApplySettings = ApplySettings(),
         stop: threading.Event | None = None,
         clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] | None = None,
     ):
         self.client = client
         self.reporter = reporter
         self.settings = settings
         self.stop = stop or threading.Event()
         self.clock = clock
+        self.sleep = sleep
         self.backoff = RetryPolicy(backoff=0.5, max_backoff=5.0)
         self._started = clock()
         self._read_failure = ""  # why the last whole-list read failed
@@ -436,7 +480,7 @@ class Applier:
         """Poll the list until every job is running, failed, or the timeout passes."""
         pending = list(jobs)
         last_seen: dict[int, LiveJob] = {}
-        interval = self.settings.poll_min
+        schedule = PollSchedule(self.settings.poll_min, self.settings.poll_max)
         failure = ""
         while pending:
             try:
@@ -446,12 +490,14 @@ class Applier:
             except ApiError as exc:
                 failure = f"the list could not be read: {_reason(exc)}"
                 break
+            seen = self.clock()
             by_id = {live.job_id: live for live in snapshot.jobs}
             pending_before = len(pending)
             for job in list(pending):
                 live = by_id.get(job.job_id or "")
                 if live is not None:
                     last_seen[id(job)] = live
+                    schedule.observe(live, seen)
                 outcome = _arrived(job, live)
                 if outcome is None:
                     continue  # still on its way; the timeout decides
@@ -463,10 +509,8 @@ class Applier:
             self.reporter.progress({s: states.count(s) for s in sorted(set(states))}, self.clock() - self._started)
             if self._remaining() <= 0 or self.stop.is_set():
                 break
-            if len(pending) < pending_before:  # jobs started to run: the rest usually follow soon
-                interval = self.settings.poll_min
-            self._sleep(min(interval, self._remaining()))
-            interval = min(interval * POLL_BACKOFF, self.settings.poll_max)  # back off while nothing happens
+            due = schedule.next_wait([last_seen.get(id(job)) for job in pending], self.clock(), progressed=len(pending) < pending_before)
+            self._sleep(min(due, self._remaining()))
 
         for job in pending:
             live = last_seen.get(id(job))
@@ -487,9 +531,7 @@ class Applier:
         snapshot = self._read_all()
         # A race's winner, and a loser that adopted it, give the other losers list_lag seconds to delete theirs.
         deadline = self.clock() + self.settings.list_lag
-        while snapshot is not None and not self.stop.is_set() and self.clock() < deadline and any(
-            (job.ours or job.done is Outcome.ADOPTED) and len(_live(snapshot.by_name().get(job.name, []))) > 1 for job in declared
-        ):
+        while snapshot is not None and not self.stop.is_set() and self.clock() < deadline and _contested(declared, snapshot):
             self._sleep(min(self.settings.poll_min, deadline - self.clock()))
             snapshot = self._read_all() or snapshot
         if snapshot is None:  # the outcomes stand as the last successful read showed them; say so
@@ -556,7 +598,10 @@ class Applier:
         return self.settings.timeout - (self.clock() - self._started)
 
     def _sleep(self, seconds: float) -> None:
-        self.stop.wait(max(0.0, seconds))
+        if self.sleep is not None:
+            self.sleep(max(0.0, seconds))
+        else:
+            self.stop.wait(max(0.0, seconds))
 
 
 # The states _wait takes jobs out of, and what each is when Ctrl-C ends the wait.
@@ -574,6 +619,12 @@ def _arrived(job: _Job, live: LiveJob | None) -> Outcome | None:
     if live is None or live.phase is Phase.PENDING:
         return None  # not listed yet (or gone): the timeout decides
     return (job.done or Outcome.UNCHANGED) if live.phase is Phase.RUNNING else Outcome.FAILED
+
+
+def _contested(jobs: list[_Job], snapshot: LiveSnapshot) -> bool:
+    """Does the list show several live jobs with the name of a job this run created or adopted?"""
+    by_name = snapshot.by_name()  # once: per job it made the final read quadratic (0.2 s at 1,000 jobs)
+    return any((job.ours or job.done is Outcome.ADOPTED) and len(_live(by_name.get(job.name, []))) > 1 for job in jobs)
 
 
 def _live(jobs: list[LiveJob]) -> list[LiveJob]:
