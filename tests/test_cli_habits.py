@@ -132,3 +132,18 @@ def test_startup_benchmark_runs():
     done = subprocess.run([sys.executable, "benchmarks/startup.py", "--runs", "1"], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert done.returncode in (0, 3), done.stderr  # the target is judged by the benchmark, not here
     assert "| vizctl --version |" in done.stdout
+
+
+def test_apply_and_plan_need_only_the_declared_dependencies(tmp_path):
+    """requests, urllib3 and trustme are test dependencies: a fresh `pip install vizctl` has none of them."""
+    manifest_of(tmp_path / "m.yaml", "a")
+    program = (
+        "import sys\nfrom vizctl.cli import main\n"
+        "codes = [main(['apply', '--sim', '-f', 'm.yaml', '-y']), main(['plan', '--sim', '-f', 'm.yaml', '--detailed-exitcode'])]\n"
+        "sys.stderr.write('\\n' + repr(codes) + '\\n' + ' '.join(sorted(sys.modules)))"
+    )
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    *_, codes, modules = done.stderr.split("\n")
+    assert codes == "[0, 0]", done.stderr[-2000:]  # created and running, then no changes
+    loaded = set(modules.split())
+    assert "vizctl.transport" in loaded and not loaded & {"requests", "urllib3", "trustme", "certifi"}
