@@ -412,15 +412,11 @@ class Applier:
 
     def _existing_id(self, name: str) -> str | None:
         """After an ambiguous create: the id once the list shows the job; None if it does not within ``list_lag``."""
-        deadline = self.clock() + self.settings.list_lag
-        while True:
-            found = [job for job in self.client.find_by_name(name) if job.phase is not Phase.STOPPING]
-            if len(found) > 1:
-                ids = ", ".join(job.job_id for job in found)
-                raise MutationFailed(f"{len(found)} live jobs are now named {name} (ids {ids}): not creating another, not picking one")
-            if found or self.stop.is_set() or self.clock() >= deadline:
-                return found[0].job_id if found else None
-            self._sleep(min(self.settings.poll_min, deadline - self.clock()))
+        found = self._read_again(lambda: [job for job in self.client.find_by_name(name) if job.phase is not Phase.STOPPING], bool)
+        if len(found) > 1:
+            ids = ", ".join(job.job_id for job in found)
+            raise MutationFailed(f"{len(found)} live jobs are now named {name} (ids {ids}): not creating another, not picking one")
+        return found[0].job_id if found else None
 
     def _attempt(self, call: Callable[[], T], verify: Callable[[], str | None], what: str, idempotent: bool = False) -> T | str:
         """Run a mutation; after an ambiguous failure ask ``verify`` whether it took effect before trying again."""
@@ -457,7 +453,8 @@ class Applier:
     def _settle_races(self, jobs: list[_Job]) -> None:
         """Once the list shows each job this run created, let the first job of each name win."""
         ours = [job for job in jobs if job.ours]
-        snapshot = self._read_all(until_listed=frozenset(job.job_id for job in ours)) if ours else None
+        ids = {job.job_id for job in ours}
+        snapshot = self._read_all(until=lambda read: ids <= {live.job_id for live in read.jobs}) if ours else None
         by_name = snapshot.by_name() if snapshot else {}
         for job in ours:
             rivals = _live(by_name.get(job.name, []))
@@ -528,12 +525,8 @@ class Applier:
         """Read the whole list once more: several live jobs with a declared name, a job gone, or a job
         that a failed create left after all, change what the outcome says."""
         declared = [job for job in jobs if job.result is not None and job.change.action not in (Action.DELETE, Action.AMBIGUOUS)]
-        snapshot = self._read_all()
         # A race's winner, and a loser that adopted it, give the other losers list_lag seconds to delete theirs.
-        deadline = self.clock() + self.settings.list_lag
-        while snapshot is not None and not self.stop.is_set() and self.clock() < deadline and _contested(declared, snapshot):
-            self._sleep(min(self.settings.poll_min, deadline - self.clock()))
-            snapshot = self._read_all() or snapshot
+        snapshot = self._read_all(until=lambda read: not _contested(declared, read))
         if snapshot is None:  # the outcomes stand as the last successful read showed them; say so
             self.reporter.final_read_failed(self._read_failure)
             return
@@ -564,19 +557,30 @@ class Applier:
 
     # -- helpers ---------------------------------------------------------------
 
-    def _read_all(self, until_listed: frozenset[str | None] = frozenset()) -> LiveSnapshot | None:
-        """The whole list (None if it cannot be read); re-read for up to ``list_lag`` until ``until_listed`` show."""
-        deadline = self.clock() + self.settings.list_lag
-        while True:
+    def _read_all(self, until: Callable[[LiveSnapshot], bool] = lambda read: True) -> LiveSnapshot | None:
+        """The whole list, read again while ``until`` says no (see :meth:`_read_again`); None if the first read failed."""
+
+        def read() -> LiveSnapshot | None:
             try:
-                snapshot = self.client.list_all()
+                return self.client.list_all()
             except ApiError as exc:
                 self._read_failure = _reason(exc)
                 return None
-            missing = set(until_listed) - {live.job_id for live in snapshot.jobs}
-            if not missing or self.stop.is_set() or self.clock() >= deadline:
-                return snapshot
+
+        return self._read_again(read, until)
+
+    def _read_again(self, read: Callable[[], T | None], done: Callable[[T], bool]) -> T | None:
+        """``read()``, then again every ``poll_min`` until ``done`` with it, Ctrl-C, or ``list_lag`` (the
+        time the list may take to show a change) passes. A failed read (None) ends it with the last good one."""
+        deadline = self.clock() + self.settings.list_lag
+        last = read()
+        while last is not None and not done(last) and not self.stop.is_set() and self.clock() < deadline:
             self._sleep(min(self.settings.poll_min, deadline - self.clock()))
+            fresh = read()
+            if fresh is None:
+                break
+            last = fresh
+        return last
 
     def _end(
         self, job: _Job, outcome: Outcome, detail: str, status: int | None,
