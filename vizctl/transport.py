@@ -182,6 +182,7 @@ class HttpTransport:
                 connection.set_tunnel(route.host, route.port, headers=_proxy_authorization(route.proxy))
         else:
             connection = http.client.HTTPConnection(host, port, timeout=timeout)
+        connection.response_class = _FinalAnswer
         try:
             connection.connect()
         except (socket.timeout, TimeoutError) as exc:  # nothing was sent: a firewall or a wrong address, not a slow API
@@ -209,6 +210,18 @@ class HttpTransport:
                 context.verify_mode = ssl.CERT_NONE
             self._tls_context = context
         return self._tls_context
+
+
+class _FinalAnswer(http.client.HTTPResponse):
+    """An answer read past every 1xx interim one (102 Processing, 103 Early Hints), not only past 100 Continue as
+    ``http.client`` does: else the interim one is taken for the answer and the real one for the next request's."""
+
+    def _read_status(self) -> tuple[str, int, str]:
+        while True:
+            version, status, reason = super()._read_status()  # type: ignore[misc]
+            if status >= 200:
+                return version, status, reason
+            http.client.parse_headers(self.fp)  # the interim answer's headers: dropped
 
 
 def _dropped(connection: http.client.HTTPConnection) -> bool:

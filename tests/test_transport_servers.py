@@ -1,0 +1,28 @@
+"""HttpTransport against servers that answer the way real ones sometimes do (raw bytes over loopback)."""
+
+from __future__ import annotations
+
+import pytest
+
+from httputil import RawServer
+from vizctl.transport import HttpTransport, Request
+
+
+def ok(body: bytes) -> bytes:
+    return b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+
+
+@pytest.mark.parametrize("interim", [[b"HTTP/1.1 102 Processing\r\n\r\n"],
+                                     [b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n"]])
+def test_interim_answers_are_skipped_and_each_request_gets_its_own_answer(interim):
+    def answer(line):  # 103 comes 20 ms before the answer, 102 in the same write
+        path = line.split()[1].encode()
+        return interim + [ok(b'{"path": "%s"}' % path)] if b"103" in interim[0] else [interim[0] + ok(b'{"path": "%s"}' % path)]
+
+    with RawServer(answer) as server:
+        transport = HttpTransport()
+        for n in range(3):  # a create must never read the answer meant for the request before it
+            response = transport.send(Request("POST", f"{server.url}/jobs/{n}", body=b"{}"), 5)
+            assert (response.status, response.body) == (200, b'{"path": "/jobs/%d"}' % n)
+        transport.close()
+        assert server.connections == 1
