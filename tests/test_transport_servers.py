@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from httputil import RawServer
-from vizctl.transport import HttpTransport, Request
+from vizctl.errors import UnreachableError
+from vizctl.transport import HttpSettings, HttpTransport, Request
 
 
 def ok(body: bytes) -> bytes:
@@ -26,3 +27,24 @@ def test_interim_answers_are_skipped_and_each_request_gets_its_own_answer(interi
             assert (response.status, response.body) == (200, b'{"path": "/jobs/%d"}' % n)
         transport.close()
         assert server.connections == 1
+
+
+def test_a_proxy_that_refuses_the_tunnel_is_named_and_its_password_is_not():
+    refusal = [b"HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic\r\nContent-Length: 0\r\n\r\n"]
+    with RawServer(lambda line: refusal) as proxy:
+        address = proxy.url.removeprefix("http://")
+        transport = HttpTransport(http=HttpSettings(proxies={"https": f"http://carol:pw-s3cret@{address}"}))
+        with pytest.raises(UnreachableError) as refused:
+            transport.send(Request("GET", "https://modelarts.example/v1/p/visualization-jobs"), 5)
+    message = str(refused.value)
+    assert f"through the proxy {address}" in message and "407" in message and "HTTPS_PROXY" in message
+    assert "pw-s3cret" not in message and "carol" not in message
+
+
+def test_a_proxy_that_is_down_is_named_not_the_endpoint():
+    with RawServer(lambda line: []) as proxy:
+        address = proxy.url.removeprefix("http://")
+    transport = HttpTransport(http=HttpSettings(proxies={"https": f"http://u:pw-s3cret@{address}"}))
+    with pytest.raises(UnreachableError, match=f"connection refused .*through the proxy {address}.*HTTPS_PROXY") as refused:
+        transport.send(Request("GET", "https://modelarts.example/v1/p/visualization-jobs"), 5)
+    assert "pw-s3cret" not in str(refused.value)

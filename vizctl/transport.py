@@ -169,13 +169,14 @@ class HttpTransport:
 
     def _connect(self, route: _Route, timeout: float, where: str, request: Request) -> http.client.HTTPConnection:
         """A new connection of ``route``, connected (through the proxy's tunnel for https); nothing of ``request`` is sent yet."""
-        host, port = route.host, route.port
+        host, port, what = route.host, route.port, "endpoint"
         if route.proxy:
             proxy = urlsplit(route.proxy if "://" in route.proxy else f"http://{route.proxy}")
             if proxy.scheme != "http":
                 raise LocalRequestError(f"the request could not be built ({where}): only http:// proxy URLs are supported, "
                                         f"not {proxy.scheme}://; check HTTPS_PROXY / HTTP_PROXY")
             host, port = proxy.hostname or "", proxy.port or 80
+            where, what = f"{where} through the proxy {host}:{port}", "proxy (HTTPS_PROXY / HTTP_PROXY / NO_PROXY)"
         if route.scheme == "https":
             connection: http.client.HTTPConnection = http.client.HTTPSConnection(host, port, timeout=timeout, context=self._tls())
             if route.proxy:
@@ -188,14 +189,15 @@ class HttpTransport:
         except (socket.timeout, TimeoutError) as exc:  # nothing was sent: a firewall or a wrong address, not a slow API
             raise UnreachableError(f"no connection within {timeout:g} s, the --request-timeout ({where})") from exc
         except socket.gaierror as exc:
-            raise UnreachableError(f"cannot resolve the host name ({where}): check the endpoint") from exc
+            raise UnreachableError(f"cannot resolve the host name ({where}): check the {what}") from exc
         except ConnectionRefusedError as exc:
-            raise UnreachableError(f"connection refused ({where}): is the endpoint right and the service up?") from exc
+            raise UnreachableError(f"connection refused ({where}): is the {what} right and the service up?") from exc
         except (OSError, http.client.HTTPException) as exc:  # a TLS handshake or a proxy's CONNECT refused: nothing sent
             if getattr(exc, "verify_message", None):  # ssl.SSLCertVerificationError
                 raise UnreachableError(f"the TLS certificate of {route.host} is not trusted ({where}): {exc.verify_message}; "
                                        "trust its CA with --ca-bundle FILE (or turn the check off with --insecure)") from exc
-            raise UnreachableError(f"no connection ({where}): {_scrub(_reason(exc), request)}") from exc
+            raise UnreachableError(f"no connection ({where}): {_scrub(_reason(exc), request)}"
+                                   + (f"; check the {what}" if route.proxy else "")) from exc
         return connection
 
     def _tls(self) -> Any:
