@@ -95,7 +95,8 @@ def test_connections_are_kept_alive_and_one_the_server_closed_is_not_reused():
 
 
 @pytest.mark.parametrize("coding, encode", [("gzip", gzip.compress), ("deflate", zlib.compress),
-                                            ("deflate", lambda b: zlib.compress(b)[2:-4])])
+                                            ("deflate", lambda b: zlib.compress(b)[2:-4]), ("x-gzip", gzip.compress),
+                                            ("gzip", lambda b: gzip.compress(b[:10]) + gzip.compress(b[10:]))])
 def test_gzip_and_deflate_answers_are_decoded(coding, encode):
     def answer(handler):
         assert "gzip" in handler.headers["Accept-Encoding"]

@@ -250,20 +250,21 @@ def _proxy_authorization(proxy: str) -> dict[str, str]:
 
 
 def _decoded(body: bytes, encoding: str | None, where: str) -> bytes:
-    """The body without its gzip or deflate content coding."""
-    coding = (encoding or "").strip().lower()
+    """The body without its gzip (x-gzip) or deflate content coding."""
+    coding = (encoding or "").strip().lower().removeprefix("x-")
     if coding not in ("gzip", "deflate") or not body:
         return body
+    import gzip
     import zlib
 
     try:
         if coding == "gzip":
-            return zlib.decompress(body, 16 + zlib.MAX_WBITS)
+            return gzip.decompress(body)  # every member: a gzip stream may be several, one after another
         try:
             return zlib.decompress(body)
         except zlib.error:
             return zlib.decompress(body, -zlib.MAX_WBITS)  # "deflate" sent raw, as some servers do
-    except zlib.error as exc:
+    except (zlib.error, OSError, EOFError) as exc:  # gzip.BadGzipFile is an OSError, a cut one an EOFError
         raise TransportError(f"the answer's {coding} body could not be decoded ({where}): {exc}") from exc
 
 
