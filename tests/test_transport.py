@@ -112,6 +112,16 @@ def test_a_garbled_gzip_answer_is_a_transport_error():
             HttpTransport().send(Request("GET", server.url + "/x"), 5)
 
 
+def test_a_ca_bundle_without_certificates_is_one_readable_error_and_nothing_is_sent(tmp_path, ca):
+    m = manifest_of(tmp_path / "m.yaml", "a")
+    (tmp_path / "not-pem.crt").write_bytes(b"\x30\x82 DER or a key file, not PEM certificates\n")
+    with tls_sim(SimConfig(**FAST), ca) as sim:
+        result = run("plan", "-f", str(m), "--ca-bundle", str(tmp_path / "not-pem.crt"), env=env_of(sim))
+        assert result.code == 1 and "Traceback" not in result.err
+        assert f"the CA bundle {tmp_path / 'not-pem.crt'} holds no usable certificate" in result.err
+        assert sim.stats["GET list"] == 0
+
+
 def test_errors_before_sending_say_what_to_check():
     with pytest.raises(LocalRequestError, match="not an http"):
         HttpTransport().send(Request("GET", "ftp://example.com/x"), 5)

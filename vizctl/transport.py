@@ -206,7 +206,11 @@ class HttpTransport:
             import ssl
 
             verify = self._http.verify
-            context = ssl.create_default_context(cafile=verify if isinstance(verify, str) else None)
+            try:
+                context = ssl.create_default_context(cafile=verify if isinstance(verify, str) else None)
+            except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError: a DER file, a key, an empty file
+                raise LocalRequestError(f"the CA bundle {verify} holds no usable certificate ({_reason(exc)}): "
+                                        "--ca-bundle / REQUESTS_CA_BUNDLE wants CA certificates in PEM form") from None
             if verify is False:
                 context.check_hostname = False
                 context.verify_mode = ssl.CERT_NONE
