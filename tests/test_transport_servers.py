@@ -48,3 +48,13 @@ def test_a_proxy_that_is_down_is_named_not_the_endpoint():
     with pytest.raises(UnreachableError, match=f"connection refused .*through the proxy {address}.*HTTPS_PROXY") as refused:
         transport.send(Request("GET", "https://modelarts.example/v1/p/visualization-jobs"), 5)
     assert "pw-s3cret" not in str(refused.value)
+
+
+def test_an_answer_sent_before_the_body_was_read_is_the_answer():
+    refusal = [b'HTTP/1.1 413 Request Entity Too Large\r\nContent-Length: 25\r\nConnection: close\r\n\r\n{"error_msg": "too big"}\n', None]
+    with RawServer(lambda line: refusal, read_bodies=False) as server:  # answers and closes without reading the body
+        transport = HttpTransport()
+        response = transport.send(Request("POST", server.url + "/jobs", body=b"x" * 32_000_000), 5)
+        assert (response.status, response.body) == (413, b'{"error_msg": "too big"}\n')
+        assert transport.send(Request("GET", server.url + "/jobs"), 5).status == 413  # on a new connection
+        assert server.connections == 2

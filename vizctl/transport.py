@@ -104,16 +104,18 @@ class HttpTransport:
             connection = self._connect(route, timeout, where, request)
         connection.timeout = timeout
         connection.sock.settimeout(timeout)
-        kept = False
+        kept = cut = False
         try:
             try:
                 connection.request(request.method, target, body=request.body, headers=headers)
             except (ValueError, http.client.InvalidURL) as exc:  # http.client refused the line or a header before sending any of it
                 raise LocalRequestError(f"the request could not be built ({where}): {type(exc).__name__}; "
                                         "check the endpoint and credential settings") from None
+            except (BrokenPipeError, ConnectionResetError):  # the server stopped reading: it may have answered already (401, 413)
+                cut = True
             answer = connection.getresponse()
             body = answer.read()
-            kept = not answer.will_close
+            kept = not (cut or answer.will_close)
         except (socket.timeout, TimeoutError) as exc:
             raise RequestTimeout(f"no answer within {timeout:g} s, the --request-timeout ({where})") from exc
         except (OSError, http.client.HTTPException) as exc:
