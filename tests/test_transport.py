@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import base64
+import gc
 import gzip
 import json
 import time
+import warnings
 import zlib
 
 import pytest
@@ -120,6 +122,16 @@ def test_a_ca_bundle_without_certificates_is_one_readable_error_and_nothing_is_s
         assert result.code == 1 and "Traceback" not in result.err
         assert f"the CA bundle {tmp_path / 'not-pem.crt'} holds no usable certificate" in result.err
         assert sim.stats["GET list"] == 0
+
+
+def test_a_run_closes_its_connections(tmp_path):
+    m = manifest_of(tmp_path / "m.yaml", "a")
+    with SimServer(SimConfig(**FAST)) as sim, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        assert run("plan", "-f", str(m), env=env_of(sim)).code == 0
+        gc.collect()
+    port = sim.url.rsplit(":", 1)[1]
+    assert not [w for w in caught if f", {port})" in str(w.message)]  # "unclosed <socket ... raddr=('127.0.0.1', port)>"
 
 
 def test_errors_before_sending_say_what_to_check():

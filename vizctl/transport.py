@@ -55,9 +55,11 @@ class Response:
 
 
 class Transport(Protocol):
-    """Sends one request and returns the answer, or raises TransportError."""
+    """Sends one request and returns the answer, or raises TransportError; ``close`` ends its kept-alive connections."""
 
     def send(self, request: Request, timeout: float) -> Response: ...
+
+    def close(self) -> None: ...
 
 
 @dataclass(frozen=True)
