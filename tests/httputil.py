@@ -17,11 +17,13 @@ from vizctl.sim.server import SimServer
 
 
 @contextlib.contextmanager
-def tls_sim(config: SimConfig, ca: trustme.CA):
-    """The simulator serving HTTPS with a certificate for 127.0.0.1 from ``ca``; yields it (``url`` is https)."""
+def tls_sim(config: SimConfig, ca: trustme.CA, identity: str = "127.0.0.1", **certificate):
+    """The simulator serving HTTPS with a certificate for ``identity`` from ``ca``; yields it (``url`` is https).
+
+    ``certificate`` goes to ``trustme.CA.issue_cert`` (``not_after=`` for an expired one)."""
     sim = SimServer(config)
     server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ca.issue_cert("127.0.0.1").configure_cert(server_context)
+    ca.issue_cert(identity, **certificate).configure_cert(server_context)
     sim._httpd.socket = server_context.wrap_socket(sim._httpd.socket, server_side=True)
     sim.url = sim.url.replace("http://", "https://")
     sim.start()

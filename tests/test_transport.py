@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import datetime
 import gc
 import gzip
 import json
@@ -50,6 +51,19 @@ def test_https_with_the_ca_bundle_plans_and_an_unknown_ca_is_refused_readably(tm
         assert sim.stats["GET list"] == 2  # the refused run sent nothing past the handshake
         insecure = run("plan", "-f", str(m), "--insecure", env=env_of(sim))
         assert insecure.code == 0 and "verification is off" in insecure.err
+
+
+@pytest.mark.parametrize("certificate, said", [
+    (dict(identity="api.example.com"), "not valid for '127.0.0.1'; check the endpoint's host name"),
+    (dict(not_after=datetime.datetime(2020, 1, 1)), "certificate has expired; check this machine's clock"),
+])
+def test_a_certificate_for_another_host_or_out_of_date_is_said_with_what_to_check(tmp_path, ca, certificate, said):
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    with tls_sim(SimConfig(**FAST), ca, **certificate) as sim:
+        with pytest.raises(UnreachableError) as refused:
+            HttpTransport(http=HttpSettings(verify=str(ca_file))).send(Request("GET", sim.url + "/x"), 5)
+    assert said in str(refused.value) and "--ca-bundle" not in str(refused.value)
 
 
 def test_https_goes_through_the_proxy_tunnel_with_its_credentials(tmp_path, ca):

@@ -28,6 +28,8 @@ from vizctl.redact import redact
 
 _BAD_HEADER_VALUE = re.compile(r"^\s|\s$|[\r\n\0]")
 _USERINFO = re.compile(r"(//)[^/@\s]+@")
+_CLOCK = "check this machine's clock, else the server's certificate is out of date"
+_CERTIFICATE_HINTS = {9: _CLOCK, 10: _CLOCK, 62: "check the endpoint's host name", 64: "check the endpoint's host name"}  # OpenSSL's X509_V_ERR_*
 USER_AGENT = f"vizctl/{__version__} python/{sys.version_info.major}.{sys.version_info.minor}"
 
 
@@ -198,8 +200,9 @@ class HttpTransport:
             raise UnreachableError(f"connection refused ({where}): is the {what} right and the service up?") from exc
         except (OSError, http.client.HTTPException) as exc:  # a TLS handshake or a proxy's CONNECT refused: nothing sent
             if getattr(exc, "verify_message", None):  # ssl.SSLCertVerificationError
-                raise UnreachableError(f"the TLS certificate of {route.host} is not trusted ({where}): {exc.verify_message}; "
-                                       "trust its CA with --ca-bundle FILE (or turn the check off with --insecure)") from exc
+                hint = _CERTIFICATE_HINTS.get(exc.verify_code, "trust its CA with --ca-bundle FILE")
+                raise UnreachableError(f"the TLS certificate of {route.host} is not trusted ({where}): "
+                                       f"{exc.verify_message.rstrip('.')}; {hint} (or turn the check off with --insecure)") from exc
             raise UnreachableError(f"no connection ({where}): {_scrub(_reason(exc), request)}"
                                    + (f"; check the {what}" if route.proxy else "")) from exc
         return connection
