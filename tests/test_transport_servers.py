@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from httputil import RawServer
-from vizctl.errors import UnreachableError
+from vizctl.errors import TransportError, UnreachableError
 from vizctl.transport import HttpSettings, HttpTransport, Request
 
 
@@ -58,3 +58,11 @@ def test_an_answer_sent_before_the_body_was_read_is_the_answer():
         assert (response.status, response.body) == (413, b'{"error_msg": "too big"}\n')
         assert transport.send(Request("GET", server.url + "/jobs"), 5).status == 413  # on a new connection
         assert server.connections == 2
+
+
+def test_an_answer_that_is_not_http_is_said_so_in_printable_characters():
+    with RawServer(lambda line: [b"\x15\x03\x03\x00\x02\x02\x50", None]) as server:  # a TLS alert: http:// to a TLS port
+        with pytest.raises(TransportError) as failed:
+            HttpTransport().send(Request("GET", server.url + "/x"), 5)
+    message = str(failed.value)
+    assert r"not an HTTP answer: '\x15\x03\x03\x00\x02\x02P' from a TLS server: use https://" in message and message.isprintable()

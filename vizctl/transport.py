@@ -315,6 +315,10 @@ def _scrub(text: str, request: Request) -> str:
 
 
 def _reason(exc: BaseException) -> str:
-    """A short reason: 'Connection reset by peer', not a repr."""
+    """A short, printable reason: 'Connection reset by peer', not a repr; bytes that are not HTTP are quoted."""
     text = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-    return text.strip(" '\"") or type(exc).__name__
+    text = text.strip(" '\"\r\n")[:100]
+    if isinstance(exc, http.client.BadStatusLine) and not isinstance(exc, ConnectionError):  # not RemoteDisconnected
+        tls = " from a TLS server: use https://" if text.startswith(("\x15\x03", "\x16\x03")) else ""  # an alert, a handshake
+        return f"not an HTTP answer: {text!r}{tls}"
+    return (text if text.isprintable() else repr(text)) or type(exc).__name__
