@@ -231,7 +231,7 @@ class _FinalAnswer(http.client.HTTPResponse):
 
     def _read_status(self) -> tuple[str, int, str]:
         while True:
-            version, status, reason = super()._read_status()  # type: ignore[misc]
+            version, status, reason = super()._read_status()  # type: ignore[attr-defined]  # private, in every http.client since 3.0
             if status >= 200:
                 return version, status, reason
             http.client.parse_headers(self.fp)  # the interim answer's headers: dropped
