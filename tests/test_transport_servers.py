@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 
-from httputil import RawServer
+from httputil import RawServer, Recorder
 from vizctl.errors import TransportError, UnreachableError
 from vizctl.transport import HttpSettings, HttpTransport, Request
 
@@ -66,3 +69,21 @@ def test_an_answer_that_is_not_http_is_said_so_in_printable_characters():
             HttpTransport().send(Request("GET", server.url + "/x"), 5)
     message = str(failed.value)
     assert r"not an HTTP answer: '\x15\x03\x03\x00\x02\x02P' from a TLS server: use https://" in message and message.isprintable()
+
+
+def test_32_threads_share_one_transport_each_on_its_own_connection_and_stale_ones_are_never_used():
+    def echo(handler):  # every 5th answer closes its connection, as nginx does after keepalive_requests
+        return 200, {"Connection": "close"} if len(server.requests) % 5 == 0 else {}, handler.path.encode()
+
+    def creates(thread):
+        return [transport.send(Request("POST", f"{server.url}/{thread}/{n}", body=b"{}"), 5).body for n in range(4)]
+
+    with Recorder(echo, idle_timeout=0.2) as server, ThreadPoolExecutor(32) as pool:
+        transport = HttpTransport(pool_size=36)
+        for round in range(2):
+            time.sleep(0.4 * round)  # the server closes every idle connection at once
+            answers = list(pool.map(creates, range(32)))
+            assert answers == [[f"/{thread}/{n}".encode() for n in range(4)] for thread in range(32)]
+            assert sum(map(len, transport._idle.values())) <= 36
+        transport.close()
+        assert not any(transport._idle.values())
