@@ -316,9 +316,8 @@ def _scrub(text: str, request: Request) -> str:
 
 def _reason(exc: BaseException) -> str:
     """A short, printable reason: 'Connection reset by peer', not a repr; bytes that are not HTTP are quoted."""
-    text = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-    text = text.strip(" '\"\r\n")[:100]
+    text = (exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)).strip(" '\"\r\n")
     if isinstance(exc, http.client.BadStatusLine) and not isinstance(exc, ConnectionError):  # not RemoteDisconnected
         tls = " from a TLS server: use https://" if text.startswith(("\x15\x03", "\x16\x03")) else ""  # an alert, a handshake
-        return f"not an HTTP answer: {text!r}{tls}"
+        return f"not an HTTP answer: {text[:60]!r}{tls}"
     return (text if text.isprintable() else repr(text)) or type(exc).__name__
