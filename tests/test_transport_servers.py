@@ -16,12 +16,13 @@ def ok(body: bytes) -> bytes:
     return b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
 
 
-@pytest.mark.parametrize("interim", [[b"HTTP/1.1 102 Processing\r\n\r\n"],
-                                     [b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n"]])
-def test_interim_answers_are_skipped_and_each_request_gets_its_own_answer(interim):
-    def answer(line):  # 103 comes 20 ms before the answer, 102 in the same write
-        path = line.split()[1].encode()
-        return interim + [ok(b'{"path": "%s"}' % path)] if b"103" in interim[0] else [interim[0] + ok(b'{"path": "%s"}' % path)]
+@pytest.mark.parametrize("interim, apart", [(b"HTTP/1.1 102 Processing\r\n\r\n", False),
+                                            (b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n", True)],
+                         ids=["102-with-the-answer", "103-before-it"])
+def test_interim_answers_are_skipped_and_each_request_gets_its_own_answer(interim, apart):
+    def answer(line):  # the interim answer in the same write as the final one, or 20 ms before it
+        final = ok(b'{"path": "%s"}' % line.split()[1].encode())
+        return [interim, final] if apart else [interim + final]
 
     with RawServer(answer) as server:
         transport = HttpTransport()
