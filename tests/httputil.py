@@ -1,4 +1,4 @@
-"""Small real servers for the transport tests: a TLS simulator, a recording server, a CONNECT proxy."""
+"""Small real servers for the transport tests: a TLS simulator, a recording server, a CONNECT proxy, a raw one."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import select
 import socket
 import ssl
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import trustme
@@ -16,11 +17,13 @@ from vizctl.sim.server import SimServer
 
 
 @contextlib.contextmanager
-def tls_sim(config: SimConfig, ca: trustme.CA):
-    """The simulator serving HTTPS with a certificate for 127.0.0.1 from ``ca``; yields it (``url`` is https)."""
+def tls_sim(config: SimConfig, ca: trustme.CA, identity: str = "127.0.0.1", **certificate):
+    """The simulator serving HTTPS with a certificate for ``identity`` from ``ca``; yields it (``url`` is https).
+
+    ``certificate`` goes to ``trustme.CA.issue_cert`` (``not_after=`` for an expired one)."""
     sim = SimServer(config)
     server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ca.issue_cert("127.0.0.1").configure_cert(server_context)
+    ca.issue_cert(identity, **certificate).configure_cert(server_context)
     sim._httpd.socket = server_context.wrap_socket(sim._httpd.socket, server_side=True)
     sim.url = sim.url.replace("http://", "https://")
     sim.start()
@@ -66,8 +69,7 @@ class Recorder:
             def log_message(self, *args):
                 pass
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._httpd.daemon_threads = True
+        self._httpd = _Server(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
 
     def __enter__(self) -> "Recorder":
@@ -77,6 +79,11 @@ class Recorder:
     def __exit__(self, *exc) -> None:
         self._httpd.shutdown()
         self._httpd.server_close()
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 64  # 32 clients connecting at once are not turned away
 
 
 class ConnectProxy(Recorder):
@@ -112,3 +119,58 @@ def _pipe(a: socket.socket, b: socket.socket) -> None:
                 if not data:
                     return
                 (b if source is a else a).sendall(data)
+
+
+class RawServer:
+    """A TCP server that answers each request with exactly the bytes ``answer(request_line)`` returns, for answers
+    no well-behaved server library writes (interim 1xx answers, cut bodies, early answers).
+
+    ``answer`` returns a list of byte strings, sent 20 ms apart; ``None`` in it closes the connection there.
+    A request's body is read only when ``read_bodies`` is set. ``connections`` counts the connections accepted,
+    ``closed_by_client`` those the client closed while the server waited for its next request.
+    """
+
+    def __init__(self, answer, read_bodies: bool = True):
+        self.connections = self.closed_by_client = 0
+        self._answer, self._read_bodies = answer, read_bodies
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+
+    def __enter__(self) -> "RawServer":
+        threading.Thread(target=self._accept, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() below
+        self._listener.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _serve(self, client: socket.socket) -> None:
+        with client, client.makefile("rb") as stream, contextlib.suppress(OSError):
+            while True:
+                line = stream.readline()
+                if not line:
+                    self.closed_by_client += 1
+                    return
+                length, header = 0, b""
+                while header not in (b"\r\n", b"\n"):
+                    header = stream.readline()
+                    name, _, value = header.partition(b":")
+                    length = int(value) if name.strip().lower() == b"content-length" else length
+                    if not header:
+                        return
+                if self._read_bodies:
+                    stream.read(length)
+                for piece in self._answer(line.decode().strip()):
+                    if piece is None:
+                        return
+                    client.sendall(piece)
+                    time.sleep(0.02)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import base64
+import datetime
+import gc
 import gzip
 import json
 import time
+import warnings
 import zlib
 
 import pytest
@@ -48,6 +51,19 @@ def test_https_with_the_ca_bundle_plans_and_an_unknown_ca_is_refused_readably(tm
         assert sim.stats["GET list"] == 2  # the refused run sent nothing past the handshake
         insecure = run("plan", "-f", str(m), "--insecure", env=env_of(sim))
         assert insecure.code == 0 and "verification is off" in insecure.err
+
+
+@pytest.mark.parametrize("certificate, said", [
+    (dict(identity="api.example.com"), "not valid for '127.0.0.1'; check the endpoint's host name"),
+    (dict(not_after=datetime.datetime(2020, 1, 1)), "certificate has expired; check this machine's clock"),
+])
+def test_a_certificate_for_another_host_or_out_of_date_is_said_with_what_to_check(tmp_path, ca, certificate, said):
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    with tls_sim(SimConfig(**FAST), ca, **certificate) as sim:
+        with pytest.raises(UnreachableError) as refused:
+            HttpTransport(http=HttpSettings(verify=str(ca_file))).send(Request("GET", sim.url + "/x"), 5)
+    assert said in str(refused.value) and "--ca-bundle" not in str(refused.value)
 
 
 def test_https_goes_through_the_proxy_tunnel_with_its_credentials(tmp_path, ca):
@@ -95,7 +111,8 @@ def test_connections_are_kept_alive_and_one_the_server_closed_is_not_reused():
 
 
 @pytest.mark.parametrize("coding, encode", [("gzip", gzip.compress), ("deflate", zlib.compress),
-                                            ("deflate", lambda b: zlib.compress(b)[2:-4])])
+                                            ("deflate", lambda b: zlib.compress(b)[2:-4]), ("x-gzip", gzip.compress),
+                                            ("gzip", lambda b: gzip.compress(b[:10]) + gzip.compress(b[10:]))])
 def test_gzip_and_deflate_answers_are_decoded(coding, encode):
     def answer(handler):
         assert "gzip" in handler.headers["Accept-Encoding"]
@@ -109,6 +126,26 @@ def test_a_garbled_gzip_answer_is_a_transport_error():
     with Recorder(lambda handler: (200, {"Content-Encoding": "gzip"}, b"not gzip at all")) as server:
         with pytest.raises(TransportError, match="gzip body could not be decoded"):
             HttpTransport().send(Request("GET", server.url + "/x"), 5)
+
+
+def test_a_ca_bundle_without_certificates_is_one_readable_error_and_nothing_is_sent(tmp_path, ca):
+    m = manifest_of(tmp_path / "m.yaml", "a")
+    (tmp_path / "not-pem.crt").write_bytes(b"\x30\x82 DER or a key file, not PEM certificates\n")
+    with tls_sim(SimConfig(**FAST), ca) as sim:
+        result = run("plan", "-f", str(m), "--ca-bundle", str(tmp_path / "not-pem.crt"), env=env_of(sim))
+        assert result.code == 1 and "Traceback" not in result.err
+        assert f"the CA bundle {tmp_path / 'not-pem.crt'} holds no usable certificate" in result.err
+        assert sim.stats["GET list"] == 0
+
+
+def test_a_run_closes_its_connections(tmp_path):
+    m = manifest_of(tmp_path / "m.yaml", "a")
+    with SimServer(SimConfig(**FAST)) as sim, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        assert run("plan", "-f", str(m), env=env_of(sim)).code == 0
+        gc.collect()
+    port = sim.url.rsplit(":", 1)[1]
+    assert not [w for w in caught if f", {port})" in str(w.message)]  # "unclosed <socket ... raddr=('127.0.0.1', port)>"
 
 
 def test_errors_before_sending_say_what_to_check():

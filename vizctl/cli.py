@@ -419,6 +419,7 @@ def connect(args: argparse.Namespace, env: Environment, parallelism: int = 10) -
             transport = HttpTransport(pool_size=parallelism + 4)
             yield Target(_client(server.url, project, TokenAuth(token or SIM_TOKEN), transport, args, env), SIM_ENDPOINT_LABEL, project)
         finally:
+            transport.close()
             server.stop()
         return
     connection = open_connection(args, env, pool_size=parallelism + 4)
@@ -427,6 +428,8 @@ def connect(args: argparse.Namespace, env: Environment, parallelism: int = 10) -
                      connection.endpoint, connection.project_id)
     except AuthError as error:
         raise explain_auth_error(error, connection.settings, connection.auth, env) from None
+    finally:
+        connection.transport.close()  # the kept-alive connections: closed, not left to the garbage collector
 
 
 def _make_sim_state_dir(cwd: str) -> None:

@@ -28,6 +28,8 @@ from vizctl.redact import redact
 
 _BAD_HEADER_VALUE = re.compile(r"^\s|\s$|[\r\n\0]")
 _USERINFO = re.compile(r"(//)[^/@\s]+@")
+_CLOCK = "check this machine's clock, else the server's certificate is out of date"
+_CERTIFICATE_HINTS = {9: _CLOCK, 10: _CLOCK, 62: "check the endpoint's host name", 64: "check the endpoint's host name"}  # OpenSSL's X509_V_ERR_*
 USER_AGENT = f"vizctl/{__version__} python/{sys.version_info.major}.{sys.version_info.minor}"
 
 
@@ -55,9 +57,11 @@ class Response:
 
 
 class Transport(Protocol):
-    """Sends one request and returns the answer, or raises TransportError."""
+    """Sends one request and returns the answer, or raises TransportError; ``close`` ends its kept-alive connections."""
 
     def send(self, request: Request, timeout: float) -> Response: ...
+
+    def close(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -104,16 +108,18 @@ class HttpTransport:
             connection = self._connect(route, timeout, where, request)
         connection.timeout = timeout
         connection.sock.settimeout(timeout)
-        kept = False
+        kept = cut = False
         try:
             try:
                 connection.request(request.method, target, body=request.body, headers=headers)
             except (ValueError, http.client.InvalidURL) as exc:  # http.client refused the line or a header before sending any of it
                 raise LocalRequestError(f"the request could not be built ({where}): {type(exc).__name__}; "
                                         "check the endpoint and credential settings") from None
+            except (BrokenPipeError, ConnectionResetError):  # the server stopped reading: it may have answered already (401, 413)
+                cut = True
             answer = connection.getresponse()
             body = answer.read()
-            kept = not answer.will_close
+            kept = not (cut or answer.will_close)
         except (socket.timeout, TimeoutError) as exc:
             raise RequestTimeout(f"no answer within {timeout:g} s, the --request-timeout ({where})") from exc
         except (OSError, http.client.HTTPException) as exc:
@@ -169,32 +175,36 @@ class HttpTransport:
 
     def _connect(self, route: _Route, timeout: float, where: str, request: Request) -> http.client.HTTPConnection:
         """A new connection of ``route``, connected (through the proxy's tunnel for https); nothing of ``request`` is sent yet."""
-        host, port = route.host, route.port
+        host, port, what = route.host, route.port, "endpoint"
         if route.proxy:
             proxy = urlsplit(route.proxy if "://" in route.proxy else f"http://{route.proxy}")
             if proxy.scheme != "http":
                 raise LocalRequestError(f"the request could not be built ({where}): only http:// proxy URLs are supported, "
                                         f"not {proxy.scheme}://; check HTTPS_PROXY / HTTP_PROXY")
             host, port = proxy.hostname or "", proxy.port or 80
+            where, what = f"{where} through the proxy {host}:{port}", "proxy (HTTPS_PROXY / HTTP_PROXY / NO_PROXY)"
         if route.scheme == "https":
             connection: http.client.HTTPConnection = http.client.HTTPSConnection(host, port, timeout=timeout, context=self._tls())
             if route.proxy:
                 connection.set_tunnel(route.host, route.port, headers=_proxy_authorization(route.proxy))
         else:
             connection = http.client.HTTPConnection(host, port, timeout=timeout)
+        connection.response_class = _FinalAnswer
         try:
             connection.connect()
         except (socket.timeout, TimeoutError) as exc:  # nothing was sent: a firewall or a wrong address, not a slow API
             raise UnreachableError(f"no connection within {timeout:g} s, the --request-timeout ({where})") from exc
         except socket.gaierror as exc:
-            raise UnreachableError(f"cannot resolve the host name ({where}): check the endpoint") from exc
+            raise UnreachableError(f"cannot resolve the host name ({where}): check the {what}") from exc
         except ConnectionRefusedError as exc:
-            raise UnreachableError(f"connection refused ({where}): is the endpoint right and the service up?") from exc
+            raise UnreachableError(f"connection refused ({where}): is the {what} right and the service up?") from exc
         except (OSError, http.client.HTTPException) as exc:  # a TLS handshake or a proxy's CONNECT refused: nothing sent
             if getattr(exc, "verify_message", None):  # ssl.SSLCertVerificationError
-                raise UnreachableError(f"the TLS certificate of {route.host} is not trusted ({where}): {exc.verify_message}; "
-                                       "trust its CA with --ca-bundle FILE (or turn the check off with --insecure)") from exc
-            raise UnreachableError(f"no connection ({where}): {_scrub(_reason(exc), request)}") from exc
+                hint = _CERTIFICATE_HINTS.get(exc.verify_code, "trust its CA with --ca-bundle FILE")
+                raise UnreachableError(f"the TLS certificate of {route.host} is not trusted ({where}): "
+                                       f"{exc.verify_message.rstrip('.')}; {hint} (or turn the check off with --insecure)") from exc
+            raise UnreachableError(f"no connection ({where}): {_scrub(_reason(exc), request)}"
+                                   + (f"; check the {what}" if route.proxy else "")) from exc
         return connection
 
     def _tls(self) -> Any:
@@ -203,12 +213,28 @@ class HttpTransport:
             import ssl
 
             verify = self._http.verify
-            context = ssl.create_default_context(cafile=verify if isinstance(verify, str) else None)
+            try:
+                context = ssl.create_default_context(cafile=verify if isinstance(verify, str) else None)
+            except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError: a DER file, a key, an empty file
+                raise LocalRequestError(f"the CA bundle {verify} holds no usable certificate ({_reason(exc)}): "
+                                        "--ca-bundle / REQUESTS_CA_BUNDLE wants CA certificates in PEM form") from None
             if verify is False:
                 context.check_hostname = False
                 context.verify_mode = ssl.CERT_NONE
             self._tls_context = context
         return self._tls_context
+
+
+class _FinalAnswer(http.client.HTTPResponse):
+    """An answer read past every 1xx interim one (102 Processing, 103 Early Hints), not only past 100 Continue as
+    ``http.client`` does: else the interim one is taken for the answer and the real one for the next request's."""
+
+    def _read_status(self) -> tuple[str, int, str]:
+        while True:
+            version, status, reason = super()._read_status()  # type: ignore[attr-defined]  # private, in every http.client since 3.0
+            if status >= 200:
+                return version, status, reason
+            http.client.parse_headers(self.fp)  # the interim answer's headers: dropped
 
 
 def _dropped(connection: http.client.HTTPConnection) -> bool:
@@ -235,20 +261,21 @@ def _proxy_authorization(proxy: str) -> dict[str, str]:
 
 
 def _decoded(body: bytes, encoding: str | None, where: str) -> bytes:
-    """The body without its gzip or deflate content coding."""
-    coding = (encoding or "").strip().lower()
+    """The body without its gzip (x-gzip) or deflate content coding."""
+    coding = (encoding or "").strip().lower().removeprefix("x-")
     if coding not in ("gzip", "deflate") or not body:
         return body
+    import gzip
     import zlib
 
     try:
         if coding == "gzip":
-            return zlib.decompress(body, 16 + zlib.MAX_WBITS)
+            return gzip.decompress(body)  # every member: a gzip stream may be several, one after another
         try:
             return zlib.decompress(body)
         except zlib.error:
             return zlib.decompress(body, -zlib.MAX_WBITS)  # "deflate" sent raw, as some servers do
-    except zlib.error as exc:
+    except (zlib.error, OSError, EOFError) as exc:  # gzip.BadGzipFile is an OSError, a cut one an EOFError
         raise TransportError(f"the answer's {coding} body could not be decoded ({where}): {exc}") from exc
 
 
@@ -288,6 +315,9 @@ def _scrub(text: str, request: Request) -> str:
 
 
 def _reason(exc: BaseException) -> str:
-    """A short reason: 'Connection reset by peer', not a repr."""
-    text = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-    return text.strip(" '\"") or type(exc).__name__
+    """A short, printable reason: 'Connection reset by peer', not a repr; bytes that are not HTTP are quoted."""
+    text = (exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)).strip(" '\"\r\n")
+    if isinstance(exc, http.client.BadStatusLine) and not isinstance(exc, ConnectionError):  # not RemoteDisconnected
+        tls = " from a TLS server: use https://" if text.startswith(("\x15\x03", "\x16\x03")) else ""  # an alert, a handshake
+        return f"not an HTTP answer: {text[:60]!r}{tls}"
+    return (text if text.isprintable() else repr(text)) or type(exc).__name__
