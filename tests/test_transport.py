@@ -163,3 +163,14 @@ def test_errors_before_sending_say_what_to_check():
         port = sim.url.rsplit(":", 1)[1]
     with pytest.raises(UnreachableError, match="connection refused"):
         HttpTransport().send(Request("GET", f"http://127.0.0.1:{port}/x"), 5)
+
+
+def test_a_redirect_is_not_followed_nor_retried_and_names_where_it_points(tmp_path):
+    m = manifest_of(tmp_path / "m.yaml", "a")
+    moved = lambda handler: (301, {"Location": "https://modelarts.example" + handler.path}, b"<html>Moved</html>")
+    with Recorder(moved) as server:
+        result = run("plan", "-f", str(m), env={"VIZCTL_ENDPOINT": server.url, "VIZCTL_PROJECT_ID": "p", "VIZCTL_TOKEN": "tok-1234"})
+        assert result.code == 1 and "Traceback" not in result.err
+        assert "301" in result.err and "a redirect to https://modelarts.example/v1/p/visualization-jobs" in result.err
+        assert "check the endpoint" in result.err and "tok-1234" not in result.err
+        assert len(server.requests) == 2  # page 1 and its cross-check, each once: not followed, not sent again

@@ -66,6 +66,7 @@ from vizctl.errors import (
     RetryCancelled,
     ServerError,
     ThrottledError,
+    RedirectAnswer,
     UnsuccessfulAnswer,
 )
 from vizctl.model import LiveJob, LiveSnapshot, Status
@@ -392,14 +393,19 @@ def parse_answer(response: Response, request: Request, secrets: Iterable[str] = 
 
     Only a JSON object that does not say ``is_success: false`` is a success:
     a portal page with HTTP 200 is a :class:`ProtocolError`, ``is_success:
-    false`` with HTTP 2xx an :class:`UnsuccessfulAnswer`. Messages quote the
+    false`` with HTTP 2xx an :class:`UnsuccessfulAnswer`, any 3xx a
+    :class:`RedirectAnswer`. Messages quote the
     body through :func:`snippet`, so no credential in ``secrets`` shows.
     """
+    where = {"method": request.method, "path": _short(request)}
+    if 300 <= response.status < 400:
+        location = snippet((response.headers.get("Location") or "(none)").encode(), secrets)
+        raise RedirectAnswer(response.status, None, f"a redirect to {location}: vizctl does not follow redirects (they would "
+                             "carry the credentials elsewhere); check the endpoint (https://?)", **where)
     try:
         data = json.loads(response.body or b"{}")
     except ValueError:
         data = None
-    where = {"method": request.method, "path": _short(request)}
     if not isinstance(data, dict):
         quoted = snippet(response.body, secrets)
         if response.status < 400:

@@ -21,7 +21,8 @@ The tree::
             ├── AuthError           401 / 403: never retried
             ├── ThrottledError      429 or APIG.0308: not carried out; resent after the advised wait
             ├── ServerError         5xx or 408                                ambiguous, retried
-            └── UnsuccessfulAnswer  HTTP 2xx whose body says is_success false ambiguous, retried
+            ├── UnsuccessfulAnswer  HTTP 2xx whose body says is_success false ambiguous, retried
+            └── RedirectAnswer      HTTP 3xx: not followed (it would carry the credentials elsewhere)
 
 ``ApiError.ambiguous`` tells whether a mutation may have been carried out
 despite the error: such a create is never sent again before the live list says
@@ -209,6 +210,11 @@ class UnsuccessfulAnswer(ApiResponseError):
 
     ambiguous = True
     retryable = True
+
+
+class RedirectAnswer(ApiResponseError):
+    """HTTP 3xx: the gateway points elsewhere (http:// to https://, a moved endpoint). Not followed, not retried:
+    following would send the credentials to another address, and resending gets the same answer."""
 
 
 DUPLICATE_NAME_CODE = "ModelArts.0103"
