@@ -336,3 +336,23 @@ def test_a_server_that_refuses_per_page_1000_is_read_100_a_page():
         assert len(client.list_all().jobs) == 150
         assert client.list_all().list_calls == 3  # two pages and the cross-check, at 100 a page from the start
         assert len(notices) == 1 and "refused per_page=1000" in notices[0]
+
+
+def test_ctrl_c_during_a_plans_throttled_details_reads_ends_at_once_and_sends_no_more(tmp_path):
+    names = [f"d-{i}" for i in range(40)]
+    with SimServer(SimConfig(max_rps=3, retry_after=30)) as sim:
+        seed(sim, names)
+        m = manifest_of(tmp_path / "m.yaml", *names, job_type="tensorboard")  # job_type is read from each job's details
+        process = spawn(sim, "plan", "-f", str(m))
+        deadline = time.monotonic() + 10
+        while sim.stats.get("faults.max_rps", 0) < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)
+        process.send_signal(signal.SIGINT)
+        started = time.monotonic()
+        _, err = process.communicate(timeout=40)
+        sent = sim.stats.get("GET detail", 0)
+        time.sleep(0.5)
+        assert process.returncode == 130 and "Traceback" not in err, err
+        assert time.monotonic() - started < 5 and "throttled by the API, retrying in 30 s" in err
+        assert sim.stats.get("GET detail", 0) == sent < len(names)

@@ -46,6 +46,7 @@ between the same two page reads, which leave every count intact (see README,
 from __future__ import annotations
 
 import collections
+import contextlib
 import email.utils
 import json
 import re
@@ -53,7 +54,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, TypeVar
+from typing import Any, Callable, Iterable, Iterator, TypeVar
 from urllib.parse import quote
 
 from vizctl.auth import Auth
@@ -246,8 +247,7 @@ class ModelArtsClient:
         canonical request of the one refused.
         """
         pages = dict(kept)
-        pool = ThreadPoolExecutor(max_workers=LIST_READERS)
-        try:
+        with self._workers(LIST_READERS) as pool:
             if 1 not in pages and getattr(self.auth, "refusals_lock_the_key", False) and not self._accepted:
                 pages[1] = self.list_page(1, search=search)
             newest = pool.submit(self.list_page, 1, CROSS_CHECK_PER_PAGE, order="desc", search=search)
@@ -260,11 +260,19 @@ class ModelArtsClient:
             reads = [pool.submit(self.list_page, n, search=search) for n in missing]
             pages.update((n, read.result()) for n, read in zip(missing, reads))
             return [pages[n] for n in range(1, needed + 1)], newest.result(), len(pages) - len(kept) + 1
+
+    @contextlib.contextmanager
+    def _workers(self, count: int) -> Iterator[ThreadPoolExecutor]:
+        """Threads for reads at once. Leaving on an error or Ctrl-C sends no read not yet sent, and Ctrl-C
+        (in the main thread) also ends the workers' retry waits: the reads in flight end first, no more."""
+        pool = ThreadPoolExecutor(max_workers=max(1, count))
+        try:
+            yield pool
         except KeyboardInterrupt:
-            self.cancel.set()  # Ctrl-C in the main thread: end the workers' waits, or exit hangs on them
+            self.cancel.set()
             raise
         finally:
-            pool.shutdown(cancel_futures=True)  # an error: pages not yet asked are not; the ones in flight end first
+            pool.shutdown(cancel_futures=True)
 
     def list_newest(self, job_ids: Iterable[str]) -> LiveSnapshot:
         """The newest jobs, page by page (highest ids first), until every id in ``job_ids`` is seen.
@@ -289,6 +297,11 @@ class ModelArtsClient:
     def find_by_name(self, name: str) -> list[LiveJob]:
         """Live jobs named exactly ``name`` (``search_content`` narrows; the exact match is ours)."""
         return [job for job in self.list_all(search=name).jobs if job.job_name == name]
+
+    def get_jobs(self, job_ids: list[str], parallelism: int) -> list[LiveJob]:
+        """The details of each job, ``parallelism`` reads at once; the first that fails for good fails them all."""
+        with self._workers(min(parallelism, len(job_ids))) as pool:
+            return list(pool.map(self.get_job, job_ids))
 
     def get_job(self, job_id: str) -> LiveJob:
         """The details of one job, including job_type, flavor and schedule when the API returns them."""
@@ -368,8 +381,8 @@ class ModelArtsClient:
             raise RetryCancelled(f"interrupted: {_where(request)} was not retried") from error
 
     def _send_once(self, op: str, request: Request) -> dict[str, Any]:
-        if self.rate_limiter is not None:
-            self.rate_limiter.acquire()
+        if self.rate_limiter is not None and not self.rate_limiter.acquire(self.cancel):
+            raise RetryCancelled(f"interrupted: {_where(request)} was not sent")
         with self._calls_lock:
             self.calls[op] += 1
         started = time.monotonic()

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -44,8 +43,7 @@ def make_plan(
         details = cache.lookup(job for job in snapshot.jobs if job.job_id in wanted and job.job_desc is not None)
         ids = [job_id for job_id in ids if job_id not in details]
     if ids:
-        with ThreadPoolExecutor(max_workers=max(1, min(parallelism, len(ids)))) as pool:
-            read = list(pool.map(client.get_job, ids))
+        read = client.get_jobs(ids, parallelism)
         details.update((job.job_id, job) for job in read)
         if cache is not None:
             cache.store(read, snapshot.jobs)

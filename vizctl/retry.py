@@ -79,8 +79,8 @@ class RateLimiter:
         self._lock = threading.Lock()
         self._set_rate(rate)
 
-    def acquire(self) -> None:
-        """Block until a request may be sent."""
+    def acquire(self, cancel: threading.Event | None = None) -> bool:
+        """Block until a request may be sent: True; False once ``cancel`` is set after a wait (send nothing then)."""
         while True:
             with self._lock:
                 now = self._clock()
@@ -91,9 +91,11 @@ class RateLimiter:
                 # the capacity-th latest send still inside the window holds this one back
                 if self.rate is None or len(self._sent) < self._capacity or now - self._sent[-self._capacity] >= self._window - 1e-9:
                     self._sent.append(now)
-                    return
+                    return True
                 wait = self._window - (now - self._sent[-self._capacity])
-            self._sleep(wait)
+            self._sleep(wait)  # one window at most: a second, unless --max-rps is below one
+            if cancel is not None and cancel.is_set():
+                return False
 
     def throttled(self, limit: float | None = None) -> None:
         """The API refused a request for flow control; ``limit`` is the N its message named, if any."""
