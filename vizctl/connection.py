@@ -168,6 +168,9 @@ def http_settings(args: argparse.Namespace, settings: Settings, env: Environment
         verify = False
     elif settings.get("ca_bundle"):
         verify = settings.get("ca_bundle")
+        if os.path.isdir(verify):
+            raise ConfigError(f"{settings.source('ca_bundle')}: {verify} is a directory: give the file of PEM CA certificates "
+                              "(a directory of hashed certificates goes in SSL_CERT_DIR)")
         if not os.path.isfile(verify):
             raise ConfigError(f"{settings.source('ca_bundle')}: no such file: {verify}")
     proxies = {}
