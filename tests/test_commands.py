@@ -245,3 +245,18 @@ def test_zsh_and_fish_completion_scripts():
     assert "complete -c vizctl -n __fish_use_subcommand -a destroy" in fish
     assert "complete -c vizctl -n '__fish_seen_subcommand_from plan' -l output -s o" in fish or "-s o -l output" in fish
     assert "-l detailed-exitcode" in fish
+
+
+def test_show_says_what_plan_said_of_the_jobs_no_manifest_declares(tmp_path, sim):
+    """A CI step that posts `vizctl show plan.json --output markdown` must warn of a prune as the plan did."""
+    seed(sim, "team-b")
+    seed(sim, "other")
+    m = tmp_path / "m.yaml"
+    m.write_text("prune:\n  prefix: team-\njobs:\n  - job_name: team-a\n    train_url: /bucket/a/logs/\n")
+    plan_file = tmp_path / "plan.json"
+    for output in ("text", "markdown", "json"):
+        planned = run("plan", str(m), "--out", str(plan_file), "-o", output, sim=sim)
+        shown = run("show", str(plan_file), "-o", output)
+        assert planned.code == shown.code == 0
+        assert shown.out == planned.out.replace(f"Saved the plan to {plan_file}; apply it with: vizctl apply {plan_file}\n", "")
+        assert "team-b" in shown.out

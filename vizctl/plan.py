@@ -217,6 +217,8 @@ def plan_from_dict(data: Any) -> Plan:
             manifest_digest=data["manifests"]["digest"],
             manifest_files=tuple(data["manifests"]["files"]),
             targets=tuple(data.get("targets", ())),
+            unmanaged=tuple(LiveJob(j["job_id"], j["job_name"], j["status"]) for j in data.get("unmanaged", ())),
+            prunable=tuple(j["job_id"] for j in data.get("unmanaged", ()) if j.get("in_prune_scope")),
             endpoint=(data.get("connection") or {}).get("endpoint") or "",
             project_id=(data.get("connection") or {}).get("project_id") or "",
         )
