@@ -5,6 +5,7 @@ and that no credential shows in it, and the rate limiter's wait ending on Ctrl-C
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -12,7 +13,7 @@ from test_auth_methods import AK, SK, aksk_env, connect, sim_with
 from test_client import client_for
 from vizctl.client import parse_answer
 from vizctl.errors import ApiResponseError, ProtocolError, RedirectAnswer, RetryCancelled, UnsuccessfulAnswer
-from vizctl.retry import RateLimiter
+from vizctl.retry import RateLimiter, RetryPolicy
 from vizctl.sim.config import SimConfig
 from vizctl.sim.server import SimServer
 from vizctl.transport import Request, Response
@@ -29,6 +30,18 @@ def test_a_search_goes_with_page_1_its_cross_check_and_every_later_page():
         assert client.calls["list"] == 3 and notices == []  # page 1, its cross-check, page 2: every one searched
 
 
+def test_a_read_refused_for_its_sort_asks_the_same_page_again_in_the_sdk_terms_search_order_and_size_kept():
+    with SimServer(SimConfig(max_per_page=2, sort_keys="sdk")) as sim:
+        sim.state.seed_jobs("proj-1", [{"job_name": n, "train_url": f"/b/{n}/"} for n in NAMES])
+        sent: list[str] = []
+        client = client_for(sim, log=sent.append)
+        assert [job.job_name for job in client.find_by_name("x-1")] == ["x-1"]
+    accepted = [line.split(" -> ")[0] for line in sent if line.endswith(")") and " -> 200 " in line]
+    both = "sortBy=create_time&sort_by=create_time"  # both spellings: the API page's and the SDK page's
+    assert f"GET /v1/proj-1/visualization-jobs?per_page=100&page=1&{both}&order=desc&search_content=x-1" in accepted
+    assert f"GET /v1/proj-1/visualization-jobs?per_page=1000&page=2&{both}&order=asc&search_content=x-1" in accepted
+
+
 def test_an_aksk_first_read_of_several_pages_sends_page_1_alone_then_reads_the_rest_once():
     with sim_with(access_key=AK, secret_key=SK, projects={"eu-de": "pid-eu-de"}, max_per_page=2) as sim:
         sim.state.seed_jobs("pid-eu-de", [{"job_name": n, "train_url": f"/b/{n}/"} for n in NAMES])
@@ -38,6 +51,26 @@ def test_an_aksk_first_read_of_several_pages_sends_page_1_alone_then_reads_the_r
         snapshot = client.list_all()
         assert sorted(job.job_name for job in snapshot.jobs) == sorted(NAMES)
         assert snapshot.list_calls == 1 + 1 + 3 and notices == []  # page 1 alone, then its cross-check and pages 2-4
+
+
+def test_details_reads_stop_at_the_first_that_fails_for_good_and_none_is_nothing_to_read():
+    with SimServer(SimConfig(latency=0.05)) as sim:
+        seeded = sim.state.seed_jobs("proj-1", [{"job_name": f"d-{i}", "train_url": "/b/"} for i in range(8)])
+        client = client_for(sim)
+        assert client.get_jobs([], 4) == []
+        with pytest.raises(ApiResponseError, match="job 999 does not exist"):  # not retried
+            client.get_jobs(["999", *(str(job["job_id"]) for job in seeded)], 1)
+        assert sim.stats["GET detail"] <= 2  # the queued reads were dropped, not sent after the failure
+
+
+def test_a_page_read_that_fails_for_good_sends_none_of_the_pages_still_queued():
+    with SimServer(SimConfig(max_per_page=2, max_rps=2, retry_after=30, latency=0.05)) as sim:
+        sim.state.seed_jobs("proj-1", [{"job_name": f"q-{i}", "train_url": "/b/"} for i in range(20)])
+        client = client_for(sim, retry=RetryPolicy(), deadline=time.monotonic() + 3)  # 30 s is beyond it: fails at once
+        with pytest.raises(RetryCancelled, match="throttled"):
+            client.list_all()
+        # page 1 and its cross-check pass; of pages 2-10 the first four leave together, are refused, and the rest never leave
+        assert sim.stats["GET list"] <= 2 + 4 + 1, dict(sim.stats)
 
 
 REQUEST = Request("GET", "https://modelarts.example/v1/p/visualization-jobs")

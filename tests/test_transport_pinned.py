@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from httputil import ConnectProxy, RawServer, Recorder
-from vizctl.errors import LocalRequestError, RequestTimeout, UnreachableError
+from vizctl.errors import LocalRequestError, RequestTimeout, TransportError, UnreachableError
 from vizctl.transport import USER_AGENT, HttpSettings, HttpTransport, Request, _bypass
 
 
@@ -89,6 +89,18 @@ def test_errors_name_the_request_and_what_to_check():
     with pytest.raises(UnreachableError) as refused:
         HttpTransport().send(Request("GET", f"http://{address}/x"), 5)
     assert str(refused.value) == f"connection refused (GET /x at {address}): is the endpoint right and the service up?"
+    with Recorder(echo_path) as server:  # https:// to a plain-HTTP server: the handshake fails, nothing was sent
+        address = server.url.removeprefix("http://")
+        with pytest.raises(UnreachableError) as handshake:
+            HttpTransport().send(Request("GET", f"https://{address}/x"), 5)
+        assert str(handshake.value).startswith(f"no connection (GET /x at {address}): ") and "check the" not in str(handshake.value)
+        assert server.requests == []
+    with Recorder(lambda handler: (200, {"Content-Encoding": "gzip"}, b"not gzip")) as server:
+        with pytest.raises(TransportError, match=rf"gzip body could not be decoded \(GET /x at {server.url.removeprefix('http://')}\)"):
+            HttpTransport().send(Request("GET", server.url + "/x"), 5)
+    proxied = HttpTransport(http=HttpSettings(proxies={"https": "http://127.0.0.1"}))  # a proxy URL without a port: 80
+    with pytest.raises(UnreachableError, match="through the proxy 127.0.0.1:80"):
+        proxied.send(Request("GET", "https://modelarts.example/x"), 5)
 
 
 @pytest.mark.parametrize("pool_size, kept", [(1, 1), (0, 1), (2, 2)])
