@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import select
+import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -130,3 +131,19 @@ def test_without_poll_an_idle_connection_is_checked_with_select(monkeypatch):
         assert transport.send(Request("POST", server.url + "/c", body=b"{}"), 5).status == 200
         transport.close()
         assert server.connections == 2
+
+
+def test_an_https_connection_never_made_ends_within_the_timeout():
+    listener = socket.create_server(("127.0.0.1", 0), backlog=0)
+    port = listener.getsockname()[1]
+    queued = [socket.socket() for _ in range(3)]  # fill the accept queue: the next SYN goes unanswered
+    for sock in queued:
+        sock.setblocking(False)
+        sock.connect_ex(("127.0.0.1", port))
+    time.sleep(0.1)
+    try:
+        with pytest.raises(UnreachableError, match=rf"no connection within 0.3 s, the --request-timeout \(GET /x at 127.0.0.1:{port}\)"):
+            HttpTransport().send(Request("GET", f"https://127.0.0.1:{port}/x"), 0.3)
+    finally:
+        for sock in [*queued, listener]:
+            sock.close()
