@@ -87,14 +87,15 @@ def test_errors_name_the_request_and_what_to_check():
     assert "could not be built (GET /x at example.com): not an http(s) URL" in str(built.value)
     with RawServer(lambda line: []) as server:
         address = server.url.removeprefix("http://")
-    with pytest.raises(UnreachableError) as refused:
-        HttpTransport().send(Request("GET", f"http://{address}/x"), 5)
+    with pytest.raises(UnreachableError) as refused:  # user information in the endpoint is never repeated
+        HttpTransport().send(Request("GET", f"http://user:pw-s3cret@{address}/x"), 5)
     assert str(refused.value) == f"connection refused (GET /x at {address}): is the endpoint right and the service up?"
     with Recorder(echo_path) as server:  # https:// to a plain-HTTP server: the handshake fails, nothing was sent
         address = server.url.removeprefix("http://")
         with pytest.raises(UnreachableError) as handshake:
             HttpTransport().send(Request("GET", f"https://{address}/x"), 5)
         assert str(handshake.value).startswith(f"no connection (GET /x at {address}): ") and "check the" not in str(handshake.value)
+        assert "not an HTTP answer" not in str(handshake.value)  # a TLS error, not a status line
         assert server.requests == []
     with Recorder(lambda handler: (200, {"Content-Encoding": "gzip"}, b"not gzip")) as server:
         with pytest.raises(TransportError, match=rf"gzip body could not be decoded \(GET /x at {server.url.removeprefix('http://')}\)"):
@@ -147,3 +148,14 @@ def test_an_https_connection_never_made_ends_within_the_timeout():
     finally:
         for sock in [*queued, listener]:
             sock.close()
+
+
+@pytest.mark.parametrize("sent, said", [
+    (b"SSH-2.0-OpenSSH_9.6\r\n", "not an HTTP answer: 'SSH-2.0-OpenSSH_9.6'"),  # no TLS hint for what is not TLS
+    (b"\x16\x03\x03\x00\x2a\x02\x00", r"not an HTTP answer: '\x16\x03\x03\x00*\x02\x00' from a TLS server: use https://"),
+])
+def test_an_answer_that_is_not_http_says_tls_only_when_it_is(sent, said):
+    with RawServer(lambda line: [sent, None]) as server:
+        with pytest.raises(TransportError) as failed:
+            HttpTransport().send(Request("GET", server.url + "/x"), 5)
+    assert str(failed.value).endswith(said)
