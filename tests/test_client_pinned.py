@@ -12,7 +12,7 @@ import pytest
 from test_auth_methods import AK, SK, aksk_env, connect, sim_with
 from test_client import client_for
 from vizctl.client import parse_answer
-from vizctl.errors import ApiResponseError, ProtocolError, RedirectAnswer, RetryCancelled, UnsuccessfulAnswer
+from vizctl.errors import ApiResponseError, ProtocolError, RedirectAnswer, RetryCancelled, ThrottledError, UnsuccessfulAnswer
 from vizctl.retry import RateLimiter, RetryPolicy
 from vizctl.sim.config import SimConfig
 from vizctl.sim.server import SimServer
@@ -36,6 +36,7 @@ def test_a_read_refused_for_its_sort_asks_the_same_page_again_in_the_sdk_terms_s
         sent: list[str] = []
         client = client_for(sim, log=sent.append)
         assert [job.job_name for job in client.find_by_name("x-1")] == ["x-1"]
+        assert client.calls["list"] == 2 + 2 + 1  # page 1 and its cross-check refused and asked again, then page 2
     accepted = [line.split(" -> ")[0] for line in sent if line.endswith(")") and " -> 200 " in line]
     both = "sortBy=create_time&sort_by=create_time"  # both spellings: the API page's and the SDK page's
     assert f"GET /v1/proj-1/visualization-jobs?per_page=100&page=1&{both}&order=desc&search_content=x-1" in accepted
@@ -51,6 +52,9 @@ def test_an_aksk_first_read_of_several_pages_sends_page_1_alone_then_reads_the_r
         snapshot = client.list_all()
         assert sorted(job.job_name for job in snapshot.jobs) == sorted(NAMES)
         assert snapshot.list_calls == 1 + 1 + 3 and notices == []  # page 1 alone, then its cross-check and pages 2-4
+        conn, client = connect(aksk_env(sim))
+        assert [job.job_name for job in client.find_by_name("x-1")] == ["x-1"]  # a search read first: page 1 alone, searched
+        assert client.calls["list"] == 3
 
 
 def test_details_reads_stop_at_the_first_that_fails_for_good_and_none_is_nothing_to_read():
@@ -96,6 +100,11 @@ def test_is_success_false_as_a_string_is_unsuccessful_and_no_error_code_stays_no
     with pytest.raises(UnsuccessfulAnswer) as caught:
         parse_answer(Response(200, {}, b'{"is_success": "false", "error_msg": "quota"}'), REQUEST)
     assert caught.value.error_code is None and caught.value.error_message == "quota"
+
+
+def test_a_429_without_a_throttle_code_is_throttling():
+    with pytest.raises(ThrottledError):
+        parse_answer(Response(429, {"Retry-After": "2"}, b'{"error_msg": "slow down"}'), REQUEST)
 
 
 def test_a_400_that_is_not_json_is_the_apis_refusal_not_a_protocol_error():
