@@ -12,7 +12,7 @@ import pytest
 from test_auth_methods import AK, SK, aksk_env, connect, sim_with
 from test_client import client_for
 from vizctl.client import parse_answer
-from vizctl.errors import ApiResponseError, ProtocolError, RedirectAnswer, RetryCancelled, ThrottledError, UnsuccessfulAnswer
+from vizctl.errors import ApiResponseError, AuthError, ProtocolError, RedirectAnswer, RetryCancelled, ServerError, ThrottledError, UnsuccessfulAnswer
 from vizctl.retry import RateLimiter, RetryPolicy
 from vizctl.sim.config import SimConfig
 from vizctl.sim.server import SimServer
@@ -68,13 +68,14 @@ def test_details_reads_stop_at_the_first_that_fails_for_good_and_none_is_nothing
 
 
 def test_a_page_read_that_fails_for_good_sends_none_of_the_pages_still_queued():
-    with SimServer(SimConfig(max_per_page=2, max_rps=2, retry_after=30, latency=0.05)) as sim:
-        sim.state.seed_jobs("proj-1", [{"job_name": f"q-{i}", "train_url": "/b/"} for i in range(20)])
+    with SimServer(SimConfig(max_per_page=2, max_rps=2, retry_after=30, latency=0.1)) as sim:
+        sim.state.seed_jobs("proj-1", [{"job_name": f"q-{i}", "train_url": "/b/"} for i in range(40)])
         client = client_for(sim, retry=RetryPolicy(), deadline=time.monotonic() + 3)  # 30 s is beyond it: fails at once
         with pytest.raises(RetryCancelled, match="throttled"):
             client.list_all()
-        # page 1 and its cross-check pass; of pages 2-10 the first four leave together, are refused, and the rest never leave
-        assert sim.stats["GET list"] <= 2 + 4 + 1, dict(sim.stats)
+        # page 1 and its cross-check pass; of pages 2-20 four leave together and are refused, and the workers may each
+        # take one more before the failure is seen: never all 19
+        assert sim.stats["GET list"] <= 2 + 4 + 4, dict(sim.stats)
 
 
 REQUEST = Request("GET", "https://modelarts.example/v1/p/visualization-jobs")
@@ -100,11 +101,20 @@ def test_is_success_false_as_a_string_is_unsuccessful_and_no_error_code_stays_no
     with pytest.raises(UnsuccessfulAnswer) as caught:
         parse_answer(Response(200, {}, b'{"is_success": "false", "error_msg": "quota"}'), REQUEST)
     assert caught.value.error_code is None and caught.value.error_message == "quota"
+    assert (caught.value.method, caught.value.path) == ("GET", "/v1/p/visualization-jobs")
 
 
 def test_a_429_without_a_throttle_code_is_throttling():
     with pytest.raises(ThrottledError):
         parse_answer(Response(429, {"Retry-After": "2"}, b'{"error_msg": "slow down"}'), REQUEST)
+
+
+@pytest.mark.parametrize("status, kind, not_kind", [(401, AuthError, None), (403, AuthError, None), (404, ApiResponseError, AuthError),
+                                                     (408, ServerError, None), (409, ApiResponseError, ServerError)])
+def test_each_error_status_is_its_error_class(status, kind, not_kind):
+    with pytest.raises(kind) as caught:
+        parse_answer(Response(status, {}, b'{"error_code": "X.1", "error_msg": "no"}'), REQUEST)
+    assert not_kind is None or not isinstance(caught.value, not_kind)
 
 
 def test_a_400_that_is_not_json_is_the_apis_refusal_not_a_protocol_error():
