@@ -11,7 +11,8 @@ import pytest
 
 from test_auth_methods import AK, SK, aksk_env, connect, sim_with
 from test_client import client_for
-from vizctl.client import parse_answer
+from vizctl.auth import TokenAuth
+from vizctl.client import ModelArtsClient, parse_answer
 from vizctl.errors import ApiResponseError, AuthError, ProtocolError, RedirectAnswer, RetryCancelled, ServerError, ThrottledError, UnsuccessfulAnswer
 from vizctl.retry import RateLimiter, RetryPolicy
 from vizctl.sim.config import SimConfig
@@ -105,8 +106,9 @@ def test_is_success_false_as_a_string_is_unsuccessful_and_no_error_code_stays_no
 
 
 def test_a_429_without_a_throttle_code_is_throttling():
-    with pytest.raises(ThrottledError):
+    with pytest.raises(ThrottledError) as caught:
         parse_answer(Response(429, {"Retry-After": "2"}, b'{"error_msg": "slow down"}'), REQUEST)
+    assert (caught.value.retry_after, caught.value.method, caught.value.path) == (2, "GET", "/v1/p/visualization-jobs")
 
 
 @pytest.mark.parametrize("status, kind, not_kind", [(401, AuthError, None), (403, AuthError, None), (404, ApiResponseError, AuthError),
@@ -149,3 +151,12 @@ def test_a_request_the_rate_limiter_held_back_until_ctrl_c_is_not_sent():
         with pytest.raises(RetryCancelled, match="was not sent"):
             client.list_page()
         assert client.calls["list"] == 1 and sim.stats["GET list"] == 1
+
+
+def test_a_429_naming_the_gateways_limit_sets_the_rate_to_90_percent_of_it():
+    with SimServer(SimConfig(max_rps=2, retry_after=0.01)) as sim:
+        limiter = RateLimiter()
+        client = ModelArtsClient(sim.url, "proj-1", TokenAuth("t0ken-value"), rate_limiter=limiter)
+        for _ in range(3):  # the third in one second is refused: "limit:2, time:1 second"; its retries wait for the limiter
+            client.list_page()
+        assert sim.stats["faults.max_rps"] >= 1 and limiter.rate == pytest.approx(1.8)
