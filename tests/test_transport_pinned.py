@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import base64
 import select
-import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from httputil import ConnectProxy, RawServer, Recorder
+from httputil import ConnectProxy, RawServer, Recorder, unanswered_port
 from vizctl.errors import LocalRequestError, RequestTimeout, TransportError, UnreachableError
 from vizctl.transport import USER_AGENT, HttpSettings, HttpTransport, Request, _bypass
 
@@ -135,27 +134,6 @@ def test_without_poll_an_idle_connection_is_checked_with_select(monkeypatch):
 
 
 def test_an_https_connection_never_made_ends_within_the_timeout():
-    listener = socket.create_server(("127.0.0.1", 0), backlog=0)
-    port = listener.getsockname()[1]
-    queued = [socket.socket() for _ in range(3)]  # fill the accept queue: the next SYN goes unanswered
-    for sock in queued:
-        sock.setblocking(False)
-        sock.connect_ex(("127.0.0.1", port))
-    time.sleep(0.1)
-    try:
+    with unanswered_port() as port:
         with pytest.raises(UnreachableError, match=rf"no connection within 0.3 s, the --request-timeout \(GET /x at 127.0.0.1:{port}\)"):
             HttpTransport().send(Request("GET", f"https://127.0.0.1:{port}/x"), 0.3)
-    finally:
-        for sock in [*queued, listener]:
-            sock.close()
-
-
-@pytest.mark.parametrize("sent, said", [
-    (b"SSH-2.0-OpenSSH_9.6\r\n", "not an HTTP answer: 'SSH-2.0-OpenSSH_9.6'"),  # no TLS hint for what is not TLS
-    (b"\x16\x03\x03\x00\x2a\x02\x00", r"not an HTTP answer: '\x16\x03\x03\x00*\x02\x00' from a TLS server: use https://"),
-])
-def test_an_answer_that_is_not_http_says_tls_only_when_it_is(sent, said):
-    with RawServer(lambda line: [sent, None]) as server:
-        with pytest.raises(TransportError) as failed:
-            HttpTransport().send(Request("GET", server.url + "/x"), 5)
-    assert str(failed.value).endswith(said)
