@@ -33,6 +33,23 @@ def tls_sim(config: SimConfig, ca: trustme.CA, identity: str = "127.0.0.1", **ce
         sim.stop()
 
 
+@contextlib.contextmanager
+def unanswered_port():
+    """A loopback port whose accept queue is full: a connection to it is never made (the next SYN goes unanswered)."""
+    listener = socket.create_server(("127.0.0.1", 0), backlog=0)
+    port = listener.getsockname()[1]
+    queued = [socket.socket() for _ in range(3)]
+    for sock in queued:
+        sock.setblocking(False)
+        sock.connect_ex(("127.0.0.1", port))
+    time.sleep(0.1)
+    try:
+        yield port
+    finally:
+        for sock in [*queued, listener]:
+            sock.close()
+
+
 class Recorder:
     """An HTTP server that records each request (line and headers) and answers with ``answer(handler)``.
 

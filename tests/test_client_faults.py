@@ -12,6 +12,7 @@ from collections import Counter
 import pytest
 
 from cliutil import TOKEN, manifest_of, run, spawn, wait_for_line
+from httputil import unanswered_port
 from soak import scale
 from test_apply_faults import start_apply
 from vizctl.auth import TokenAuth
@@ -274,23 +275,11 @@ def test_an_unknown_host_is_not_retried_long():
 
 
 def test_a_connection_never_made_is_not_retried_long():
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(0)
-    port = server.getsockname()[1]
-    queued = [socket.socket() for _ in range(3)]  # fill the accept queue: the next SYN goes unanswered
-    for sock in queued:
-        sock.setblocking(False)
-        sock.connect_ex(("127.0.0.1", port))
-    time.sleep(0.1)
-    try:
+    with unanswered_port() as port:
         with pytest.raises(UnreachableError) as caught:
             client_for(f"http://127.0.0.1:{port}", timeout=0.3, retry=RetryPolicy(backoff=0.01)).list_page()
         assert "no connection within 0.3 s, the --request-timeout" in str(caught.value)
         assert caught.value.attempts == 2 and not caught.value.ambiguous
-    finally:
-        for sock in [*queued, server]:
-            sock.close()
 
 
 def test_a_request_timeout_says_how_many_attempts_and_names_the_flag():
