@@ -92,6 +92,7 @@ def test_details_reads_slow_down_to_the_gateways_limit_instead_of_hammering_it(t
         assert result.code == 0, result.all
         assert "No changes. 40 of 40 declared jobs running as declared." in result.out
         refused = sim.stats["faults.max_rps"]
-        # at most the first burst (one request per connection) is refused; a few more for arrival jitter
-        assert refused <= 32 - 20 + 5, dict(sim.stats)
+        # about the first burst (one request per connection) is refused, plus arrival jitter, which a
+        # loaded machine stretches (18 seen under mutation testing); without adapting the plan fails outright
+        assert refused <= 32 - 20 + 10, dict(sim.stats)
         assert sim.stats["GET detail"] == 40 + refused
