@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -65,6 +67,15 @@ def wait_for_line(process: subprocess.Popen, needle: str, timeout: float = 20) -
         if needle in line:
             return seen
     raise AssertionError(f"{needle!r} not seen in {seen}")
+
+
+def summary_after_ctrl_c(process: subprocess.Popen, needle: str) -> dict:
+    """Once ``process`` (run with ``-o json``) prints ``needle``, press Ctrl-C: the summary it ends with (exit 130)."""
+    wait_for_line(process, needle)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=20)
+    assert process.returncode == 130, err
+    return json.loads(out.strip().splitlines()[-1])
 
 
 def write(path: Path, text: str) -> Path:
