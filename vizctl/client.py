@@ -64,16 +64,16 @@ from vizctl.errors import (
     AuthError,
     InconsistentList,
     ProtocolError,
+    RedirectAnswer,
     RetryCancelled,
     ServerError,
     ThrottledError,
-    RedirectAnswer,
     UnsuccessfulAnswer,
 )
 from vizctl.model import LiveJob, LiveSnapshot, Status
 from vizctl.redact import redact
 from vizctl.retry import RateLimiter, RetryPolicy, gateway_limit
-from vizctl.transport import Request, HttpTransport, Response, Transport
+from vizctl.transport import HttpTransport, Request, Response, Transport
 
 T = TypeVar("T")
 MAX_PER_PAGE = 1000

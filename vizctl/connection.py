@@ -20,7 +20,7 @@ from vizctl.auth import AgencyAuth, Auth, Keys, PasswordAuth, RenewingTransport,
 from vizctl.environment import Environment
 from vizctl.errors import AuthError, ConfigError, ExitStatus, VizctlError
 from vizctl.settings import NAMES, Settings, masked, resolve
-from vizctl.transport import HttpSettings, Request, HttpTransport, Response, Transport
+from vizctl.transport import HttpSettings, HttpTransport, Request, Response, Transport
 
 NO_ENDPOINT = (
     "no API endpoint configured: pass --region NAME or --endpoint URL (or set VIZCTL_REGION or VIZCTL_ENDPOINT), "

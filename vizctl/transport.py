@@ -20,7 +20,7 @@ import threading
 from base64 import b64encode
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping, Protocol
-from urllib.parse import unquote, urlencode, urlsplit
+from urllib.parse import SplitResult, unquote, urlencode, urlsplit
 
 from vizctl import __version__
 from vizctl.errors import LocalRequestError, RequestTimeout, TransportError, UnreachableError
@@ -177,7 +177,7 @@ class HttpTransport:
         """A new connection of ``route``, connected (through the proxy's tunnel for https); nothing of ``request`` is sent yet."""
         host, port, what = route.host, route.port, "endpoint"
         if route.proxy:
-            proxy = urlsplit(route.proxy if "://" in route.proxy else f"http://{route.proxy}")
+            proxy = _proxy_parts(route.proxy)
             if proxy.scheme != "http":
                 raise LocalRequestError(f"the request could not be built ({where}): only http:// proxy URLs are supported, "
                                         f"not {proxy.scheme}://; check HTTPS_PROXY / HTTP_PROXY")
@@ -251,9 +251,14 @@ def _dropped(connection: http.client.HTTPConnection) -> bool:
         return True
 
 
+def _proxy_parts(proxy: str) -> SplitResult:
+    """A proxy URL's parts; one without a scheme (``host:3128``) is http://, as curl and requests read it."""
+    return urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+
+
 def _proxy_authorization(proxy: str) -> dict[str, str]:
     """The Proxy-Authorization header for a proxy URL with user:password@, or none."""
-    parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+    parts = _proxy_parts(proxy)
     if parts.username is None:
         return {}
     pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
