@@ -6,8 +6,9 @@ credentials file, clouds.yaml), the IAM token vizctl is issued, the ECS
 metadata session token and the agency's temporary keys, a proxy URL's
 password. Every output passes through :func:`redact`: standard output and
 error (logs, ``--debug``, errors, JSON, Markdown) through
-:class:`~vizctl.environment.Environment`, plan files through
-:func:`redact_data`, the transport's own messages through :func:`redact`.
+:class:`~vizctl.environment.Environment`, the transport's own messages
+directly. What would be kept or sent rather than shown is refused when it
+holds a secret (:func:`holds_secret`): a manifest value, a plan file.
 
 A secret is registered in every form an answer, a log or an error may echo it
 in: as it is; URL-encoded (``quote`` with and without ``/`` kept, ``quote_plus``,
@@ -32,7 +33,7 @@ import html
 import json
 import re
 import threading
-from typing import Any, Iterable
+from typing import Iterable
 from urllib.parse import quote, quote_plus
 
 REDACTED = "***"
@@ -107,13 +108,3 @@ def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
     """``text`` with every registered secret, and each of ``secrets``, masked as ``***``."""
     return REGISTRY.redact(text, secrets)
 
-
-def redact_data(data: Any) -> Any:
-    """``data`` (parsed JSON) with every string in it redacted: what a file holds stays valid JSON."""
-    if isinstance(data, str):
-        return redact(data)
-    if isinstance(data, dict):
-        return {key: redact_data(value) for key, value in data.items()}
-    if isinstance(data, (list, tuple)):
-        return [redact_data(value) for value in data]
-    return data

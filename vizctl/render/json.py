@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 
 from vizctl.plan import Plan, plan_to_dict
-from vizctl.redact import redact_data
 
 
 class JsonRenderer:
-    """The plan as one JSON object (``format_version`` 2.0); a registered secret in a value is masked as ``***``."""
+    """The plan as one JSON object (``format_version`` 2.0)."""
 
     def render(self, plan: Plan, verbose: bool = False, colors: bool = False) -> str:
-        return json.dumps(redact_data(plan_to_dict(plan)), indent=2, ensure_ascii=False)
+        return json.dumps(plan_to_dict(plan), indent=2, ensure_ascii=False)
