@@ -43,10 +43,11 @@ def make_plan(
 
     A manifest holding a credential vizctl is using is refused first: nothing is sent.
     """
-    problems = [Problem(job.location.path, job.location.line, f"job {job.name!r}: {field} {SENDS_A_CREDENTIAL}; remove it")
-                for job in manifest.jobs for field in credential_fields(job.body)]
-    if problems:
-        raise ManifestError(problems)
+    if holds_secret(json.dumps([job.body for job in manifest.jobs], ensure_ascii=False, default=str)):  # one look, then where
+        problems = [Problem(job.location.path, job.location.line, f"job {job.name!r}: {field} {SENDS_A_CREDENTIAL}; remove it")
+                    for job in manifest.jobs for field in credential_fields(job.body)]
+        if problems:
+            raise ManifestError(problems)
     snapshot = client.list_all()
     ids = details_needed(manifest, snapshot, options)
     details: dict[str, LiveJob] = {}
@@ -65,7 +66,7 @@ def make_plan(
 
 def credential_fields(body: dict[str, Any] | None) -> list[str]:
     """The fields of a job body that hold a registered secret, in any of its forms."""
-    return [field for field, value in (body or {}).items() if holds_secret(json.dumps(value, ensure_ascii=False))]
+    return [field for field, value in (body or {}).items() if holds_secret(json.dumps(value, ensure_ascii=False, default=str))]
 
 
 def save_plan(path: str, plan: Plan, endpoint: str, project_id: str, options: PlanOptions) -> None:
