@@ -59,6 +59,10 @@ def test_basic_credentials_mask_the_base64_of_user_and_password_but_not_the_user
     redact.register_basic("proxyuser", password)
     header = "Basic " + base64.b64encode(f"proxyuser:{password}".encode()).decode()
     assert redact.redact(f"got {header} from proxyuser") == "got Basic *** from proxyuser"
+    accented = unique("pässwörd")  # requests encodes a Basic pair as latin-1, vizctl's transport as UTF-8
+    redact.register_basic("proxyuser", accented)
+    for encoding in ("latin-1", "utf-8"):
+        assert redact.redact(base64.b64encode(f"proxyuser:{accented}".encode(encoding)).decode()) == "***"
 
 
 def test_a_secret_holding_another_is_masked_whole():

@@ -72,7 +72,9 @@ class Registry:
         """Mask ``password`` and the Base64 of ``user:password`` that HTTP Basic credentials carry."""
         self.register(password)
         if password:
-            self._add({base64.b64encode(f"{user}:{password}".encode()).decode()})
+            pair = f"{user}:{password}"
+            encodings = ("utf-8", "latin-1") if max(pair) <= "\xff" else ("utf-8",)  # requests encodes latin-1
+            self._add({base64.b64encode(pair.encode(e)).decode() for e in encodings})
 
     def _add(self, new: set[str]) -> None:
         with self._lock:
@@ -91,11 +93,6 @@ class Registry:
     def holds_secret(self, text: str) -> bool:
         """Does ``text`` hold any registered secret, in any form?"""
         return any(secret in text for secret in self._ordered)
-
-    def clear(self) -> None:
-        """Forget every secret (a test's fresh start; vizctl itself never forgets one)."""
-        with self._lock:
-            self._forms, self._ordered = set(), ()
 
 
 REGISTRY = Registry()  # the process's one registry
