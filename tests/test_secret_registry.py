@@ -193,6 +193,8 @@ def test_a_credential_of_three_characters_is_refused_and_nothing_is_sent(tmp_pat
                                             "HTTPS_PROXY": "user:Qz7@127.0.0.1:9"})
         assert proxied.code == 1 and "the password in HTTPS_PROXY is shorter than 4 characters" in proxied.err
         assert "Qz7" not in proxied.all and api.requests == []
+    simulated = run("plan", "--sim", "-f", m, env={"VIZCTL_TOKEN": "Qz7"}, cwd=tmp_path)
+    assert simulated.code == 1 and "env VIZCTL_TOKEN (token) is shorter than 4 characters" in simulated.err
 
 
 def test_a_credential_of_four_characters_is_used_and_masked(tmp_path):

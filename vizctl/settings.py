@@ -133,9 +133,6 @@ def resolve(flags: Mapping[str, str | None], environ: Mapping[str, str], cwd: st
     values.update(credentials)
     for name, value in values.items():
         check_clean(name, value)
-        if name in SECRETS and too_short(value.value):
-            raise ConfigError(f"{value.source} ({name}) is shorter than {MIN_SECRET_LENGTH} characters: too short to be "
-                              "a real credential, and too short for vizctl to keep out of its output")
     found = tuple(v.value for source in sources for n, v in source.values.items() if n in SECRETS)
     return Settings(values, method, tuple(warnings), found)
 
@@ -451,11 +448,14 @@ def environment_secrets(environ: Mapping[str, str]) -> dict[str, str]:
 
 
 def check_clean(name: str, value: Value) -> None:
-    """Reject whitespace or control characters around or inside a value (a newline in a CI secret)."""
+    """Reject whitespace or control characters around or inside a value (a newline in a CI secret), and a secret too short to mask."""
     text = value.value
     if text != text.strip() or any(ord(c) < 32 or ord(c) == 127 for c in text):
         raise ConfigError(f"{value.source} ({name}) starts or ends with whitespace, or holds a control character "
                           f"(a newline copied into a CI secret?): remove it")
+    if name in SECRETS and too_short(text):
+        raise ConfigError(f"{value.source} ({name}) is shorter than {MIN_SECRET_LENGTH} characters: too short to be "
+                          "a real credential, and too short for vizctl to keep out of its output")
 
 
 def masked(name: str, value: str) -> str:
