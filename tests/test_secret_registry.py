@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import html
+import io
 import json
 import re
 import uuid
@@ -19,6 +20,7 @@ import pytest
 from cliutil import TOKEN, manifest_of, run
 from httputil import Recorder
 from vizctl import redact
+from vizctl.environment import Environment
 from vizctl.sim.config import SimConfig
 from vizctl.sim.server import SimServer
 
@@ -78,6 +80,19 @@ def test_the_length_boundary_three_characters_are_not_masked_four_are():
     redact.register("Zq7")
     redact.register("Zq#8")
     assert redact.redact("Zq7 Zq#8") == "Zq7 ***"
+
+
+def test_a_masked_result_is_said_so_once_on_standard_error():
+    secret = unique("result-secret")
+    redact.register(secret)
+    out, err = io.StringIO(), io.StringIO()
+    env = Environment(stdout=out, stderr=err, environ={})
+    env.out("clean line")
+    assert err.getvalue() == ""
+    env.out(f"a {secret}")
+    env.out(f"b {secret}")
+    assert out.getvalue() == "clean line\na ***\nb ***\n"
+    assert err.getvalue() == "Note: the output held a credential vizctl is using; it is shown as ***\n"
 
 
 def test_extra_secrets_are_masked_in_their_forms_too():
@@ -277,6 +292,7 @@ def test_a_live_value_holding_a_credential_is_masked_on_screen_and_never_saved(t
         as_json = run("plan", "-f", str(m), "-o", "json", sim=sim)
         assert as_json.code == 0 and TOKEN not in as_json.all
         assert json.loads(as_json.out)["changes"][0]["before"]["job_desc"] == "t=***"
+        assert as_json.err.count("Note: the output held a credential vizctl is using; it is shown as ***") == 1
         markdown = run("plan", "-f", str(m), "-o", "markdown", sim=sim)
         assert markdown.code == 0 and "t=***" in markdown.out and TOKEN not in markdown.all
         saved = run("plan", "-f", str(m), "--out", str(tmp_path / "p.json"), sim=sim, cwd=tmp_path)

@@ -22,6 +22,7 @@ from typing import Callable, Mapping, TextIO
 
 from vizctl import redact as redaction
 
+MASKED_NOTE = "Note: the output held a credential vizctl is using; it is shown as ***"
 
 
 @dataclass
@@ -40,6 +41,7 @@ class Environment:
     verbosity: int = 0
     _failed: set[int] = field(default_factory=set)  # ids of streams whose writes failed
     _lock: threading.RLock = field(default_factory=threading.RLock)  # re-entrant: a signal handler may write
+    _said_masked: bool = False  # MASKED_NOTE was written
 
     def __post_init__(self) -> None:
         if self.stdin_isatty is None:
@@ -56,8 +58,12 @@ class Environment:
         return redaction.redact(text)
 
     def out(self, text: str = "", end: str = "\n") -> None:
-        """Write to standard output (results: plans, summaries, JSON)."""
-        self._write(self.stdout, text + end)
+        """Write to standard output (results: plans, summaries, JSON); a credential masked in it is said so, once."""
+        shown = self.redact(text)
+        self._write(self.stdout, shown + end)
+        if shown != text and not self._said_masked:
+            self._said_masked = True
+            self.err(MASKED_NOTE)
 
     def err(self, text: str = "", end: str = "\n") -> None:
         """Write to standard error (diagnostics, logs, errors)."""
