@@ -166,6 +166,15 @@ def test_secure_yaml_is_found_on_its_own_and_merged_over_the_cloud_key_by_key(tm
     assert (s.method, s.get("password")) == ("password", "secure-pw-1")
 
 
+@pytest.mark.parametrize("regions,source", [("regions: [eu-de, eu-nl]", "regions"), ("regions: [{name: eu-de}]", "regions"),
+                                            ("region_name: [eu-de, eu-nl]", "region_name"),
+                                            ("region_name: 'eu-de,eu-nl'", "region_name")])
+def test_a_clouds_region_list_gives_its_first_region_as_openstacksdk_does(tmp_path, regions, source):
+    write(tmp_path / "clouds.yaml", f"clouds:\n  otc:\n    {regions}\n    auth: {{token: cloud-token-1}}\n")
+    s = resolved({"HOME": str(tmp_path / "home"), "OS_CLOUD": "otc"}, cwd=str(tmp_path))
+    assert s.get("region") == "eu-de" and s.values["region"].source.endswith(f"clouds.yaml) {source}")
+
+
 def test_vizctl_config_profiles_env_references_and_readable_literal_warning(tmp_path):
     path = write(tmp_path / ".config" / "vizctl" / "config.yaml", """\
         current: ci

@@ -340,11 +340,21 @@ def _clouds_yaml(cloud: str, getenv, cwd: str, home: str | None) -> Source:
         ("username", ("username",), auth), ("user_id", ("user_id",), auth), ("password", ("password",), auth),
         ("project_id", ("project_id", "tenant_id"), auth), ("project_name", ("project_name", "tenant_name"), auth),
         ("domain_name", ("user_domain_name", "domain_name"), auth), ("iam_endpoint", ("auth_url",), auth),
-        ("region", ("region_name",), entry),
     ):
         for key in keys:
             source.put(name, block.get(key), f"{where} {key}")
+    key = "regions" if "regions" in entry else "region_name"
+    source.put("region", _first_region(entry.get(key)), f"{where} {key}")
     return source
+
+
+def _first_region(regions) -> str | None:
+    """The region openstacksdk uses when none is asked for: the first of ``regions`` (names or ``{name:}``) or of
+    ``region_name`` (one name, a list, or names separated by commas)."""
+    if isinstance(regions, str):
+        regions = regions.split(",")
+    first = regions[0] if isinstance(regions, list) and regions else None
+    return first.get("name") if isinstance(first, dict) else first
 
 
 def _first_clouds_file(given: str | None, directories: list[str], stem: str) -> tuple[str | None, dict]:
