@@ -143,17 +143,24 @@ def test_the_agency_keys_are_registered_access_key_and_security_token_included(t
         assert_nowhere(result.all, learned)
 
 
-def test_a_json_escaped_password_echoed_by_iam_is_masked(tmp_path):
+@pytest.mark.parametrize("source", ["env", "clouds.yaml"])
+def test_a_json_escaped_password_echoed_by_iam_is_masked_wherever_it_was_read(tmp_path, source):
     password = unique('Iam"pass\\word')
 
     def iam(handler):
         sent = json.dumps({"user": {"name": "u", "password": password}})  # the server quotes the body it got
         return 401, {"Content-Type": "application/json"}, json.dumps({"error": {"code": 401, "message": f"bad body {sent}"}}).encode()
 
+    login = {"OS_USERNAME": "u", "OS_USER_DOMAIN_NAME": "d", "OS_PASSWORD": password}
+    if source == "clouds.yaml":
+        cloud = {"clouds": {"otc": {"auth": {"username": "u", "user_domain_name": "d", "password": password}}}}
+        (tmp_path / "clouds.json").write_text(json.dumps(cloud))
+        login = {"OS_CLOUD": "otc", "OS_CLIENT_CONFIG_FILE": str(tmp_path / "clouds.json")}
     with Recorder(iam) as server:
         result = run("plan", "-f", str(manifest_of(tmp_path / "m.yaml", "a")), "--debug",
                      env={"VIZCTL_IAM_ENDPOINT": server.url + "/v3", "VIZCTL_ENDPOINT": "http://127.0.0.1:9",
-                          "VIZCTL_PROJECT_ID": "p", "OS_USERNAME": "u", "OS_USER_DOMAIN_NAME": "d", "OS_PASSWORD": password})
+                          "VIZCTL_PROJECT_ID": "p", "HOME": str(tmp_path), **login})
+        assert server.requests, result.all  # IAM was asked, with the password of that source
     assert result.code == 1 and 'bad body {"user": {"name": "u", "password": "***"}}' in result.err, result.all
     assert_nowhere(result.all, password)
 
