@@ -92,7 +92,7 @@ def test_a_masked_result_is_said_so_once_on_standard_error():
     env.out(f"a {secret}")
     env.out(f"b {secret}")
     assert out.getvalue() == "clean line\na ***\nb ***\n"
-    assert err.getvalue() == "Note: the output held a credential vizctl is using; it is shown as ***\n"
+    assert err.getvalue() == "Note: the output held a credential vizctl knows; it is shown as ***\n"
 
 
 def test_extra_secrets_are_masked_in_their_forms_too():
@@ -280,14 +280,14 @@ def test_a_credential_pasted_into_a_manifest_is_refused_before_any_request(tmp_p
         for argv in (("plan", "--out", str(tmp_path / "p.json")), ("apply", "--auto-approve")):
             result = run(*argv, "-f", str(m), sim=sim, cwd=tmp_path)
             assert result.code == 1, result.all
-            assert f"{m}:2: job 'a': job_desc holds a credential vizctl is using (the value is not shown)" in result.err
+            assert f"{m}:2: job 'a': job_desc holds a credential vizctl knows (the value is not shown)" in result.err
             assert f"{m}:5: job 'b'" in result.err and TOKEN not in result.all
         assert requests_seen(sim) == [] and not (tmp_path / "p.json").exists()
         # a credential of a layer vizctl does not use (the token wins) is a credential all the same
         unused = unique("unused-password")
         m = manifest_of(tmp_path / "m.yaml", "a", job_desc=f'"pw {unused}"')
         result = run("plan", "-f", str(m), sim=sim, env={"OS_USERNAME": "u", "OS_PASSWORD": unused})
-        assert result.code == 1 and "job_desc holds a credential vizctl is using" in result.err and unused not in result.all
+        assert result.code == 1 and "job_desc holds a credential vizctl knows" in result.err and unused not in result.all
         assert requests_seen(sim) == []
 
 
@@ -299,11 +299,11 @@ def test_a_live_value_holding_a_credential_is_masked_on_screen_and_never_saved(t
         as_json = run("plan", "-f", str(m), "-o", "json", sim=sim)
         assert as_json.code == 0 and TOKEN not in as_json.all
         assert json.loads(as_json.out)["changes"][0]["before"]["job_desc"] == "t=***"
-        assert as_json.err.count("Note: the output held a credential vizctl is using; it is shown as ***") == 1
+        assert as_json.err.count("Note: the output held a credential vizctl knows; it is shown as ***") == 1
         markdown = run("plan", "-f", str(m), "-o", "markdown", sim=sim)
         assert markdown.code == 0 and "t=***" in markdown.out and TOKEN not in markdown.all
         saved = run("plan", "-f", str(m), "--out", str(tmp_path / "p.json"), sim=sim, cwd=tmp_path)
-        assert saved.code == 1 and f"the plan was not saved to {tmp_path / 'p.json'}: it holds a credential vizctl is using" in saved.err
+        assert saved.code == 1 and f"the plan was not saved to {tmp_path / 'p.json'}: it holds a credential vizctl knows" in saved.err
         assert TOKEN not in saved.all and not (tmp_path / "p.json").exists()
         applied = run("apply", "-f", str(m), "--auto-approve", "-o", "json", "--replace", "a", sim=sim)
         assert TOKEN not in applied.all and '"t=***"' in applied.out, applied.all

@@ -22,7 +22,7 @@ from typing import Callable, Mapping, TextIO
 
 from vizctl import redact as redaction
 
-MASKED_NOTE = "Note: the output held a credential vizctl is using; it is shown as ***"
+MASKED_NOTE = "Note: the output held a credential vizctl knows; it is shown as ***"
 
 
 @dataclass

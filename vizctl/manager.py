@@ -2,7 +2,7 @@
 
 The planning itself is pure (:mod:`vizctl.planner`); this module is where it
 meets the API and the file system. A manifest or saved plan that would send a
-credential vizctl is using (see :mod:`vizctl.redact`) is refused before any
+credential vizctl knows (see :mod:`vizctl.redact`) is refused before any
 request, and a plan holding one is never saved.
 """
 
@@ -22,7 +22,7 @@ from vizctl.plan import PLAN_FILE_KIND, Action, Plan, fingerprint, plan_from_dic
 from vizctl.planner import PlanOptions, build_plan, details_needed
 from vizctl.redact import holds_secret
 
-SENDS_A_CREDENTIAL = ("holds a credential vizctl is using (the value is not shown): the API keeps job values and shows "
+SENDS_A_CREDENTIAL = ("holds a credential vizctl knows (the value is not shown): the API keeps job values and shows "
                       "them to everyone who can list jobs")
 
 
@@ -41,7 +41,7 @@ def make_plan(
 ) -> tuple[Plan, LiveSnapshot]:
     """Read the live jobs (all pages, details only where needed and not in ``cache``) and plan against them.
 
-    A manifest holding a credential vizctl is using is refused first: nothing is sent.
+    A manifest holding a credential vizctl knows is refused first: nothing is sent.
     """
     if holds_secret(json.dumps([job.body for job in manifest.jobs], ensure_ascii=False, default=str)):  # one look, then where
         problems = [Problem(job.location.path, job.location.line, f"job {job.name!r}: {field} {SENDS_A_CREDENTIAL}; remove it")
@@ -79,7 +79,7 @@ def save_plan(path: str, plan: Plan, endpoint: str, project_id: str, options: Pl
     }
     if holds_secret(json.dumps(data, ensure_ascii=False)):
         held = [c["job_name"] for c in data["changes"] if holds_secret(json.dumps(c, ensure_ascii=False))]
-        raise PlanError(f"the plan was not saved to {path}: it holds a credential vizctl is using (the value is not "
+        raise PlanError(f"the plan was not saved to {path}: it holds a credential vizctl knows (the value is not "
                         f"shown){' in ' + ', '.join(held) if held else ''}; a plan file never holds one")
     directory = os.path.dirname(os.path.abspath(path))
     try:
