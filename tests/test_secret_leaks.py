@@ -37,6 +37,7 @@ def vizctl(*argv: str, env: dict, cwd: Path) -> str:
 
 def scenarios(sim: SimServer, tmp: Path):
     m = str(manifest_of(tmp / "m.yaml", "leak-a", "leak-b"))
+    leaky = str(manifest_of(tmp / "leaky.yaml", "leak-c", job_desc='"t=${VIZCTL_TOKEN}"'))
     common = {"VIZCTL_ENDPOINT": sim.url, "VIZCTL_IAM_ENDPOINT": sim.url + "/v3", "VIZCTL_REGION": "eu-de",
               "HTTPS_PROXY": f"http://user:{SECRETS['proxy']}@127.0.0.1:9", "NO_PROXY": "127.0.0.1"}
     token = {**common, "VIZCTL_TOKEN": SECRETS["token"], "VIZCTL_PROJECT_ID": "p"}
@@ -58,6 +59,8 @@ def scenarios(sim: SimServer, tmp: Path):
     yield "config show", ("config", "show", "--debug"), {**password, **aksk, "VIZCTL_TOKEN": SECRETS["token"]}
     yield "config show of a password", ("config", "show"), password
     yield "bad flag", ("plan", "-f", m, "--debug", "--max-rps", "x"), token
+    yield "token in a manifest", ("plan", "-f", leaky, "-vv", "--debug", "-o", "json", "--out", "leaky-plan.json"), token
+    yield "scheme-less proxy", ("config", "show", "--debug"), {**token, "HTTPS_PROXY": f"user:{SECRETS['proxy']}@127.0.0.1:9"}
 
 
 def test_no_secret_appears_in_any_output_or_file(tmp_path):
@@ -71,10 +74,13 @@ def test_no_secret_appears_in_any_output_or_file(tmp_path):
     assert "env VIZCTL_TOKEN (token) starts or ends with whitespace" in outputs["token with a newline"]
     assert "APIGW.0301" in outputs["aksk signature rejected"] and "debug: > GET" in outputs["token plan"]
     assert "password is wrong" in outputs["password refused"]
+    assert outputs["token in a manifest"].startswith("[exit 1]") and "${VIZCTL_TOKEN} would put a credential" in outputs["token in a manifest"]
+    assert "http://user:****@127.0.0.1:9" in outputs["scheme-less proxy"]
     files = {str(p): p.read_text(errors="replace") for p in tmp_path.rglob("*") if p.is_file()}
-    assert any(name.endswith("plan.json") for name in files)
+    assert any(name.endswith("plan.json") for name in files) and not any(name.endswith("leaky-plan.json") for name in files)
     for where, text in {**outputs, **files}.items():
         assert "Traceback" not in text, where
         for kind, secret in SECRETS.items():
             assert secret not in text, f"the {kind} leaked into {where}"
-        assert "sim-st-" not in text and "sim-iam-" not in text, f"an issued secret leaked into {where}"
+        for issued in ("sim-st-", "sim-iam-", "sim-metadata-"):
+            assert issued not in text, f"an issued secret ({issued}...) leaked into {where}"

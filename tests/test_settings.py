@@ -110,33 +110,69 @@ def test_huawei_sdk_credentials_file(tmp_path):
     assert s.values["secret_key"].source.endswith("credentials [basic] sk")
 
 
-def test_clouds_yaml_entry_chosen_by_os_cloud_later_directory_wins(tmp_path):
+HOME_CLOUD = """\
+    clouds:
+      otc:
+        region_name: eu-nl
+        auth:
+          username: home-user
+          password: home-pw-1
+          project_name: eu-nl
+          user_domain_name: OTC00000000001000000xxx
+          auth_url: https://iam.eu-nl.otc.t-systems.com/v3
+    """
+
+
+def test_clouds_yaml_as_openstacksdk_reads_it_the_first_file_found_whole(tmp_path):
     home, work = tmp_path / "home", tmp_path / "work"
-    write(home / ".config" / "openstack" / "clouds.yaml", """\
-        clouds:
-          otc:
-            region_name: eu-nl
-            auth:
-              username: home-user
-              password: home-pw-1
-              project_name: eu-nl
-              user_domain_name: OTC00000000001000000xxx
-              auth_url: https://iam.eu-nl.otc.t-systems.com/v3
-        """)
-    write(work / "clouds.yaml", """\
-        clouds:
-          otc:
-            region_name: eu-de
-            auth: {username: work-user}
-        """)
-    s = resolved({"HOME": str(home), "OS_CLOUD": "otc"}, cwd=str(work))
-    assert (s.method, s.get("username"), s.get("password"), s.get("region")) == ("password", "work-user", "home-pw-1", "eu-de")
+    write(home / ".config" / "openstack" / "clouds.yaml", HOME_CLOUD)
+    environ = {"HOME": str(home), "OS_CLOUD": "otc"}
+    s = resolved(environ, cwd=str(work))
+    assert (s.method, s.get("username"), s.get("password"), s.get("region")) == ("password", "home-user", "home-pw-1", "eu-nl")
     assert endpoints.strip_v3(s.get("iam_endpoint")) == "https://iam.eu-nl.otc.t-systems.com"
-    write(home / ".config" / "openstack" / "secure.yaml", "clouds: {otc: {ak: CLOUDAK01, sk: cloudsk01}}\n")
-    s = resolved({"HOME": str(home), "OS_CLOUD": "otc"}, cwd=str(work))
-    assert (s.method, s.get("access_key")) == ("aksk", "CLOUDAK01")  # OpenStack's order: AK/SK before a password
-    with pytest.raises(ConfigError, match="OS_CLOUD is 'missing'"):
-        resolved({"HOME": str(home), "OS_CLOUD": "missing"}, cwd=str(work))
+    # ./clouds.yaml comes first, and is read whole: nothing of the home file is merged into it
+    write(work / "clouds.yaml", "clouds: {otc: {region_name: eu-de, auth: {username: work-user, password: work-pw-1}}}\n")
+    s = resolved(environ, cwd=str(work))
+    assert (s.get("username"), s.get("password"), s.get("region"), s.get("project_name")) == ("work-user", "work-pw-1", "eu-de", None)
+    assert s.values["password"].source == f"clouds.yaml cloud otc ({work / 'clouds.yaml'}) password"
+    # OS_CLIENT_CONFIG_FILE comes before every directory, and may be .json
+    given = tmp_path / "elsewhere.json"
+    given.write_text(json.dumps({"clouds": {"otc": {"region_name": "eu-ch2", "auth": {"username": "u2", "password": "given-pw-1"}}}}))
+    s = resolved({**environ, "OS_CLIENT_CONFIG_FILE": str(given)}, cwd=str(work))
+    assert (s.get("password"), s.get("region")) == ("given-pw-1", "eu-ch2")
+    # one that does not exist is passed over, as openstacksdk does
+    assert resolved({**environ, "OS_CLIENT_CONFIG_FILE": str(tmp_path / "none.yaml")}, cwd=str(work)).get("password") == "work-pw-1"
+    # a cloud missing from the first file is an error, even when a later file has it
+    write(work / "clouds.yaml", "clouds: {other: {region_name: eu-de}}\n")
+    with pytest.raises(ConfigError, match="OS_CLOUD is 'otc', but .*work/clouds.yaml has no cloud of that name"):
+        resolved(environ, cwd=str(work))
+    with pytest.raises(ConfigError, match="OS_CLOUD is 'missing', but there is no clouds.yaml"):
+        resolved({"HOME": str(tmp_path / "nobody"), "OS_CLOUD": "missing"}, cwd=str(tmp_path / "nowhere"))
+
+
+def test_secure_yaml_is_found_on_its_own_and_merged_over_the_cloud_key_by_key(tmp_path):
+    home, work = tmp_path / "home", tmp_path / "work"
+    write(work / "clouds.yml", "clouds: {otc: {region_name: eu-de, auth: {username: work-user, project_name: eu-de}}}\n")
+    write(home / ".config" / "openstack" / "clouds.yaml", HOME_CLOUD)  # never read: ./clouds.yml is found first
+    write(home / ".config" / "openstack" / "secure.yaml", "clouds: {otc: {auth: {password: secure-pw-1}}}\n")
+    environ = {"HOME": str(home), "OS_CLOUD": "otc"}
+    s = resolved(environ, cwd=str(work))
+    assert (s.method, s.get("username"), s.get("password"), s.get("project_name")) == ("password", "work-user", "secure-pw-1", "eu-de")
+    assert s.get("iam_endpoint") is None  # the home clouds.yaml's auth_url is not merged in
+    write(work / "secure.json", json.dumps({"clouds": {"otc": {"ak": "CLOUDAK01", "sk": "cloudsk01"}}}))
+    s = resolved(environ, cwd=str(work))
+    assert (s.method, s.get("access_key"), s.get("region")) == ("aksk", "CLOUDAK01", "eu-de")  # AK/SK before a password
+    s = resolved({**environ, "OS_CLIENT_SECURE_FILE": str(home / ".config" / "openstack" / "secure.yaml")}, cwd=str(work))
+    assert (s.method, s.get("password")) == ("password", "secure-pw-1")
+
+
+@pytest.mark.parametrize("regions,source", [("regions: [eu-de, eu-nl]", "regions"), ("regions: [{name: eu-de}]", "regions"),
+                                            ("region_name: [eu-de, eu-nl]", "region_name"),
+                                            ("region_name: 'eu-de,eu-nl'", "region_name")])
+def test_a_clouds_region_list_gives_its_first_region_as_openstacksdk_does(tmp_path, regions, source):
+    write(tmp_path / "clouds.yaml", f"clouds:\n  otc:\n    {regions}\n    auth: {{token: cloud-token-1}}\n")
+    s = resolved({"HOME": str(tmp_path / "home"), "OS_CLOUD": "otc"}, cwd=str(tmp_path))
+    assert s.get("region") == "eu-de" and s.values["region"].source.endswith(f"clouds.yaml) {source}")
 
 
 def test_vizctl_config_profiles_env_references_and_readable_literal_warning(tmp_path):

@@ -1,9 +1,9 @@
 """Authentication: one pluggable piece that signs a :class:`~vizctl.transport.Request`.
 
 An ``Auth`` adds its headers to a request and names the secret strings it
-holds, so that the output layer can make sure they are never printed. Auths
-that obtain secrets while running (an IAM token, agency credentials) hand each
-new one to ``register`` before using it.
+holds. The secrets it obtains while running (an IAM token, agency keys) are
+registered with :mod:`vizctl.redact` by whoever reads them (:mod:`vizctl.iam`)
+before the auth ever sees them.
 
 - :class:`TokenAuth`: an IAM token given directly (``X-Auth-Token``).
 - :class:`PasswordAuth`: asks IAM for a token, keeps it for the run, renews it once on expiry.
@@ -66,16 +66,15 @@ class PasswordAuth:
     request is re-sent at most once (see :class:`RenewingTransport`).
     """
 
-    def __init__(self, issue: Callable[[], str], register: Callable[[str], None]):
+    def __init__(self, issue: Callable[[], str]):
         self._issue = issue
-        self._register = register
         self._token: str | None = None
         self._lock = threading.Lock()
 
     def token(self) -> str:
         with self._lock:
             if self._token is None:
-                self._token = self._new()
+                self._token = self._issue()
             return self._token
 
     def apply(self, request: Request) -> Request:
@@ -85,13 +84,8 @@ class PasswordAuth:
         """Replace the token ``sent`` carried (unless another thread already did); True: send again."""
         with self._lock:
             if sent.headers.get("X-Auth-Token") == self._token:
-                self._token = self._new()
+                self._token = self._issue()
         return True
-
-    def _new(self) -> str:
-        token = self._issue()
-        self._register(token)
-        return token
 
     def secrets(self) -> tuple[str, ...]:
         return (self._token,) if self._token else ()
@@ -165,9 +159,8 @@ class AgencyAuth:
     REFRESH_MARGIN = 600.0  # seconds before expiry, as the Terraform provider does
     refusals_lock_the_key = True
 
-    def __init__(self, fetch: Callable[[], Keys], register: Callable[[str], None], clock: Callable[[], float] = time.time):
+    def __init__(self, fetch: Callable[[], Keys], clock: Callable[[], float] = time.time):
         self._fetch = fetch
-        self._register = register
         self._clock = clock
         self._signer: SignerAuth | None = None
         self._lock = threading.Lock()
@@ -190,9 +183,6 @@ class AgencyAuth:
             if keys is None or (keys.expires_at is not None and keys.expires_at - self._clock() < self.REFRESH_MARGIN):
                 keys = self._fetch()
                 self.fetches += 1
-                for secret in (keys.secret_key, keys.security_token):
-                    if secret:
-                        self._register(secret)
                 self._signer = SignerAuth(keys)
             return self._signer
 

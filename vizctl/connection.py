@@ -2,8 +2,9 @@
 
 :func:`open_connection` resolves the settings (:mod:`vizctl.settings`), derives
 what is not given (the endpoint and IAM from the region, the project id from
-IAM), picks the auth method and registers every secret with the environment
-before anything can print it.
+IAM) and picks the auth method. Every secret of the settings and of the proxy
+URLs is registered with :mod:`vizctl.redact` before anything can print it
+(:mod:`vizctl.iam` registers those the answers carry).
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from vizctl import endpoints, iam
 from vizctl.auth import AgencyAuth, Auth, Keys, PasswordAuth, RenewingTransport, SignerAuth, TokenAuth
 from vizctl.environment import Environment
 from vizctl.errors import AuthError, ConfigError, ExitStatus, VizctlError
-from vizctl.settings import NAMES, Settings, masked, resolve
+from vizctl.redact import MIN_SECRET_LENGTH, register, register_basic, too_short
+from vizctl.settings import NAMES, Settings, masked, proxy_credentials, proxy_url, resolve
 from vizctl.transport import HttpSettings, HttpTransport, Request, Response, Transport
 
 NO_ENDPOINT = (
@@ -68,8 +70,6 @@ def open_connection(args: argparse.Namespace, env: Environment, pool_size: int) 
         transport = RenewingTransport(transport, auth)
     else:
         auth = _agency_auth(settings, transport, env, asked=method == "agency")
-    for secret in auth.secrets():
-        env.add_secret(secret)
     if not project_id:
         if not region:
             raise ConfigError("no project id configured: pass --project-id (or set VIZCTL_PROJECT_ID), or --region "
@@ -136,7 +136,7 @@ def _password_auth(settings: Settings, iam_url: str | None, project_id: str | No
         env.log(f"got an IAM token for project {issued.project_id or project_name}")
         return issued.token
 
-    auth = PasswordAuth(issue, env.add_secret)
+    auth = PasswordAuth(issue)
     auth.token()  # log in now: a wrong password is a start-up error, and the token names the project
     project_id = project_id or scoped[-1]
     if not project_id:
@@ -146,7 +146,7 @@ def _password_auth(settings: Settings, iam_url: str | None, project_id: str | No
 
 def _agency_auth(settings: Settings, transport: Transport, env: Environment, asked: bool) -> AgencyAuth:
     url = settings.get("metadata_url") or iam.METADATA_URL
-    auth = AgencyAuth(lambda: iam.metadata_keys(transport, url), env.add_secret)
+    auth = AgencyAuth(lambda: iam.metadata_keys(transport, url))
     try:
         auth.keys  # fetch now: fail fast and readably, never hang a plan
     except ConfigError:
@@ -175,12 +175,24 @@ def http_settings(args: argparse.Namespace, settings: Settings, env: Environment
             raise ConfigError(f"{settings.source('ca_bundle')}: no such file: {verify}")
     proxies = {}
     for scheme in ("https", "http"):
-        proxy = env.getenv(f"{scheme.upper()}_PROXY") or env.getenv(f"{scheme}_proxy")
-        if proxy:
-            env.add_secret(urlsplit(proxy).password)
-            proxies[scheme] = proxy
+        variable = next((v for v in (f"{scheme.upper()}_PROXY", f"{scheme}_proxy") if env.getenv(v)), None)
+        if variable:
+            proxies[scheme] = register_proxy(env.getenv(variable), variable)
     no_proxy = env.getenv("NO_PROXY") or env.getenv("no_proxy") or ""
     return HttpSettings(verify, proxies, tuple(e for e in no_proxy.split(",") if e.strip()))
+
+
+def register_proxy(proxy: str, variable: str) -> str:
+    """``proxy``, its password registered as it is written, decoded and in the ``Basic`` header; a short one refused."""
+    credentials = proxy_credentials(proxy)
+    if credentials:
+        user, password = credentials
+        if too_short(password):
+            raise ConfigError(f"the password in {variable} is shorter than {MIN_SECRET_LENGTH} characters: too short "
+                              "for vizctl to keep out of its output (a proxy's error page may echo it)")
+        register_basic(user, password)
+        register(proxy_url(proxy).password)
+    return proxy
 
 
 def explain_auth_error(error: AuthError, settings: Settings, auth: Auth, env: Environment) -> VizctlError:
@@ -268,8 +280,9 @@ def cmd_config_show(args: argparse.Namespace, env: Environment) -> ExitStatus:
     tls = "off (--insecure)" if http.verify is False else f"CA bundle {http.verify}" if isinstance(http.verify, str) else "on (system CAs)"
     rows.append(("tls_verify", tls, "flag --insecure" if http.verify is False else "default"))
     for scheme, proxy in http.proxies.items():
-        parts = urlsplit(proxy)
-        shown = parts._replace(netloc=f"{parts.username}:****@{parts.hostname}:{parts.port}").geturl() if parts.password else proxy
+        parts = proxy_url(proxy)
+        user, _, host = parts.netloc.rpartition("@")
+        shown = parts._replace(netloc=f"{user.partition(':')[0]}:****@{host}").geturl() if parts.password else proxy
         rows.append((f"{scheme}_proxy", shown, f"env {scheme.upper()}_PROXY" + (f" (except {','.join(http.no_proxy)})" if http.no_proxy else "")))
     width = max(len(r[0]) for r in rows)
     value_width = min(60, max(len(r[1]) for r in rows))

@@ -2,8 +2,9 @@
 
 Commands take an :class:`Environment` instead of reaching for ``sys`` and
 ``os`` themselves, so tests can run the real CLI end to end with their own
-streams and variables. Every write goes through :meth:`Environment.redact`, so
-a secret registered with :meth:`add_secret` cannot reach any output.
+streams and variables. Every write goes through :mod:`vizctl.redact`'s registry,
+so a secret registered there (:meth:`Environment.add_secret` is a shorthand)
+cannot reach any output.
 
 A stream that fails (``vizctl apply | head -1`` closes the pipe) is written to
 no more, and nothing else changes: output failures never alter what a command
@@ -19,8 +20,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, TextIO
 
-from vizctl.redact import MIN_SECRET_LENGTH, redact
+from vizctl import redact as redaction
 
+MASKED_NOTE = "Note: the output held a credential vizctl knows; it is shown as ***"
 
 
 @dataclass
@@ -37,9 +39,9 @@ class Environment:
     clock: Callable[[], float] = time.monotonic
     colors: bool = False  # decided by the CLI from the TTY, NO_COLOR and --no-color
     verbosity: int = 0
-    _secrets: list[str] = field(default_factory=list)
     _failed: set[int] = field(default_factory=set)  # ids of streams whose writes failed
     _lock: threading.RLock = field(default_factory=threading.RLock)  # re-entrant: a signal handler may write
+    _said_masked: bool = False  # MASKED_NOTE was written
 
     def __post_init__(self) -> None:
         if self.stdin_isatty is None:
@@ -48,16 +50,20 @@ class Environment:
             self.stdout_isatty = _isatty(self.stdout)
 
     def add_secret(self, value: str | None) -> None:
-        """Never print ``value``, whatever the verbosity or the message it is in."""
-        if value and len(value) >= MIN_SECRET_LENGTH and value not in self._secrets:
-            self._secrets.append(value)
+        """Never print ``value``, whatever the verbosity or the message it is in (see :func:`vizctl.redact.register`)."""
+        redaction.register(value)
 
     def redact(self, text: str) -> str:
-        return redact(text, self._secrets)
+        """``text`` as it may be shown: every registered secret masked."""
+        return redaction.redact(text)
 
     def out(self, text: str = "", end: str = "\n") -> None:
-        """Write to standard output (results: plans, summaries, JSON)."""
-        self._write(self.stdout, text + end)
+        """Write to standard output (results: plans, summaries, JSON); a credential masked in it is said so, once."""
+        shown = self.redact(text)
+        self._write(self.stdout, shown + end)
+        if shown != text and not self._said_masked:
+            self._said_masked = True
+            self.err(MASKED_NOTE)
 
     def err(self, text: str = "", end: str = "\n") -> None:
         """Write to standard error (diagnostics, logs, errors)."""

@@ -1,7 +1,10 @@
 """IAM and ECS metadata calls: a password token, the project id of a region, the VM agency's keys.
 
 Each takes a :class:`~vizctl.transport.Transport`, so they run over the same
-TLS, proxy and ``--debug`` setup as the ModelArts calls.
+TLS, proxy and ``--debug`` setup as the ModelArts calls. Every secret an answer
+carries (the token, the metadata session token, the agency's keys) is
+registered with :mod:`vizctl.redact` the moment it is read, before anything
+can print it.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable
 
+from vizctl import redact
 from vizctl.auth import Keys
 from vizctl.errors import ApiError, AuthError, ConfigError, ProtocolError
 from vizctl.transport import Request, Response, Transport
@@ -73,6 +77,7 @@ def issue_token(transport: Transport, iam: str, body: dict[str, Any], timeout: f
     token = response.headers.get("X-Subject-Token")
     if not token:
         raise ProtocolError("IAM answered the password login without an X-Subject-Token header")
+    learned(token, "IAM's X-Subject-Token")
     project = ((data.get("token") or {}).get("project") or {}).get("id")
     return IssuedToken(token, str(project) if project else None)
 
@@ -98,7 +103,7 @@ def metadata_keys(transport: Transport, base: str, timeout: float = METADATA_TIM
     session = transport.send(Request("PUT", f"{base}/meta-data/latest/api/token", (), None,
                                      {"X-Metadata-Token-Ttl-Seconds": "21600"}), timeout)
     if session.status == 200:
-        headers["X-Metadata-Token"] = session.body.decode().strip()
+        headers["X-Metadata-Token"] = learned(session.body.decode("utf-8", "replace").strip(), "the ECS metadata session token")
     elif session.status not in (404, 405, 503):
         raise AuthError(session.status, None, "the ECS metadata service refused a session token",
                         method="PUT", path="/meta-data/latest/api/token")
@@ -110,8 +115,18 @@ def metadata_keys(transport: Transport, base: str, timeout: float = METADATA_TIM
     credential = data.get("credential") or {}
     if not (credential.get("access") and credential.get("secret")):
         raise ProtocolError("the ECS metadata answer has no credential.access / credential.secret")
-    return Keys(credential["access"], credential["secret"], credential.get("securitytoken") or None,
-                _epoch(credential.get("expires_at")))
+    access, secret, token = (learned(str(credential[k]), f"the ECS metadata answer's credential.{k}") if credential.get(k)
+                             else None for k in ("access", "secret", "securitytoken"))
+    return Keys(access, secret, token, _epoch(credential.get("expires_at")))
+
+
+def learned(secret: str, what: str) -> str:
+    """``secret``, registered with :mod:`vizctl.redact`; one too short to be masked is refused."""
+    if redact.too_short(secret):
+        raise ProtocolError(f"{what} is shorter than {redact.MIN_SECRET_LENGTH} characters: not a credential vizctl "
+                            "can keep out of its output")
+    redact.register(secret)
+    return secret
 
 
 def _epoch(value: Any) -> float | None:

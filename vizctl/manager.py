@@ -1,7 +1,9 @@
 """The I/O around planning: read the live jobs, build the plan, save it, check a saved one.
 
 The planning itself is pure (:mod:`vizctl.planner`); this module is where it
-meets the API and the file system.
+meets the API and the file system. A manifest or saved plan that would send a
+credential vizctl knows (see :mod:`vizctl.redact`) is refused before any
+request, and a plan holding one is never saved.
 """
 
 from __future__ import annotations
@@ -14,10 +16,14 @@ from typing import Any
 
 from vizctl.client import ModelArtsClient
 from vizctl.details_cache import DetailsCache
-from vizctl.errors import StalePlanError, VizctlError
+from vizctl.errors import ManifestError, PlanError, Problem, StalePlanError, VizctlError
 from vizctl.model import LiveJob, LiveSnapshot, Manifest, Phase
 from vizctl.plan import PLAN_FILE_KIND, Action, Plan, fingerprint, plan_from_dict, plan_to_dict
 from vizctl.planner import PlanOptions, build_plan, details_needed
+from vizctl.redact import holds_secret
+
+SENDS_A_CREDENTIAL = ("holds a credential vizctl knows (the value is not shown): the API keeps job values and shows "
+                      "them to everyone who can list jobs")
 
 
 @dataclass(frozen=True)
@@ -33,7 +39,15 @@ class SavedPlan:
 def make_plan(
     client: ModelArtsClient, manifest: Manifest, options: PlanOptions, parallelism: int = 10, cache: DetailsCache | None = None
 ) -> tuple[Plan, LiveSnapshot]:
-    """Read the live jobs (all pages, details only where needed and not in ``cache``) and plan against them."""
+    """Read the live jobs (all pages, details only where needed and not in ``cache``) and plan against them.
+
+    A manifest holding a credential vizctl knows is refused first: nothing is sent.
+    """
+    if holds_secret(json.dumps([job.body for job in manifest.jobs], ensure_ascii=False, default=str)):  # one look, then where
+        problems = [Problem(job.location.path, job.location.line, f"job {job.name!r}: {field} {SENDS_A_CREDENTIAL}; remove it")
+                    for job in manifest.jobs for field in credential_fields(job.body)]
+        if problems:
+            raise ManifestError(problems)
     snapshot = client.list_all()
     ids = details_needed(manifest, snapshot, options)
     details: dict[str, LiveJob] = {}
@@ -50,14 +64,23 @@ def make_plan(
     return build_plan(manifest, snapshot, details, options), snapshot
 
 
+def credential_fields(body: dict[str, Any] | None) -> list[str]:
+    """The fields of a job body that hold a registered secret, in any of its forms."""
+    return [field for field, value in (body or {}).items() if holds_secret(json.dumps(value, ensure_ascii=False, default=str))]
+
+
 def save_plan(path: str, plan: Plan, endpoint: str, project_id: str, options: PlanOptions) -> None:
-    """Write the plan file atomically. It holds no credentials, only where and what."""
+    """Write the plan file atomically. It holds no credentials, only where and what: a plan that would is refused."""
     data: dict[str, Any] = {
         "kind": PLAN_FILE_KIND,
         **plan_to_dict(plan),
         "connection": {"endpoint": endpoint, "project_id": project_id},
         "options": {"targets": sorted(options.targets), "replace": sorted(options.replace), "prune": options.prune, "force": options.force},
     }
+    if holds_secret(json.dumps(data, ensure_ascii=False)):
+        held = [c["job_name"] for c in data["changes"] if holds_secret(json.dumps(c, ensure_ascii=False))]
+        raise PlanError(f"the plan was not saved to {path}: it holds a credential vizctl knows (the value is not "
+                        f"shown){' in ' + ', '.join(held) if held else ''}; a plan file never holds one")
     directory = os.path.dirname(os.path.abspath(path))
     try:
         fd, tmp = tempfile.mkstemp(prefix=".vizctl-plan-", dir=directory)
@@ -95,6 +118,9 @@ def check_fresh(saved: Plan, manifest: Manifest, snapshot: LiveSnapshot) -> None
     """
     if manifest.digest != saved.manifest_digest:
         raise StalePlanError("plan is stale: the manifests changed since it was made; run `vizctl plan` again")
+    held = [f"{c.job_name}'s {field}" for c in saved.changes for field in credential_fields(c.after)]
+    if held:
+        raise PlanError(f"the saved plan is refused: {', '.join(held)} {SENDS_A_CREDENTIAL}; nothing was sent")
     by_name = snapshot.by_name()
     by_id = {job.job_id: job for job in snapshot.jobs}
     changed = []

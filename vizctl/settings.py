@@ -9,7 +9,9 @@ highest source that holds any (an AK never pairs with another source's SK);
 within a source a token wins over an AK/SK pair, which wins over a password.
 
 Every value remembers its source, so ``vizctl config show`` and every error can
-name the variable or file (never the value) it came from.
+name the variable or file (never the value) it came from. Every secret value
+found, in any layer, chosen or not, is listed by :meth:`Settings.secrets` for
+:mod:`vizctl.redact`; a chosen one too short to be masked is refused.
 """
 
 from __future__ import annotations
@@ -20,8 +22,10 @@ import os
 import stat
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Mapping
+from urllib.parse import SplitResult, unquote, urlsplit
 
 from vizctl.errors import ConfigError
+from vizctl.redact import MIN_SECRET_LENGTH, too_short
 
 SECRETS = ("token", "secret_key", "security_token", "password", "passcode")
 CREDENTIALS = ("token", "access_key", "secret_key", "security_token", "username", "user_id", "password", "passcode")
@@ -51,6 +55,10 @@ ECOSYSTEM_VARIABLES: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         ("OS_AUTH_TOKEN", "token"))),
     ("requests", (("REQUESTS_CA_BUNDLE", "ca_bundle"), ("CURL_CA_BUNDLE", "ca_bundle"))),
 )
+# The variables whose whole value is a credential vizctl reads.
+SECRET_VARIABLES = frozenset((*(f"VIZCTL_{n.upper()}" for n in SECRETS),
+                              *(v for _, pairs in ECOSYSTEM_VARIABLES for v, n in pairs if n in SECRETS)))
+PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy")  # a proxy URL may carry user:password@
 ENCRYPTED_KOOCLI = (
     "the KooCLI profile {name!r} in {path} has no readable keys (KooCLI stores them encrypted by default, and only "
     "KooCLI can read them): run "
@@ -86,6 +94,7 @@ class Settings:
     values: Mapping[str, Value]
     method: str | None  # token | password | aksk | agency, None when nothing is configured
     warnings: tuple[str, ...] = ()
+    found_secrets: tuple[str, ...] = ()  # every secret value of every layer, the unchosen ones too
 
     def get(self, name: str) -> str | None:
         value = self.values.get(name)
@@ -95,7 +104,8 @@ class Settings:
         return self.values[name].source
 
     def secrets(self) -> list[str]:
-        return [self.values[n].value for n in SECRETS if n in self.values]
+        """Every secret value found: the chosen credentials and those of every other layer."""
+        return [*(self.values[n].value for n in SECRETS if n in self.values), *self.found_secrets]
 
 
 def add_connection_arguments(group) -> None:
@@ -123,7 +133,8 @@ def resolve(flags: Mapping[str, str | None], environ: Mapping[str, str], cwd: st
     values.update(credentials)
     for name, value in values.items():
         check_clean(name, value)
-    return Settings(values, method, tuple(warnings))
+    found = tuple(v.value for source in sources for n, v in source.values.items() if n in SECRETS)
+    return Settings(values, method, tuple(warnings), found)
 
 
 # -- layers ----------------------------------------------------------------------
@@ -184,7 +195,7 @@ def _files(getenv, cwd: str, profile: Value | None, warnings: list[str]) -> list
         sources.append(_sdk_credentials(sdk))
     cloud = getenv("OS_CLOUD")
     if cloud:
-        sources.append(_clouds_yaml(cloud, [d for d in ("/etc/openstack", in_home(".config", "openstack"), cwd) if d]))
+        sources.append(_clouds_yaml(cloud, getenv, cwd, home))
     return sources
 
 
@@ -299,21 +310,27 @@ def _sdk_credentials(path: str) -> Source:
     return source
 
 
-def _clouds_yaml(cloud: str, directories: list[str]) -> Source:
-    """The ``OS_CLOUD`` entry of clouds.yaml (and secure.yaml) as OpenStack tools find them; later wins."""
-    entry: dict = {}
-    files = []
-    for directory in directories:
-        for filename in ("clouds.yaml", "secure.yaml"):
-            path = os.path.join(directory, filename)
-            if os.path.isfile(path):
-                data = _read(path, _load_yaml, "clouds.yaml file") or {}
-                found = (data.get("clouds") or {}).get(cloud) if isinstance(data, dict) else None
-                if isinstance(found, dict):
-                    entry = _merge(entry, found)
-                    files.append(path)
-    if not files:
-        raise ConfigError(f"OS_CLOUD is {cloud!r}, but no clouds.yaml in {', '.join(directories)} has that cloud")
+def _clouds_yaml(cloud: str, getenv, cwd: str, home: str | None) -> Source:
+    """The ``OS_CLOUD`` entry as openstacksdk reads it: from the first clouds file found, the first secure file over it.
+
+    Each kind is searched in ``OS_CLIENT_CONFIG_FILE`` (``OS_CLIENT_SECURE_FILE``), then
+    ``./``, ``$XDG_CONFIG_HOME/openstack``, ``~/.config/openstack``, ``/etc/xdg/openstack``,
+    ``/etc/openstack``, each as ``.yaml``, ``.yml`` and ``.json``; a file that cannot be read is
+    passed over, as openstacksdk does. The files are never merged with each other.
+    """
+    directories = [cwd, *(os.path.join(d, "openstack") for d in (getenv("XDG_CONFIG_HOME"), home and os.path.join(home, ".config")) if d),
+                   "/etc/xdg/openstack", "/etc/openstack"]
+    found = [_first_clouds_file(getenv(variable), directories, stem)
+             for variable, stem in (("OS_CLIENT_CONFIG_FILE", "clouds"), ("OS_CLIENT_SECURE_FILE", "secure"))]
+    files = [path for path, _ in found if path]
+    clouds = _merge(found[0][1], found[1][1]).get("clouds")
+    entry = clouds.get(cloud) if isinstance(clouds, dict) else None
+    if not isinstance(entry, dict) and not files:
+        raise ConfigError(f"OS_CLOUD is {cloud!r}, but there is no clouds.yaml (looked at OS_CLIENT_CONFIG_FILE, then "
+                          f"clouds.yaml, .yml and .json in {', '.join(dict.fromkeys(directories))})")
+    if not isinstance(entry, dict):
+        raise ConfigError(f"OS_CLOUD is {cloud!r}, but {' and '.join(files)} has no cloud of that name (as openstacksdk, "
+                          "vizctl reads only the first clouds file found: OS_CLIENT_CONFIG_FILE names another)")
     where = f"clouds.yaml cloud {cloud} ({', '.join(files)})"
     source = Source(where)
     auth = entry.get("auth") if isinstance(entry.get("auth"), dict) else {}
@@ -323,11 +340,34 @@ def _clouds_yaml(cloud: str, directories: list[str]) -> Source:
         ("username", ("username",), auth), ("user_id", ("user_id",), auth), ("password", ("password",), auth),
         ("project_id", ("project_id", "tenant_id"), auth), ("project_name", ("project_name", "tenant_name"), auth),
         ("domain_name", ("user_domain_name", "domain_name"), auth), ("iam_endpoint", ("auth_url",), auth),
-        ("region", ("region_name",), entry),
     ):
         for key in keys:
             source.put(name, block.get(key), f"{where} {key}")
+    key = "regions" if "regions" in entry else "region_name"
+    source.put("region", _first_region(entry.get(key)), f"{where} {key}")
     return source
+
+
+def _first_region(regions) -> str | None:
+    """The region openstacksdk uses when none is asked for: the first of ``regions`` (names or ``{name:}``) or of
+    ``region_name`` (one name, a list, or names separated by commas)."""
+    if isinstance(regions, str):
+        regions = regions.split(",")
+    first = regions[0] if isinstance(regions, list) and regions else None
+    return first.get("name") if isinstance(first, dict) else first
+
+
+def _first_clouds_file(given: str | None, directories: list[str], stem: str) -> tuple[str | None, dict]:
+    """The first readable file of ``given`` and ``stem``.yaml/.yml/.json in ``directories``, and its content."""
+    candidates = [given] if given else []
+    candidates += [os.path.join(d, stem + suffix) for d in dict.fromkeys(directories) for suffix in (".yaml", ".yml", ".json")]
+    for path in candidates:
+        if os.path.isfile(path) and os.access(path, os.R_OK):
+            data = _read(path, json.loads if path.endswith(".json") else _load_yaml, f"{stem} file") or {}
+            if not isinstance(data, dict):
+                raise ConfigError(f"{path}: not a {stem} file (expected a mapping with 'clouds:')")
+            return path, data
+    return None, {}
 
 
 def _merge(base: dict, over: dict) -> dict:
@@ -391,12 +431,41 @@ def _require(found: dict[str, Value], names: tuple[str, ...], source: Source, wh
         raise ConfigError(f"{source.label} hold {have} but no {' / '.join(missing)}: {what} needs both from one place")
 
 
+# -- secrets outside the settings --------------------------------------------------
+
+
+def proxy_url(value: str) -> SplitResult:
+    """A proxy URL's parts; one without a scheme (``user:pw@host:3128``) is http://, as curl and requests read it."""
+    return urlsplit(value if "://" in value else f"http://{value}")
+
+
+def proxy_credentials(value: str) -> tuple[str, str] | None:
+    """The user and password of a proxy URL's ``user:password@``, percent-decoded; None without a password."""
+    parts = proxy_url(value)
+    if parts.username is None or not parts.password:
+        return None
+    return unquote(parts.username), unquote(parts.password)
+
+
+def environment_secrets(environ: Mapping[str, str]) -> dict[str, str]:
+    """Variable name -> the credential its value is or holds (credential variables, proxy URLs' passwords)."""
+    found = {name: environ[name] for name in SECRET_VARIABLES if environ.get(name)}
+    for name in PROXY_VARIABLES:
+        credentials = proxy_credentials(environ.get(name) or "")
+        if credentials:
+            found[name] = credentials[1]
+    return {name: value for name, value in found.items() if not too_short(value)}
+
+
 def check_clean(name: str, value: Value) -> None:
-    """Reject whitespace or control characters around or inside a value (a newline in a CI secret)."""
+    """Reject whitespace or control characters around or inside a value (a newline in a CI secret), and a secret too short to mask."""
     text = value.value
     if text != text.strip() or any(ord(c) < 32 or ord(c) == 127 for c in text):
         raise ConfigError(f"{value.source} ({name}) starts or ends with whitespace, or holds a control character "
                           f"(a newline copied into a CI secret?): remove it")
+    if name in SECRETS and too_short(text):
+        raise ConfigError(f"{value.source} ({name}) is shorter than {MIN_SECRET_LENGTH} characters: too short to be "
+                          "a real credential, and too short for vizctl to keep out of its output")
 
 
 def masked(name: str, value: str) -> str:
