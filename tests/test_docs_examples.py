@@ -220,6 +220,7 @@ EXAMPLES = {
     "plan-json-file": Example(
         _teams_for_the_plan_file, sim=True, argv=("plan", "-f", "manifests/", "--prune", "--out", "plan.json"), writes="plan.json",
     ),
+    "plan-out": Example(_one_manifest),
     "status-one-missing": Example(_examples_applied_but_one),
     "destroy-without-a-terminal": Example(_examples_applied, code=1),
     "answer-not-the-apis": Example(  # AK/SK: page 1 alone until a signature is accepted, so the retries come in one order
