@@ -17,7 +17,8 @@ To add an example: put a marker and a block in the docs, add an entry below, the
     git diff README.md docs/
 
 and review the diff. Only what truly varies is masked in the comparison (:data:`VARYING`):
-the simulator's port, elapsed seconds and the jitter of retry waits.
+the simulator's port, elapsed seconds, the jitter of retry waits and the statuses a heartbeat
+catches starting jobs in.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ VARYING = [
     (re.compile(r"http://127\.0\.0\.1:\d+"), "http://127.0.0.1:PORT"),
     (re.compile(r"\b\d+\.\d+s\b"), "N.Ns"),
     (re.compile(r"retrying in \d+(?:\.\d+)? s"), "retrying in N s"),  # backoff with jitter
+    (re.compile(r"^Waiting for .*$", re.M), "Waiting for …"),  # which statuses a heartbeat catches the jobs in
 ]
 FAST = SimConfig(startup_seconds=0.1, delete_seconds=0.1, stop_seconds=0.1)
 HELP_COLUMNS = "100"
@@ -221,6 +223,7 @@ EXAMPLES = {
         _teams_for_the_plan_file, sim=True, argv=("plan", "-f", "manifests/", "--prune", "--out", "plan.json"), writes="plan.json",
     ),
     "plan-out": Example(_one_manifest),
+    "apply-one-create": Example(_one_manifest),
     "status-one-missing": Example(_examples_applied_but_one),
     "destroy-without-a-terminal": Example(_examples_applied, code=1),
     "answer-not-the-apis": Example(  # AK/SK: page 1 alone until a signature is accepted, so the retries come in one order
