@@ -209,7 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
         reads_cache, (0, 1, 2, 64, 130), [manifests, connection, selection],
     )
     plan.add_argument("--output", "-o", choices=OUTPUTS, default="text", help="plan format (default text)")
-    plan.add_argument("--detailed-exitcode", action="store_true", help="exit 0 when nothing to do, 2 when there are changes, 1 on error")
+    plan.add_argument("--detailed-exitcode", action="store_true", help="exit 2 when the live jobs differ (changes, or a drifted or failed job), 0 when not, 1 on error")
     plan.add_argument("--out", metavar="FILE", help="also save the plan to FILE for `vizctl apply FILE`")
     plan.set_defaults(run=cmd_plan)
 
