@@ -334,6 +334,17 @@ def test_documented_example_is_what_vizctl_prints(doc, name, fence, body, tmp_pa
     assert normalise(actual) == normalise(body), f"{doc.name} example {name!r} is not what vizctl prints (VIZCTL_UPDATE_DOCS=1 to rewrite it)"
 
 
+def test_every_troubleshooting_message_is_one_vizctl_prints():
+    """The page is organised by message: each heading's text (… where a value goes) is in vizctl's code."""
+    source = "\n".join(path.read_text(encoding="utf-8") for path in (REPO / "vizctl").rglob("*.py"))
+    headings = re.findall(r"^### (.+)$", (REPO / "docs/troubleshooting.md").read_text(encoding="utf-8"), re.M)
+    missing = [
+        fragment for heading in headings for message in re.findall(r"`([^`]+)`", heading)
+        for fragment in (part.strip() for part in message.split("…")) if len(fragment) >= 6 and fragment not in source
+    ]
+    assert len(headings) >= 15 and not missing, missing
+
+
 def _shape(event: dict) -> tuple:
     """An event's type, keys and, for a summary, the keys of its jobs: what the docs must match."""
     jobs = tuple(sorted({key for job in event.get("jobs", ()) for key in job}))
