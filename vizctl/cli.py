@@ -73,6 +73,7 @@ def exit_status_for(error: VizctlError) -> ExitStatus:
 
 DEFAULT_REQUEST_TIMEOUT = 30.0
 OUTPUT_ENV = ("NO_COLOR          no colour when set (also TERM=dumb)",)
+MANIFEST_ENV = "${NAME}           every variable the manifests use"
 EXIT_CODES = {
     0: "success",
     1: "error: invalid manifest, configuration, API error, stale plan, refused or cancelled (no 'yes')",
@@ -198,7 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
     approval = _Parser(add_help=False)
     approval.add_argument("-y", "--auto-approve", action="store_true", help="do not ask for 'yes' (needed without a terminal)")
 
-    validate = command("validate", "check manifests offline", "vizctl validate manifests/", parents=[manifests])
+    validate = command("validate", "check manifests offline", "vizctl validate manifests/", (*OUTPUT_ENV, MANIFEST_ENV), parents=[manifests])
     validate.add_argument("--sim", action="store_true", help=argparse.SUPPRESS)
     validate.add_argument("--debug", action="store_true", help="accepted like every command's; validate sends no request")
     validate.set_defaults(run=cmd_validate)
