@@ -361,13 +361,13 @@ def test_one_set_of_examples_serves_dev_and_prod(monkeypatch):
     assert len({plain.digest, on_dev.digest, on_prod.digest}) == 3
 
 
-def test_the_readme_dev_prod_command_plans_with_the_env_files_values(tmp_path):
+def test_the_documented_dev_prod_command_plans_with_the_env_files_values(tmp_path):
     import re
     import shutil
     import subprocess
     import sys
 
-    with open(os.path.join(REPO, "README.md"), encoding="utf-8") as f:
+    with open(os.path.join(REPO, "docs", "manifests.md"), encoding="utf-8") as f:
         [command] = [c.strip() for c in re.findall(r"```sh\n(.*?)```", f.read(), re.S) if "env/prod.env" in c]
     shutil.copytree(os.path.join(REPO, "examples"), tmp_path / "examples")
     command = command.replace("vizctl plan", f"{sys.executable} -m vizctl plan --sim")

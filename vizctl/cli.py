@@ -11,6 +11,7 @@ import os
 import re
 import signal
 import sys
+import textwrap
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -71,21 +72,41 @@ def exit_status_for(error: VizctlError) -> ExitStatus:
 # -- argument parsing ----------------------------------------------------------
 
 DEFAULT_REQUEST_TIMEOUT = 30.0
-CONNECTION_ENV = (
-    "VIZCTL_ENDPOINT   ModelArts endpoint (or --endpoint)",
-    "VIZCTL_PROJECT_ID project id (or --project-id)",
-    "VIZCTL_TOKEN      IAM token, sent as X-Auth-Token, never printed",
-    "NO_COLOR          no colour when set",
-)
-OUTPUT_ENV = ("NO_COLOR          no colour when set",)
+OUTPUT_ENV = ("NO_COLOR          no colour when set (also TERM=dumb)",)
+MANIFEST_ENV = "${NAME}           every variable the manifests use"
 EXIT_CODES = {
     0: "success",
-    1: "error: invalid manifest, configuration, API error, refused or cancelled",
-    2: "plan --detailed-exitcode: there are changes",
-    3: "some job failed, timed out or could not be changed",
+    1: "error: invalid manifest, configuration, API error, stale plan, refused or cancelled (no 'yes')",
+    2: "plan --detailed-exitcode: the live jobs differ (changes to make, or a drifted or failed job)",
+    3: "some job failed, timed out, is missing, duplicated, drifted or could not be changed or read",
     64: "bad command line",
     130: "interrupted (Ctrl-C)",
 }
+FILE_ENV = ("HW_SHARED_CONFIG_FILE", "HUAWEICLOUD_SDK_CREDENTIALS_FILE", "OS_CLOUD")  # the files vizctl.settings reads besides VIZCTL_CONFIG
+CONFIRMATION = "asks for 'yes' on a terminal (any other answer cancels: exit 1); without a terminal it needs -y"
+
+
+def connection_env(cache: bool = False, manifests: bool = True) -> tuple[str, ...]:
+    """The environment variables a command that talks to the API reads: the setting names come
+    from :mod:`vizctl.settings`; proxies, the details cache (``cache``) and colour are read
+    in :mod:`vizctl.connection` / :mod:`vizctl.details_cache`."""
+    from vizctl.settings import ECOSYSTEM_VARIABLES, NAMES
+
+    groups = [("vizctl", [f"VIZCTL_{name.upper()}" for name in NAMES])]
+    groups += [(label, list(dict.fromkeys(variable for variable, _ in pairs))) for label, pairs in ECOSYSTEM_VARIABLES]
+    groups.append(("files", [*FILE_ENV, "HOME"]))
+    groups.append(("proxies", ["HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY", "(or lower case)"]))
+    if cache:
+        groups.append(("details cache", ["VIZCTL_CACHE_DIR, else XDG_CACHE_HOME/vizctl, else HOME/.cache/vizctl"]))
+    groups.append(("colour", ["NO_COLOR", "TERM=dumb"]))
+    if manifests:
+        groups.append(("manifests", ["every ${NAME} they use"]))
+    lines = [line for label, names in groups for line in textwrap.wrap(" ".join(names), 96, initial_indent=f"{label + ':':<32}", subsequent_indent=" " * 32)]
+    return (
+        *lines,
+        "Secrets (tokens, secret keys, passwords) are never printed. An IAM token lives 24 hours:",
+        "in CI use VIZCTL_ACCESS_KEY / VIZCTL_SECRET_KEY (see `vizctl config show`).",
+    )
 
 
 class _Parser(argparse.ArgumentParser):
@@ -132,9 +153,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"vizctl {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser, required=True)
 
-    def command(name: str, help: str, example: str, env: Sequence[str] = OUTPUT_ENV, exits: Sequence[int] = (0, 1, 64), parents=()):
+    reads_api, reads_cache = connection_env(), connection_env(cache=True)
+
+    def command(name: str, help: str, example: str, env: Sequence[str] = OUTPUT_ENV, exits: Sequence[int] = (0, 1, 64), parents=(), asks: str = ""):
         sub = commands.add_parser(
-            name, help=help, description=help[0].upper() + help[1:] + ".", parents=[common, *parents],
+            name, help=help, description=help[0].upper() + help[1:] + "." + (f"\n{asks}" if asks else ""), parents=[common, *parents],
             epilog=_epilog(example, env, exits), formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         if manifests in parents:  # paths as arguments, as `kubectl apply -f` and `terraform plan DIR` users type
@@ -174,9 +197,9 @@ def build_parser() -> argparse.ArgumentParser:
     progress.add_argument("--timeout", type=duration, default=900.0, metavar="DURATION", help="give up waiting for the jobs after this long: 900, 90s, 15m, 1h30m (default 15m)")
 
     approval = _Parser(add_help=False)
-    approval.add_argument("-y", "--auto-approve", action="store_true", help="do not ask for confirmation")
+    approval.add_argument("-y", "--auto-approve", action="store_true", help="do not ask for 'yes' (needed without a terminal)")
 
-    validate = command("validate", "check manifests offline", "vizctl validate manifests/", parents=[manifests])
+    validate = command("validate", "check manifests offline", "vizctl validate manifests/", (*OUTPUT_ENV, MANIFEST_ENV), parents=[manifests])
     validate.add_argument("--sim", action="store_true", help=argparse.SUPPRESS)
     validate.add_argument("--debug", action="store_true", help="accepted like every command's; validate sends no request")
     validate.set_defaults(run=cmd_validate)
@@ -184,17 +207,18 @@ def build_parser() -> argparse.ArgumentParser:
     plan = command(
         "plan", "show what apply would change",
         "vizctl plan manifests/ --output markdown --detailed-exitcode --out plan.json > plan.md",
-        CONNECTION_ENV, (0, 1, 2, 64, 130), [manifests, connection, selection],
+        reads_cache, (0, 1, 2, 64, 130), [manifests, connection, selection],
     )
     plan.add_argument("--output", "-o", choices=OUTPUTS, default="text", help="plan format (default text)")
-    plan.add_argument("--detailed-exitcode", action="store_true", help="exit 0 when nothing to do, 2 when there are changes, 1 on error")
+    plan.add_argument("--detailed-exitcode", action="store_true", help="exit 2 when the live jobs differ (changes, or a drifted or failed job), 0 when not, 1 on error")
     plan.add_argument("--out", metavar="FILE", help="also save the plan to FILE for `vizctl apply FILE`")
     plan.set_defaults(run=cmd_plan)
 
     apply = command(
         "apply", "carry out the plan and wait for the jobs to run",
         "vizctl apply manifests/ --auto-approve --timeout 15m\nvizctl apply plan.json          # a plan saved with `vizctl plan --out`, as is",
-        CONNECTION_ENV, (0, 1, 3, 64, 130), [manifests, connection, selection, progress, approval],
+        reads_cache, (0, 1, 3, 64, 130), [manifests, connection, selection, progress, approval],
+        asks=f"It {CONFIRMATION}; a plan file saved with `vizctl plan --out` is applied without asking.",
     )
     apply.add_argument("--no-wait", action="store_true", help="do not wait for the jobs to run")
     apply.add_argument(
@@ -206,7 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     status = command(
         "status", "list the live jobs: status, age and service URL",
         "vizctl status                  # every live job\nvizctl status manifests/        # the declared jobs, and which are missing",
-        CONNECTION_ENV, (0, 1, 64, 130), [manifests, connection],
+        reads_api, (0, 1, 64, 130), [manifests, connection],
     )
     status.add_argument("--output", "-o", choices=("text", "json"), default="text", help="a table, or one JSON document")
     status.set_defaults(run=_command("status"))
@@ -214,7 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
     export = command(
         "export", "write a manifest for live jobs (adopt jobs made elsewhere)",
         "vizctl export --match 'cv-*' > manifests/cv.yaml && vizctl plan manifests/   # No changes.",
-        CONNECTION_ENV, (0, 1, 64, 130), [connection],
+        connection_env(manifests=False), (0, 1, 64, 130), [connection],
     )
     export.add_argument("--match", metavar="PATTERN", help="only jobs whose name matches this glob, e.g. 'team-a-*'")
     export.set_defaults(run=_command("export"))
@@ -222,14 +246,14 @@ def build_parser() -> argparse.ArgumentParser:
     wait = command(
         "wait", "wait until the declared jobs run; creates nothing",
         "vizctl apply manifests/ -y --no-wait && vizctl wait manifests/ --timeout 10m",
-        CONNECTION_ENV, (0, 1, 3, 64, 130), [manifests, connection, targets, progress],
+        reads_api, (0, 1, 3, 64, 130), [manifests, connection, targets, progress],
     )
     wait.set_defaults(run=_command("wait"))
 
     destroy = command(
         "destroy", "delete the declared jobs, after a plan and a confirmation",
         "vizctl destroy manifests/ --target cv-resnet50-tb",
-        CONNECTION_ENV, (0, 1, 3, 64, 130), [manifests, connection, targets, progress, approval],
+        reads_api, (0, 1, 3, 64, 130), [manifests, connection, targets, progress, approval], asks=f"It {CONFIRMATION}.",
     )
     destroy.set_defaults(run=_command("destroy"))
 
@@ -258,7 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
     config_commands = config.add_subparsers(dest="config_command", metavar="SUBCOMMAND", parser_class=_Parser, required=True)
     config_show = config_commands.add_parser(
         "show", parents=[common, connection], help="every setting with its source, secrets masked",
-        epilog=_epilog("vizctl config show --region eu-de", CONNECTION_ENV, (0, 1, 64)), formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=_epilog("vizctl config show --region eu-de", connection_env(manifests=False), (0, 1, 64)), formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     config_show.set_defaults(run=_lazy("vizctl.connection", "cmd_config_show"))
 
@@ -519,7 +543,11 @@ def cmd_plan(args: argparse.Namespace, env: Environment) -> ExitStatus:
     env.out(RENDERERS[args.output]().render(plan, verbose=env.verbosity > 0, colors=env.colors))
     if args.out:
         save_plan(args.out, plan, target.endpoint_label, target.project_id, options)
-        env.err(f"Saved the plan to {args.out}; apply it with: vizctl apply {args.out}")
+        again = "vizctl apply --sim" if args.sim else "vizctl apply"
+        env.err(
+            f"Saved the plan to {args.out}; apply it with: {again} {args.out} "
+            f"(it holds no credentials: give apply the same endpoint, project and credentials again)"
+        )
     problems = [*plan.errors, *(c.reason for c in plan.changes if c.action is Action.AMBIGUOUS)]
     if problems:
         for problem in problems if args.output != "text" else ():
@@ -562,7 +590,7 @@ def cmd_apply(args: argparse.Namespace, env: Environment) -> ExitStatus:
         if plan.errors:
             raise PlanError("the plan has errors (above); nothing was changed")
         if saved is None and plan.has_changes and not args.auto_approve:
-            confirm(env, "Apply these changes?")
+            confirm(env, "Apply these changes?", "pass --auto-approve (-y), or apply a plan saved with `vizctl plan --out FILE`")
         settings = ApplySettings(parallelism=args.parallelism, timeout=args.timeout, wait=not args.no_wait, list_lag=args.list_lag)
         return carry_out(target, plan, live, reporter, settings, env)
 
@@ -599,12 +627,10 @@ def show_plan(plan: Plan, env: Environment, reporter) -> None:
         env.out("")
 
 
-def confirm(env: Environment, question: str) -> None:
-    """Ask for ``yes``; without a terminal, refuse (exit 1) and say how to go on."""
+def confirm(env: Environment, question: str, instead: str = "pass --auto-approve (-y)") -> None:
+    """Ask for ``yes``; without a terminal, refuse (exit 1) and say how to go on (``instead``)."""
     if not env.stdin_isatty:
-        raise ConfirmationError(
-            "confirmation needed, but standard input is not a terminal: pass --auto-approve (-y), or apply a saved plan file"
-        )
+        raise ConfirmationError(f"confirmation needed, but standard input is not a terminal: {instead}")
     env.err(f"{question} Only 'yes' is accepted: ", end="")
     answer = env.stdin.readline().strip()
     if answer != "yes":

@@ -26,12 +26,12 @@ from vizctl.transport import HttpSettings, HttpTransport, Request, Response, Tra
 
 NO_ENDPOINT = (
     "no API endpoint configured: pass --region NAME or --endpoint URL (or set VIZCTL_REGION or VIZCTL_ENDPOINT), "
-    "or use a profile; see the README's 'A real cloud'. Or use --sim to try vizctl against the built-in simulator"
+    "or use a profile; see docs/credentials.md. Or use --sim to try vizctl against the built-in simulator"
 )
 NO_CREDENTIALS = (
     "no credentials found (looked at VIZCTL_*, HUAWEICLOUD_SDK_*, HW_* and OS_* variables, vizctl's config file, "
     "~/.hcloud/config.json, ~/.huaweicloud/credentials and OS_CLOUD's clouds.yaml), and no ECS agency answered "
-    "at {url}: set VIZCTL_TOKEN, VIZCTL_ACCESS_KEY + VIZCTL_SECRET_KEY, or see the README's 'A real cloud'"
+    "at {url}: set VIZCTL_ACCESS_KEY + VIZCTL_SECRET_KEY (or VIZCTL_TOKEN, valid for 24 hours), or see docs/credentials.md"
 )
 MASKED_HEADERS = ("authorization", "x-auth-token", "x-subject-token", "x-security-token", "x-metadata-token", "proxy-authorization")
 FLAG_SETTINGS = ("endpoint", "project_id", "region", "profile", "ca_bundle")
@@ -201,7 +201,7 @@ def explain_auth_error(error: AuthError, settings: Settings, auth: Auth, env: En
     if settings.method == "token" and ("APIGW.0307" in f"{error.error_code}{text}" or "token must be updated" in text.lower()):
         return ConfigError(f"the IAM token from {settings.source('token')} has expired (tokens live 24 hours; a "
                            f"password or key change revokes them): get a new one, or let vizctl log in itself with "
-                           f"a password or an AK/SK pair (see the README's 'A real cloud')")
+                           f"a password or an AK/SK pair (see docs/credentials.md)")
     if error.error_code in ("APIGW.0301", "APIG.0301"):
         keys = getattr(auth, "keys", None)
         if getattr(env, "verbosity", 0) >= 2:
