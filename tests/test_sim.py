@@ -222,7 +222,7 @@ def test_configured_token_must_match(make_sim):
 
 def test_aksk_signed_request_accepted_by_shape(make_sim):
     sim = make_sim()
-    headers = {"X-Sdk-Date": "20240101T000000Z",
+    headers = {"X-Sdk-Date": time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()),
                "Authorization": "SDK-HMAC-SHA256 Access=AK, SignedHeaders=host;x-sdk-date, Signature=0a1b"}
     assert requests.get(jobs_url(sim), headers=headers).status_code == 200
     headers["Authorization"] = "Basic abc"

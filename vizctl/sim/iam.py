@@ -24,6 +24,10 @@ from vizctl.sim.config import SimConfig
 
 Answer = tuple[int, Any, dict[str, str]]
 TOKEN_EXPIRED = {"error_code": "APIGW.0307", "error_msg": "The token must be updated."}
+# The headers the signing rules sign whenever they are sent (credentials.md, "AK/SK signing"): Host and
+# X-Sdk-Date always (the signer adds them), the others because the signer adds them before signing.
+MUST_BE_SIGNED = ("Host", "X-Sdk-Date", "X-Security-Token", "X-Project-Id", "X-Sdk-Content-Sha256")
+ALWAYS_SIGNED = ("Host", "X-Sdk-Date")
 NO_TOKEN = {"is_success": False, "error_code": "ModelArts.0108",
             "error_message": "Authorization failed: a valid X-Auth-Token is required"}
 
@@ -70,18 +74,15 @@ class SimIam:
 
     def _check_signature(self, fields: dict[str, str], method: str, raw_path: str, headers: Mapping[str, str],
                          body: bytes) -> Answer | None:
+        refused = self._check_shape(fields, headers)
+        if refused is not None:
+            return refused
         known = self._secret_of(fields["Access"])
         if known is None:
             if self.config.strict_auth:
                 return _rejected("the access key does not exist or has expired", "")
             return None  # accepted by shape: this simulator does not know that key's secret
         secret, security_token = known
-        try:
-            date = calendar.timegm(time.strptime(headers["X-Sdk-Date"], signer.DATE_FORMAT))
-        except ValueError:
-            return _rejected("X-Sdk-Date is not YYYYMMDDTHHMMSSZ", "")
-        if abs(date - self._clock()) > self.config.clock_skew_seconds:
-            return _rejected("the request time differs from the gateway's by more than the allowed skew", "")
         if security_token and headers.get("X-Security-Token") != security_token:
             return _rejected("temporary keys need their X-Security-Token", "")
         url = urlsplit(raw_path)  # absolute when the request came through a proxy
@@ -93,6 +94,21 @@ class SimIam:
         canonical, _ = signer.canonical_request(method, path, params, signed, body)
         if signer.signature(secret, headers["X-Sdk-Date"], canonical) != fields["Signature"]:
             return _rejected("verify aksk signature fail", canonical.replace("\n", "|"))
+        return None
+
+    def _check_shape(self, fields: dict[str, str], headers: Mapping[str, str]) -> Answer | None:
+        """What the gateway checks before the key: the date and its skew (both ways), the headers that must be signed."""
+        try:
+            date = calendar.timegm(time.strptime(headers["X-Sdk-Date"], signer.DATE_FORMAT))
+        except ValueError:
+            return _rejected("X-Sdk-Date is not YYYYMMDDTHHMMSSZ", "")
+        if abs(date - self._clock()) > self.config.clock_skew_seconds:
+            return _rejected("the request time differs from the gateway's by more than the allowed skew", "")
+        signed = {name.strip().lower() for name in fields["SignedHeaders"].split(";")}
+        unsigned = [name for name in MUST_BE_SIGNED
+                    if (name in ALWAYS_SIGNED or headers.get(name) is not None) and name.lower() not in signed]
+        if unsigned:
+            return _rejected(f"{', '.join(unsigned)} must be among SignedHeaders", "")
         return None
 
     # -- IAM ------------------------------------------------------------------------------

@@ -1,0 +1,133 @@
+"""The simulator, part 2 (issues 16 and 21): the signing rules, ids and names, the state file, hostile bodies.
+
+Over real loopback HTTP with requests; signed requests come from huaweicloudsdkcore's Signer (the
+reference) or, to tamper with what is signed, from vizctl's signer functions.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+
+from vizctl import signer
+from vizctl.sim.config import SimConfig
+from vizctl.sim.server import SimServer
+
+AK, SK = "SIMAKPART2000000000A", "sk-part2-0123456789abcdefghijklmnopqr"
+JOB = {"job_name": "job-a", "train_url": "/bucket/logs/"}
+
+
+@pytest.fixture
+def sim():
+    with SimServer(SimConfig(startup_seconds=0, access_key=AK, secret_key=SK, strict_auth=True)) as server:
+        yield server
+
+
+def jobs_path(project: str = "p1") -> str:
+    return f"/v1/{project}/visualization-jobs"
+
+
+def sdk_signed(sim: SimServer, method: str, path: str, headers: dict[str, str], body: bytes = b"",
+               access_key: str = AK, secret_key: str = SK) -> dict[str, str]:
+    """The headers huaweicloudsdkcore's Signer sends for this request (Host and X-Sdk-Date added by it)."""
+    from huaweicloudsdkcore.auth.credentials import BasicCredentials
+    from huaweicloudsdkcore.sdk_request import SdkRequest
+    from huaweicloudsdkcore.signer.signer import Signer
+
+    request = SdkRequest(method=method, schema="http", host=urlsplit(sim.url).netloc, resource_path=path,
+                         query_params=[], header_params=dict(headers), body=body)
+    Signer(BasicCredentials(access_key, secret_key)).sign(request)
+    return dict(request.header_params)
+
+
+def hand_signed(sim: SimServer, method: str, path: str, signed: dict[str, str], body: bytes = b"",
+                date: str | None = None, secret_key: str = SK) -> dict[str, str]:
+    """A correct signature over exactly ``signed`` (plus X-Sdk-Date only if given there), whatever is left out."""
+    date = date or signed.get("X-Sdk-Date") or datetime.now(timezone.utc).strftime(signer.DATE_FORMAT)
+    canonical, names = signer.canonical_request(method, path, [], signed, body)
+    signature = signer.signature(secret_key, date, canonical)
+    return {**signed, "X-Sdk-Date": date, "Host": urlsplit(sim.url).netloc,
+            "Authorization": f"{signer.ALGORITHM} Access={AK}, SignedHeaders={';'.join(names)}, Signature={signature}"}
+
+
+def send(sim: SimServer, method: str, path: str, headers: dict[str, str], body: bytes = b"") -> requests.Response:
+    return requests.request(method, sim.url + path, headers=headers, data=body or None, timeout=5)
+
+
+def sdk_date(offset_seconds: float) -> str:
+    return (datetime.now(timezone.utc) + timedelta(seconds=offset_seconds)).strftime(signer.DATE_FORMAT)
+
+
+def assert_signature_refused(answer: requests.Response, says: str) -> None:
+    assert answer.status_code == 401, answer.text
+    body = answer.json()
+    assert body["error_code"] == "APIGW.0301"
+    assert body["error_msg"].startswith("Incorrect IAM authentication information: ")
+    assert says in body["error_msg"]
+
+
+# -- 1. the headers the signing rules sign ------------------------------------------------
+
+
+def test_the_reference_signers_requests_are_accepted(sim):
+    body = json.dumps(JOB).encode()
+    headers = sdk_signed(sim, "POST", jobs_path(), {"Content-Type": "application/json", "X-Project-Id": "p1"}, body)
+    assert send(sim, "POST", jobs_path(), headers, body).status_code == 200
+    listed = send(sim, "GET", jobs_path(), sdk_signed(sim, "GET", jobs_path(), {}))
+    assert listed.status_code == 200 and [j["job_name"] for j in listed.json()["jobs"]] == ["job-a"]
+
+
+@pytest.mark.parametrize("left_out", ["Host", "X-Sdk-Date"])
+def test_host_and_date_must_be_signed(sim, left_out):
+    date = sdk_date(0)
+    everything = {"Host": urlsplit(sim.url).netloc, "X-Sdk-Date": date}
+    headers = hand_signed(sim, "GET", jobs_path(), {k: v for k, v in everything.items() if k != left_out}, date=date)
+    assert_signature_refused(send(sim, "GET", jobs_path(), headers), f"{left_out} must be among SignedHeaders")
+    assert sim.stats_snapshot().get("GET list") == 1  # refused at the gateway, before the list
+
+
+@pytest.mark.parametrize("added", ["X-Project-Id", "X-Security-Token", "X-Sdk-Content-Sha256"])
+def test_a_header_the_signer_signs_must_be_signed_when_sent(sim, added):
+    value = signer.EMPTY_HASH if added == "X-Sdk-Content-Sha256" else "p1"
+    headers = {**sdk_signed(sim, "GET", jobs_path(), {}), added: value}  # sent, but added after signing
+    assert_signature_refused(send(sim, "GET", jobs_path(), headers), f"{added} must be among SignedHeaders")
+    signed = sdk_signed(sim, "GET", jobs_path(), {added: value})
+    assert send(sim, "GET", jobs_path(), signed).status_code == 200
+
+
+def test_an_agency_security_token_left_out_of_signed_headers_is_refused(sim):
+    keys = requests.get(sim.url + "/openstack/latest/securitykey", timeout=5).json()["credential"]
+    token = {"X-Security-Token": keys["securitytoken"]}
+    good = sdk_signed(sim, "GET", jobs_path(), token, access_key=keys["access"], secret_key=keys["secret"])
+    assert send(sim, "GET", jobs_path(), good).status_code == 200
+    tampered = {**sdk_signed(sim, "GET", jobs_path(), {}, access_key=keys["access"], secret_key=keys["secret"]), **token}
+    assert_signature_refused(send(sim, "GET", jobs_path(), tampered), "X-Security-Token must be among SignedHeaders")
+
+
+def test_unknown_keys_accepted_by_shape_still_need_the_signed_headers_and_date():
+    with SimServer(SimConfig()) as loose:  # not strict: a key it does not know passes on its shape alone
+        good = sdk_signed(loose, "GET", jobs_path(), {}, access_key="UNKNOWNAK", secret_key="whatever")
+        assert send(loose, "GET", jobs_path(), good).status_code == 200
+        unsigned_host = good["Authorization"].replace("SignedHeaders=host;x-sdk-date", "SignedHeaders=x-sdk-date")
+        assert_signature_refused(send(loose, "GET", jobs_path(), {**good, "Authorization": unsigned_host}),
+                                 "Host must be among SignedHeaders")
+        future = sdk_signed(loose, "GET", jobs_path(), {"X-Sdk-Date": sdk_date(3600)}, access_key="UNKNOWNAK", secret_key="x")
+        assert_signature_refused(send(loose, "GET", jobs_path(), future), "allowed skew")
+
+
+# -- 2. the clock skew, both ways -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("offset, accepted", [(-16 * 60, False), (-14 * 60, True), (14 * 60, True),
+                                              (16 * 60, False), (365 * 86400, False)])
+def test_the_15_minute_skew_applies_both_ways(sim, offset, accepted):
+    headers = sdk_signed(sim, "GET", jobs_path(), {"X-Sdk-Date": sdk_date(offset)})
+    answer = send(sim, "GET", jobs_path(), headers)
+    if accepted:
+        assert answer.status_code == 200, answer.text
+    else:
+        assert_signature_refused(answer, "more than the allowed skew")
