@@ -13,6 +13,7 @@ import requests
 
 from vizctl.model import Status
 from vizctl.sim import SimConfig, SimServer, SimState, add_arguments
+from vizctl.sim.state import SimStateError
 
 AUTH = {"X-Auth-Token": "any-token"}
 
@@ -509,7 +510,7 @@ def test_state_file_persists_across_servers(tmp_path):
 def test_corrupt_state_file_is_reported(tmp_path):
     path = tmp_path / "state.json"
     path.write_text("{")
-    with pytest.raises(ValueError, match="cannot read simulator state"):
+    with pytest.raises(SimStateError, match="state.json cannot be read: it is not JSON"):
         SimState(SimConfig(), path)
 
 

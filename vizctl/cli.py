@@ -677,10 +677,8 @@ def cmd_sim_serve(args: argparse.Namespace, env: Environment) -> ExitStatus:
         raise UsageError(str(exc)) from None
     try:
         server = SimServer(config, state_path=args.state, host=args.host, port=args.port)
-    except OSError as exc:
+    except OSError as exc:  # (a damaged --state file is a SimStateError, said as it is)
         raise ConfigError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
-    except ValueError as exc:  # a damaged --state file
-        raise ConfigError(str(exc)) from None
     env.err(f"vizctl simulator listening on {server.url} (any project id; any non-empty token unless --token or --strict-auth); Ctrl-C stops it")
     try:
         server.serve_forever()
