@@ -7,18 +7,23 @@ reference) or, to tamper with what is signed, from vizctl's signer functions.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from datetime import datetime, timedelta, timezone
 from urllib.parse import urlsplit
 
 import pytest
 import requests
 
+from cliutil import REPO, manifest_of, run
 from vizctl import signer
 from vizctl.sim.config import SimConfig
 from vizctl.sim.server import SimServer
 
 AK, SK = "SIMAKPART2000000000A", "sk-part2-0123456789abcdefghijklmnopqr"
 JOB = {"job_name": "job-a", "train_url": "/bucket/logs/"}
+TOKEN = {"X-Auth-Token": "any-token"}
 
 
 @pytest.fixture
@@ -131,3 +136,72 @@ def test_the_15_minute_skew_applies_both_ways(sim, offset, accepted):
         assert answer.status_code == 200, answer.text
     else:
         assert_signature_refused(answer, "more than the allowed skew")
+
+
+# -- 3. ids unique across restarts and deletes; a name still being deleted is taken ----------------
+
+
+def token_create(sim: SimServer, name: str) -> requests.Response:
+    return requests.post(sim.url + jobs_path(), json={**JOB, "job_name": name}, headers=TOKEN, timeout=5)
+
+
+def test_a_restarted_sim_never_reuses_the_id_of_a_deleted_job(tmp_path):
+    path = tmp_path / "state.json"
+    config = dict(startup_seconds=0, delete_seconds=0)
+    with SimServer(SimConfig(**config), state_path=path) as first:
+        ids = [token_create(first, f"job-{n}").json()["job_id"] for n in range(3)]
+        assert ids == ["1", "2", "3"]
+        assert requests.delete(f"{first.url}{jobs_path()}/3", headers=TOKEN, timeout=5).status_code == 200
+        assert [j["job_id"] for j in requests.get(first.url + jobs_path(), headers=TOKEN, timeout=5).json()["jobs"]] == [1, 2]
+        requests.put(f"{first.url}{jobs_path()}/1", json={"job_desc": "saved after 3 is gone"}, headers=TOKEN, timeout=5)
+    saved = json.loads(path.read_text())
+    assert saved["next_id"] == 4 and [r["job_id"] for r in saved["projects"]["p1"]] == [1, 2]
+    with SimServer(SimConfig(**config), state_path=path) as second:
+        assert token_create(second, "job-new").json()["job_id"] == "4"
+
+
+def test_the_state_files_next_id_is_the_next_id(tmp_path):
+    path = tmp_path / "state.json"
+    path.write_text(json.dumps({"version": 1, "next_id": 42, "projects": {}}))
+    with SimServer(SimConfig(startup_seconds=0), state_path=path) as sim:
+        assert token_create(sim, "job-a").json()["job_id"] == "42"
+    assert json.loads(path.read_text())["next_id"] == 43
+
+
+def test_a_name_still_being_deleted_is_refused_where_names_are_unique():
+    config = SimConfig(startup_seconds=0, delete_seconds=30, reject_duplicate_names=True)
+    with SimServer(config) as sim:
+        assert token_create(sim, "job-a").status_code == 200
+        assert requests.delete(f"{sim.url}{jobs_path()}/1", headers=TOKEN, timeout=5).status_code == 200
+        assert requests.get(f"{sim.url}{jobs_path()}/1", headers=TOKEN, timeout=5).json()["status"] == 9  # KILLING
+        again = token_create(sim, "job-a")
+        assert again.status_code == 400 and again.json()["error_code"] == "ModelArts.0103"
+        assert token_create(sim, "job-b").status_code == 200
+    with SimServer(SimConfig(startup_seconds=0, delete_seconds=0, reject_duplicate_names=True)) as sim:
+        token_create(sim, "job-a")
+        requests.delete(f"{sim.url}{jobs_path()}/1", headers=TOKEN, timeout=5)
+        assert token_create(sim, "job-a").status_code == 200  # once gone, the name is free
+
+
+
+# -- 4. two processes on one state file ------------------------------------------------------------
+
+
+def test_two_concurrent_apply_sim_processes_keep_every_job(tmp_path):
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("VIZCTL_", "HW_", "OS_", "HUAWEICLOUD_"))}
+    environ["PYTHONPATH"] = str(REPO)
+    for round_ in range(2):
+        cwd = tmp_path / f"round-{round_}"
+        teams = {team: manifest_of(cwd / f"{team}.yaml", *(f"{team}-{n}" for n in range(8))) for team in ("ta", "tb")}
+        processes = [subprocess.Popen([sys.executable, "-m", "vizctl", "apply", "--sim", "-f", str(path), "--auto-approve"],
+                                      cwd=cwd, env=environ, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                     for path in teams.values()]
+        outputs = [p.communicate(timeout=120)[0] for p in processes]
+        assert [p.returncode for p in processes] == [0, 0], outputs
+        saved = json.loads((cwd / ".vizctl" / "sim-state.json").read_text())
+        records = saved["projects"]["sim-project"]
+        assert sorted(r["job_name"] for r in records) == sorted(f"{t}-{n}" for t in teams for n in range(8))
+        ids = [r["job_id"] for r in records]
+        assert len(set(ids)) == 16 and saved["next_id"] == max(ids) + 1
+        status = run("status", "--sim", cwd=cwd)
+        assert status.code == 0 and all(f"{t}-{n}" in status.out for t in teams for n in range(8)), status.all
