@@ -6,6 +6,7 @@ reference) or, to tamper with what is signed, from vizctl's signer functions.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -205,3 +206,58 @@ def test_two_concurrent_apply_sim_processes_keep_every_job(tmp_path):
         assert len(set(ids)) == 16 and saved["next_id"] == max(ids) + 1
         status = run("status", "--sim", cwd=cwd)
         assert status.code == 0 and all(f"{t}-{n}" in status.out for t in teams for n in range(8)), status.all
+
+
+# -- 5. a change that cannot be saved is not made ------------------------------------------------
+
+
+def assert_internal_error(answer: requests.Response, says: str) -> None:
+    assert answer.status_code == 500, answer.text
+    body = answer.json()
+    assert body["is_success"] is False and body["error_code"] == "ModelArts.0010"
+    assert says in body["error_message"]
+
+
+def test_a_state_directory_that_is_a_file_answers_500_and_keeps_nothing(tmp_path):
+    (tmp_path / "not-a-dir").write_text("a regular file where the state's directory should be\n")
+    with SimServer(SimConfig(startup_seconds=0), state_path=tmp_path / "not-a-dir" / "state.json") as sim:
+        assert_internal_error(token_create(sim, "job-a"), "nothing was changed")
+        listed = requests.get(sim.url + jobs_path(), headers=TOKEN, timeout=5)
+        assert listed.status_code == 200 and listed.json()["jobs"] == []
+        manifest = manifest_of(tmp_path / "m.yaml", "job-a")
+        applied = run("apply", "-f", str(manifest), "--auto-approve", "--timeout", "2", "--list-lag", "0",
+                      env={"VIZCTL_ENDPOINT": sim.url, "VIZCTL_PROJECT_ID": "p1", "VIZCTL_TOKEN": "tok-0123456789"})
+        assert applied.code != 0, applied.all
+        assert "Apply complete" not in applied.all and "0 of 1 running" in applied.all
+        assert "✗ job-a  failed: create job-a failed" in applied.out and "ModelArts.0010" in applied.out
+        assert requests.get(sim.url + jobs_path(), headers=TOKEN, timeout=5).json()["jobs"] == []
+
+
+def test_a_full_disk_answers_500_and_undoes_the_change(tmp_path):
+    """RLIMIT_FSIZE stands in for a full disk (it binds root too): the save of the fifth job cannot be written."""
+    import resource
+
+    path = tmp_path / "state.json"
+
+    def small_files():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (3000, 3000))
+
+    serve = subprocess.Popen([sys.executable, "-m", "vizctl", "sim", "serve", "--port", "0", "--state", str(path),
+                              "--startup-seconds", "0"], stderr=subprocess.PIPE, text=True, preexec_fn=small_files,
+                             env={**os.environ, "PYTHONPATH": str(REPO)})
+    try:
+        url = serve.stderr.readline().split("listening on ")[1].split()[0]
+        sim = argparse.Namespace(url=url)
+        answers = [token_create(sim, f"job-{n}") for n in range(8)]
+        saved = [a.json()["job_name"] for a in answers if a.status_code == 200]
+        assert 1 <= len(saved) < 8
+        assert_internal_error(answers[len(saved)], "the change was not made")
+        assert all(a.status_code == 500 for a in answers[len(saved):])
+        listed = requests.get(url + jobs_path(), headers=TOKEN, timeout=5).json()["jobs"]
+        assert [j["job_name"] for j in listed] == saved
+        assert [r["job_name"] for r in json.loads(path.read_text())["projects"]["p1"]] == saved
+        assert [f for f in os.listdir(tmp_path) if f.endswith(".tmp")] == []
+    finally:
+        serve.terminate()
+        serve.wait(timeout=10)
+        serve.stderr.close()

@@ -377,9 +377,8 @@ class SimState:
                 self._save()
             except Exception as exc:  # a full disk, a write error: never answer success for what was not saved
                 self._undo()
-                reason = getattr(exc, "strerror", None) or exc
                 raise SimApiError(500, INTERNAL_ERROR, f"Internal error: the change was not made, the simulator "
-                                                       f"cannot save its state to {self.path}: {reason}") from None
+                                                       f"cannot save its state to {self.path}: {_reason(exc)}") from None
 
     @contextlib.contextmanager
     def _file_lock(self):
@@ -392,7 +391,7 @@ class SimState:
             fd = os.open(self.path + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
         except OSError as exc:
             raise SimApiError(500, INTERNAL_ERROR, f"Internal error: nothing was changed, the simulator cannot lock "
-                                                   f"its state {self.path}: {exc.strerror or exc}") from None
+                                                   f"its state {self.path}: {_reason(exc)}") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield
@@ -405,10 +404,10 @@ class SimState:
             return
         try:
             st = os.stat(self.path)
-        except FileNotFoundError:
-            return  # not written yet: what is in memory is all there is
+        except (FileNotFoundError, NotADirectoryError):
+            return  # not written yet (or cannot be: a change says so): what is in memory is all there is
         except OSError as exc:
-            raise self._unreadable(exc.strerror or str(exc)) from None
+            raise self._unreadable(_reason(exc)) from None
         seen = (st.st_ino, st.st_mtime_ns, st.st_size)
         if always or seen != self._seen:
             self._load()
@@ -419,7 +418,7 @@ class SimState:
                 st = os.fstat(f.fileno())
                 raw = f.read()
         except OSError as exc:
-            raise self._unreadable(exc.strerror or str(exc)) from None
+            raise self._unreadable(_reason(exc)) from None
         self._next_id, self._projects = _parse_state(raw, self._unreadable)
         self._seen = (st.st_ino, st.st_mtime_ns, st.st_size)
 
@@ -514,6 +513,13 @@ def _wrong_field(record: Any) -> str | None:
     except SimApiError:
         return f"schedule is {record['schedule']!r}"
     return None
+
+
+def _reason(exc: Exception) -> str:
+    """An error as a short phrase: an OS error's text and the file it is about."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.strerror} ({exc.filename})" if exc.filename else exc.strerror
+    return str(exc)
 
 
 def _typed(value: Any, types: tuple) -> bool:
