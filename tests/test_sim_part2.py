@@ -261,3 +261,76 @@ def test_a_full_disk_answers_500_and_undoes_the_change(tmp_path):
         serve.terminate()
         serve.wait(timeout=10)
         serve.stderr.close()
+
+
+# -- 6. a damaged state file is one readable error --------------------------------------------------
+
+GOOD_RECORD = {"job_id": 1, "job_name": "job-a", "job_desc": "", "train_url": "/b/", "job_type": "tensorboard",
+               "flavor": None, "schedule": None, "resource_id": "r", "service_url": "https://x/", "create_time": 1.0,
+               "waiting_at": 1.0, "run_at": 1.0, "target": 8, "complete_at": None, "fixed": None, "ended_at": None,
+               "killed_at": None, "gone_at": None}
+
+
+def state_of(next_id=2, **record) -> bytes:
+    return json.dumps({"version": 1, "next_id": next_id, "projects": {"sim-project": [{**GOOD_RECORD, **record}]}}).encode()
+
+
+DAMAGED = {  # file content -> what the error says is wrong
+    b"": "it is empty",
+    b"  \n": "it is empty",
+    state_of()[:40]: "it is not JSON",
+    b"[1, 2]": 'it is not an object with "version", "next_id" and "projects"',
+    b'{"version": 1, "next_id": 1, "projects": []}': 'it is not an object with "version"',
+    b'{"version": 2, "next_id": 1, "projects": {}}': "its version is 2, not 1",
+    b'{"version": 1, "next_id": "7", "projects": {}}': "next_id is '7', not a positive integer",
+    b'{"version": 1, "next_id": 1, "projects": {"p": {}}}': "project 'p' is not a list of jobs",
+    state_of(job_name=5): "a job of project 'sim-project': job_name is 5",
+    state_of(create_time=None): "create_time is None",
+    state_of(target=True): "target is True",
+    state_of(schedule={"duration": "4"}): "schedule is",
+    json.dumps({"version": 1, "next_id": 2, "projects": {"sim-project": [{"job_id": 1}]}}).encode(): "it has no job_name",
+    state_of(next_id=1): "next_id 1 is not above job id 1",
+    b"[" * 100_000 + b"]" * 100_000: "nested too deeply",
+    bytes(range(256)) * 4: "it is not JSON",
+}
+
+
+@pytest.mark.parametrize("content, says", DAMAGED.items(), ids=[str(n) for n in range(len(DAMAGED))])
+def test_a_damaged_state_file_under_status_sim_is_one_error(tmp_path, content, says):
+    (tmp_path / ".vizctl").mkdir()
+    (tmp_path / ".vizctl" / "sim-state.json").write_bytes(content)
+    result = run("status", "--sim", cwd=tmp_path)
+    assert result.code == 1 and result.out == ""
+    [line] = result.err.splitlines()
+    assert line.startswith(f"Error: the simulator state {tmp_path / '.vizctl' / 'sim-state.json'} cannot be read: ")
+    assert says in line and line.endswith("Delete it to start the simulator afresh (its jobs are forgotten), or put back a good copy")
+
+
+@pytest.mark.parametrize("command", [("plan", "--sim", "-f", "m.yaml"), ("apply", "--sim", "-f", "m.yaml", "--auto-approve"),
+                                     ("wait", "--sim", "-f", "m.yaml"), ("destroy", "--sim", "-f", "m.yaml", "--auto-approve"),
+                                     ("export", "--sim"), ("status", "--sim", "-o", "json")])
+def test_every_sim_command_says_a_damaged_state_file_plainly(tmp_path, command):
+    manifest = str(manifest_of(tmp_path / "m.yaml", "job-a"))
+    (tmp_path / ".vizctl").mkdir()
+    (tmp_path / ".vizctl" / "sim-state.json").write_text('{"version": 1, "next_')
+    result = run(*(manifest if arg == "m.yaml" else arg for arg in command), cwd=tmp_path)
+    assert result.code == 1, result.all
+    assert "Traceback" not in result.all
+    assert result.err.strip().splitlines()[-1].startswith("Error: the simulator state ")
+    assert "sim-state.json cannot be read: it is not JSON" in result.err
+
+
+def test_sim_serve_says_a_damaged_state_file_plainly(tmp_path):
+    (tmp_path / "sim.json").write_text("null")
+    result = run("sim", "serve", "--port", "0", "--state", str(tmp_path / "sim.json"))
+    assert result.code == 1 and "Traceback" not in result.all
+    assert result.err.strip() == (f"Error: the simulator state {tmp_path / 'sim.json'} cannot be read: it is not an object with "
+                                  '"version", "next_id" and "projects". Delete it to start the simulator afresh (its jobs '
+                                  "are forgotten), or put back a good copy")
+
+
+def test_a_vizctl_path_that_is_a_file_is_one_error(tmp_path):
+    (tmp_path / ".vizctl").write_text("not a directory\n")
+    result = run("status", "--sim", cwd=tmp_path)
+    assert result.code == 1 and "Traceback" not in result.all
+    assert result.err.strip().startswith(f"Error: cannot keep the simulator state in {tmp_path / '.vizctl'}: ")

@@ -408,7 +408,11 @@ def connect(args: argparse.Namespace, env: Environment, parallelism: int = 10) -
         from vizctl.sim.config import SimConfig
         from vizctl.sim.server import SimServer
 
-        _make_sim_state_dir(env.cwd)
+        try:
+            _make_sim_state_dir(env.cwd)
+        except OSError as exc:  # .vizctl is a file, or cannot be written
+            where = os.path.join(env.cwd, os.path.dirname(SIM_STATE_PATH))
+            raise ConfigError(f"cannot keep the simulator state in {where}: {exc.strerror or exc}") from None
         token = env.getenv("VIZCTL_TOKEN")
         env.add_secret(token)
         if token:
