@@ -334,3 +334,67 @@ def test_a_vizctl_path_that_is_a_file_is_one_error(tmp_path):
     result = run("status", "--sim", cwd=tmp_path)
     assert result.code == 1 and "Traceback" not in result.all
     assert result.err.strip().startswith(f"Error: cannot keep the simulator state in {tmp_path / '.vizctl'}: ")
+
+
+# -- 7. sim serve's port, and bodies that are not JSON ------------------------------------------------
+
+
+@pytest.mark.parametrize("port", ["99999", "-1", "http"])
+def test_sim_serve_with_a_port_out_of_range_is_a_usage_error(port):
+    result = run("sim", "serve", "--port", port)
+    assert result.code == 64 and "Traceback" not in result.all
+    assert result.err.strip() == (f"Error: argument --port: a port is a number from 0 to 65535, not {port!r} "
+                                  "(see `vizctl sim serve --help`)")
+
+
+DEEP = b"[" * 100_000 + b"]" * 100_000
+
+
+def raw_post(sim: SimServer, path: str, body: bytes, method: str = "POST", **headers: str) -> requests.Response:
+    return requests.request(method, sim.url + path, data=body, timeout=5,
+                            headers={**TOKEN, "Content-Type": "application/json", **headers})
+
+
+@pytest.mark.parametrize("method, path", [("POST", jobs_path()), ("PUT", jobs_path() + "/1")])
+def test_a_deeply_nested_api_body_is_answered_400(method, path):
+    with SimServer(SimConfig(startup_seconds=0)) as sim:
+        token_create(sim, "job-a")
+        answer = raw_post(sim, path, DEEP, method)
+        assert answer.status_code == 400
+        assert answer.json() == {"is_success": False, "error_code": "ModelArts.0101",
+                                 "error_message": "The request body is not valid JSON"}
+        assert token_create(sim, "job-b").status_code == 200  # and it goes on serving
+
+
+def test_deeply_nested_or_misshapen_iam_and_admin_bodies_are_answered_400():
+    with SimServer(SimConfig()) as sim:
+        invalid = {"error": {"code": 400, "message": "The request body is invalid.", "title": "Bad Request"}}
+        for body in (DEEP, b'{"auth": {"identity": {"password": {"user": "u"}}, "scope": {"project": {}}}}',
+                     b'{"auth": {"identity": {"password": {"user": {"password": "p"}}}, "scope": {"project": "p"}}}',
+                     b'{"auth": {"identity": {"password": {"user": {"password": "p"}}, "totp": "t"}, "scope": {"project": {"name": "r"}}}}'):
+            answer = raw_post(sim, "/v3/auth/tokens", body)
+            assert (answer.status_code, answer.json()) == (400, invalid), body
+        answer = raw_post(sim, "/__sim__/config", DEEP)
+        assert (answer.status_code, answer.json()) == (400, {"error": "the body is not valid JSON"})
+
+
+def test_a_chunked_body_is_read_and_a_broken_one_answered_400():
+    with SimServer(SimConfig(startup_seconds=0)) as sim:
+        chunks = (part for part in (b'{"job_name": "job-a", ', b'"train_url": "/b/"}'))
+        answer = requests.post(sim.url + jobs_path(), data=chunks, headers={**TOKEN, "Content-Type": "application/json"}, timeout=5)
+        assert answer.status_code == 200 and answer.json()["job_name"] == "job-a"
+        broken = raw_post(sim, jobs_path(), b"zz\r\n{}\r\n0\r\n\r\n", **{"Transfer-Encoding": "chunked"})
+        assert broken.status_code == 400 and broken.json()["error_msg"] == "Bad chunked body"
+        assert [j["job_name"] for j in requests.get(sim.url + jobs_path(), headers=TOKEN, timeout=5).json()["jobs"]] == ["job-a"]
+
+
+def test_a_simulator_bug_outside_the_api_is_a_500_answer_not_a_dropped_connection(monkeypatch):
+    from vizctl.sim.iam import SimIam
+
+    def broken(self, query):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(SimIam, "list_projects", broken)  # a stand-in for any bug in the handler
+    with SimServer(SimConfig()) as sim:
+        answer = requests.get(sim.url + "/v3/projects?name=eu-de", headers=TOKEN, timeout=5)
+        assert answer.status_code == 500 and answer.json()["error_code"] == "ModelArts.0010"

@@ -270,13 +270,24 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s)")
-    serve.add_argument("--port", type=int, default=8080, help="port (default %(default)s; 0 picks a free one)")
+    serve.add_argument("--port", type=_port, default=8080, help="port (default %(default)s; 0 picks a free one)")
     serve.add_argument("--state", metavar="FILE", help="keep the jobs in FILE across restarts")
     from vizctl.sim.config import add_arguments
 
     add_arguments(serve)
     serve.set_defaults(run=cmd_sim_serve, no_color=True)
     return parser
+
+
+def _port(text: str) -> int:
+    """A TCP port number for ``--port`` (0 picks a free one)."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is a number from 0 to 65535, not {text!r}")
+    return port
 
 
 PATHS_HELP = {"apply": "manifest files or directories, like -f; or one plan file saved with `vizctl plan --out`, applied as is"}

@@ -117,25 +117,29 @@ class SimIam:
         """``POST /v3/auth/tokens``: a project-scoped token for a password (and passcode) the config accepts."""
         try:
             identity = body["auth"]["identity"]
-            user = identity["password"]["user"]
+            password = identity["password"]["user"].get("password")
             scope = body["auth"]["scope"]["project"]
-        except (KeyError, TypeError):
+            scope_id, scope_name = scope.get("id"), scope.get("name", "")
+            passcode = ((identity.get("totp") or {}).get("user") or {}).get("passcode")
+            methods = identity.get("methods", [])
+            if not isinstance(scope_name, str) or not isinstance(methods, list):
+                raise TypeError
+        except (KeyError, TypeError, AttributeError):  # not the shape of a password identity scoped to a project
             return 400, {"error": {"code": 400, "message": "The request body is invalid.", "title": "Bad Request"}}, {}
         wanted = self.config.iam_password
-        password_ok = bool(user.get("password")) and (wanted is None or user.get("password") == wanted)
-        passcode = ((identity.get("totp") or {}).get("user") or {}).get("passcode")
-        passcode_ok = self.config.iam_passcode is None or ("totp" in identity.get("methods", []) and passcode == self.config.iam_passcode)
+        password_ok = bool(password) and (wanted is None or password == wanted)
+        passcode_ok = self.config.iam_passcode is None or ("totp" in methods and passcode == self.config.iam_passcode)
         if not (password_ok and passcode_ok):
             return 401, {"error": {"code": 401, "message": "The username or password is wrong.", "title": "Unauthorized"}}, {}
-        project_id = scope.get("id") or (self.project_ids(scope.get("name", "")) or [None])[0]
+        project_id = scope_id or (self.project_ids(scope_name) or [None])[0]
         if not project_id:
             return 400, {"error": {"code": 400, "message": "The project does not exist.", "title": "Bad Request"}}, {}
         token = "sim-iam-" + uuid.uuid4().hex
         expiry = self._clock() + self.config.token_ttl_seconds
         with self._lock:
             self._tokens[token] = expiry
-        return 201, {"token": {"expires_at": _iso(expiry), "methods": identity.get("methods", []),
-                               "project": {"id": project_id, "name": scope.get("name", project_id)}}}, {"X-Subject-Token": token}
+        return 201, {"token": {"expires_at": _iso(expiry), "methods": methods,
+                               "project": {"id": project_id, "name": scope_name or project_id}}}, {"X-Subject-Token": token}
 
     def expire_tokens(self) -> int:
         """Expire every token issued so far (``POST /__sim__/expire-tokens``); answers how many."""
