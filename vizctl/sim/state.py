@@ -430,7 +430,7 @@ class SimState:
             self._next_id, self._projects = 1, {}
 
     def _unreadable(self, what: str) -> SimStateError:
-        return SimStateError(f"the simulator state {self.path} cannot be read: {what}. Delete it to start the "
+        return SimStateError(f"cannot read simulator state {self.path}: {what}. Delete it to start the "
                              f"simulator afresh (its jobs are forgotten), or put back a good copy")
 
     def _save(self) -> None:
