@@ -510,7 +510,7 @@ def test_state_file_persists_across_servers(tmp_path):
 def test_corrupt_state_file_is_reported(tmp_path):
     path = tmp_path / "state.json"
     path.write_text("{")
-    with pytest.raises(SimStateError, match="state.json cannot be read: it is not JSON"):
+    with pytest.raises(SimStateError, match="cannot read simulator state .*state.json: it is not JSON"):
         SimState(SimConfig(), path)
 
 
@@ -659,8 +659,8 @@ def test_config_from_args():
     assert SimConfig.from_args(parser.parse_args([])) == SimConfig()
     ns = parser.parse_args(["--startup-seconds", "0.5", "--fail-pattern", "x*", "--rate-429", "0.1",
                             "--max-rps", "20", "--seed", "3", "--numeric-ids", "--reject-duplicate-names",
-                            "--token", "t", "--max-per-page", "100", "--hour-seconds", "2"])
-    config = SimConfig.from_args(ns)
+                            "--max-per-page", "100", "--hour-seconds", "2"])
+    config = SimConfig.from_args(ns, {"token": "t"})
     assert (config.startup_seconds, config.fail_pattern, config.rate_429, config.max_rps, config.seed) == (
         0.5, "x*", 0.1, 20.0, 3)
     assert config.numbers_as_strings is False and config.reject_duplicate_names is True

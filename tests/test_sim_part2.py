@@ -302,7 +302,7 @@ def test_a_damaged_state_file_under_status_sim_is_one_error(tmp_path, content, s
     result = run("status", "--sim", cwd=tmp_path)
     assert result.code == 1 and result.out == ""
     [line] = result.err.splitlines()
-    assert line.startswith(f"Error: the simulator state {tmp_path / '.vizctl' / 'sim-state.json'} cannot be read: ")
+    assert line.startswith(f"Error: cannot read simulator state {tmp_path / '.vizctl' / 'sim-state.json'}: ")
     assert says in line and line.endswith("Delete it to start the simulator afresh (its jobs are forgotten), or put back a good copy")
 
 
@@ -316,15 +316,15 @@ def test_every_sim_command_says_a_damaged_state_file_plainly(tmp_path, command):
     result = run(*(manifest if arg == "m.yaml" else arg for arg in command), cwd=tmp_path)
     assert result.code == 1, result.all
     assert "Traceback" not in result.all
-    assert result.err.strip().splitlines()[-1].startswith("Error: the simulator state ")
-    assert "sim-state.json cannot be read: it is not JSON" in result.err
+    assert result.err.strip().splitlines()[-1].startswith("Error: cannot read simulator state ")
+    assert "sim-state.json: it is not JSON" in result.err
 
 
 def test_sim_serve_says_a_damaged_state_file_plainly(tmp_path):
     (tmp_path / "sim.json").write_text("null")
     result = run("sim", "serve", "--port", "0", "--state", str(tmp_path / "sim.json"))
     assert result.code == 1 and "Traceback" not in result.all
-    assert result.err.strip() == (f"Error: the simulator state {tmp_path / 'sim.json'} cannot be read: it is not an object with "
+    assert result.err.strip() == (f"Error: cannot read simulator state {tmp_path / 'sim.json'}: it is not an object with "
                                   '"version", "next_id" and "projects". Delete it to start the simulator afresh (its jobs '
                                   "are forgotten), or put back a good copy")
 
@@ -398,3 +398,68 @@ def test_a_simulator_bug_outside_the_api_is_a_500_answer_not_a_dropped_connectio
     with SimServer(SimConfig()) as sim:
         answer = requests.get(sim.url + "/v3/projects?name=eu-de", headers=TOKEN, timeout=5)
         assert answer.status_code == 500 and answer.json()["error_code"] == "ModelArts.0010"
+
+
+# -- 8. secrets never on sim serve's command line -----------------------------------------------------
+
+SIM_TOKEN = "sim-token-SECRET-0123456789"
+SIM_PASSWORD = "sim-pw-SECRET-0123456789"
+
+
+def serving(argv: list[str], environ: dict[str, str]) -> tuple[subprocess.Popen, str]:
+    """``vizctl sim serve --port 0 *argv`` as a real process; it and its URL."""
+    process = subprocess.Popen([sys.executable, "-m", "vizctl", "sim", "serve", "--port", "0", *argv],
+                               stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO), **environ})
+    line = process.stderr.readline()
+    assert "listening on " in line, line + process.stderr.read()
+    return process, line.split("listening on ")[1].split()[0]
+
+
+def test_sim_serve_takes_its_secrets_from_files_and_the_environment_never_argv(tmp_path):
+    (tmp_path / "token").write_text(SIM_TOKEN + "\n")
+    (tmp_path / "sk").write_text(SK + "\n")
+    process, url = serving(["--token-file", str(tmp_path / "token"), "--strict-auth", "--access-key", AK,
+                            "--secret-key-file", str(tmp_path / "sk")], {"VIZCTL_SIM_IAM_PASSWORD": SIM_PASSWORD})
+    try:
+        with open(f"/proc/{process.pid}/cmdline", "rb") as cmdline:
+            argv = cmdline.read().decode()
+        assert all(secret not in argv for secret in (SIM_TOKEN, SK, SIM_PASSWORD))
+        sim = argparse.Namespace(url=url)
+        assert requests.get(url + jobs_path(), headers={"X-Auth-Token": "another-token"}, timeout=5).status_code == 401
+        assert requests.get(url + jobs_path(), headers={"X-Auth-Token": SIM_TOKEN}, timeout=5).status_code == 200
+        assert send(sim, "GET", jobs_path(), sdk_signed(sim, "GET", jobs_path(), {})).status_code == 200
+        assert send(sim, "GET", jobs_path(), sdk_signed(sim, "GET", jobs_path(), {}, secret_key="wrong")).status_code == 401
+        identity = {"methods": ["password"], "password": {"user": {"name": "u", "password": SIM_PASSWORD, "domain": {"name": "d"}}}}
+        issued = requests.post(url + "/v3/auth/tokens", timeout=5,
+                               json={"auth": {"identity": identity, "scope": {"project": {"name": "eu-de"}}}})
+        assert issued.status_code == 201
+        settings = requests.get(url + "/__sim__/config", timeout=5)
+        assert settings.json()["token"] == settings.json()["secret_key"] == settings.json()["iam_password"] == "***"
+        assert all(secret not in settings.text for secret in (SIM_TOKEN, SK, SIM_PASSWORD))
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        process.stderr.close()
+
+
+@pytest.mark.parametrize("flag, variable", [("--token", "VIZCTL_SIM_TOKEN"), ("--iam-password", "VIZCTL_SIM_IAM_PASSWORD"),
+                                            ("--secret-key", "VIZCTL_SIM_SECRET_KEY")])
+def test_a_secret_flag_is_refused_without_saying_the_secret(flag, variable):
+    # a real process with a timeout: were the flag taken, it would serve on and on
+    result = subprocess.run([sys.executable, "-m", "vizctl", "sim", "serve", "--port", "0", flag, SIM_TOKEN], timeout=30,
+                            capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert result.returncode == 64 and SIM_TOKEN not in result.stdout + result.stderr
+    assert result.stderr.strip() == (f"Error: argument {flag}: a secret on the command line is visible to every user of the "
+                                  f"machine (ps): give it in a file with {flag}-file FILE, or in {variable} "
+                                  "(see `vizctl sim serve --help`)")
+
+
+@pytest.mark.parametrize("content, says", [(None, "No such file or directory"), ("", "it must hold one line"),
+                                           ("a\nb\n", "it must hold one line"), (b"\xff\xfe", "codec can't decode")])
+def test_a_secret_file_that_cannot_be_used_is_one_error(tmp_path, content, says):
+    path = tmp_path / "token"
+    if content is not None:
+        path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    result = run("sim", "serve", "--port", "0", "--token-file", str(path))
+    assert result.code == 1 and "Traceback" not in result.all
+    assert result.err.startswith(f"Error: --token-file {path}: ") and says in result.err
