@@ -208,6 +208,18 @@ def test_two_concurrent_apply_sim_processes_keep_every_job(tmp_path):
         assert status.code == 0 and all(f"{t}-{n}" in status.out for t in teams for n in range(8)), status.all
 
 
+def test_two_simulators_on_one_state_file_see_each_others_jobs_and_never_share_an_id(tmp_path):
+    path = tmp_path / "state.json"
+    with SimServer(SimConfig(startup_seconds=0), state_path=path) as first, \
+            SimServer(SimConfig(startup_seconds=0), state_path=path) as second:
+        assert token_create(first, "job-a").json()["job_id"] == "1"
+        assert [j["job_name"] for j in requests.get(second.url + jobs_path(), headers=TOKEN, timeout=5).json()["jobs"]] == ["job-a"]
+        assert token_create(second, "job-b").json()["job_id"] == "2"
+        assert requests.get(f"{first.url}{jobs_path()}/2", headers=TOKEN, timeout=5).json()["job_name"] == "job-b"
+        assert token_create(first, "job-c").json()["job_id"] == "3"
+    assert [r["job_name"] for r in json.loads(path.read_text())["projects"]["p1"]] == ["job-a", "job-b", "job-c"]
+
+
 # -- 5. a change that cannot be saved is not made ------------------------------------------------
 
 
@@ -333,7 +345,7 @@ def test_a_vizctl_path_that_is_a_file_is_one_error(tmp_path):
     (tmp_path / ".vizctl").write_text("not a directory\n")
     result = run("status", "--sim", cwd=tmp_path)
     assert result.code == 1 and "Traceback" not in result.all
-    assert result.err.strip().startswith(f"Error: cannot keep the simulator state in {tmp_path / '.vizctl'}: ")
+    assert result.err.strip() == f"Error: cannot keep the simulator state in {tmp_path / '.vizctl'}: it is not a directory"
 
 
 # -- 7. sim serve's port, and bodies that are not JSON ------------------------------------------------

@@ -424,7 +424,8 @@ def connect(args: argparse.Namespace, env: Environment, parallelism: int = 10) -
             _make_sim_state_dir(env.cwd)
         except OSError as exc:  # .vizctl is a file, or cannot be written
             where = os.path.join(env.cwd, os.path.dirname(SIM_STATE_PATH))
-            raise ConfigError(f"cannot keep the simulator state in {where}: {exc.strerror or exc}") from None
+            why = "it is not a directory" if os.path.exists(where) and not os.path.isdir(where) else exc.strerror or exc
+            raise ConfigError(f"cannot keep the simulator state in {where}: {why}") from None
         token = env.getenv("VIZCTL_TOKEN")
         env.add_secret(token)
         if token:
