@@ -13,6 +13,7 @@ import requests
 
 from vizctl.model import Status
 from vizctl.sim import SimConfig, SimServer, SimState, add_arguments
+from vizctl.sim.state import SimStateError
 
 AUTH = {"X-Auth-Token": "any-token"}
 
@@ -222,7 +223,7 @@ def test_configured_token_must_match(make_sim):
 
 def test_aksk_signed_request_accepted_by_shape(make_sim):
     sim = make_sim()
-    headers = {"X-Sdk-Date": "20240101T000000Z",
+    headers = {"X-Sdk-Date": time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()),
                "Authorization": "SDK-HMAC-SHA256 Access=AK, SignedHeaders=host;x-sdk-date, Signature=0a1b"}
     assert requests.get(jobs_url(sim), headers=headers).status_code == 200
     headers["Authorization"] = "Basic abc"
@@ -509,7 +510,7 @@ def test_state_file_persists_across_servers(tmp_path):
 def test_corrupt_state_file_is_reported(tmp_path):
     path = tmp_path / "state.json"
     path.write_text("{")
-    with pytest.raises(ValueError, match="cannot read simulator state"):
+    with pytest.raises(SimStateError, match="cannot read simulator state .*state.json: it is not JSON"):
         SimState(SimConfig(), path)
 
 
@@ -658,8 +659,8 @@ def test_config_from_args():
     assert SimConfig.from_args(parser.parse_args([])) == SimConfig()
     ns = parser.parse_args(["--startup-seconds", "0.5", "--fail-pattern", "x*", "--rate-429", "0.1",
                             "--max-rps", "20", "--seed", "3", "--numeric-ids", "--reject-duplicate-names",
-                            "--token", "t", "--max-per-page", "100", "--hour-seconds", "2"])
-    config = SimConfig.from_args(ns)
+                            "--max-per-page", "100", "--hour-seconds", "2"])
+    config = SimConfig.from_args(ns, {"token": "t"})
     assert (config.startup_seconds, config.fail_pattern, config.rate_429, config.max_rps, config.seed) == (
         0.5, "x*", 0.1, 20.0, 3)
     assert config.numbers_as_strings is False and config.reject_duplicate_names is True

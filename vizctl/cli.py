@@ -288,19 +288,31 @@ def build_parser() -> argparse.ArgumentParser:
 
     sim = commands.add_parser("sim", help="the ModelArts API simulator")
     sim_commands = sim.add_subparsers(dest="sim_command", metavar="SUBCOMMAND", parser_class=_Parser, required=True)
+    from vizctl.sim.config import SECRETS, add_arguments
+
+    secret_env = [f"{variable:<24}{what.split(' (')[0]}, never printed (or {flag})" for flag, variable, what in SECRETS.values()]
     serve = sim_commands.add_parser(
         "serve", help="serve the simulated API over HTTP", parents=[common],
-        epilog=_epilog("vizctl sim serve --port 8080 --state sim.json --startup-seconds 5", exits=(0, 1, 64)),
+        epilog=_epilog("vizctl sim serve --port 8080 --state sim.json --startup-seconds 5", secret_env, exits=(0, 1, 64)),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s)")
-    serve.add_argument("--port", type=int, default=8080, help="port (default %(default)s; 0 picks a free one)")
+    serve.add_argument("--port", type=_port, default=8080, help="port (default %(default)s; 0 picks a free one)")
     serve.add_argument("--state", metavar="FILE", help="keep the jobs in FILE across restarts")
-    from vizctl.sim.config import add_arguments
-
     add_arguments(serve)
     serve.set_defaults(run=cmd_sim_serve, no_color=True)
     return parser
+
+
+def _port(text: str) -> int:
+    """A TCP port number for ``--port`` (0 picks a free one)."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is a number from 0 to 65535, not {text!r}")
+    return port
 
 
 PATHS_HELP = {"apply": "manifest files or directories, like -f; or one plan file saved with `vizctl plan --out`, applied as is"}
@@ -432,7 +444,12 @@ def connect(args: argparse.Namespace, env: Environment, parallelism: int = 10) -
         from vizctl.sim.config import SimConfig
         from vizctl.sim.server import SimServer
 
-        _make_sim_state_dir(env.cwd)
+        try:
+            _make_sim_state_dir(env.cwd)
+        except OSError as exc:  # .vizctl is a file, or cannot be written
+            where = os.path.join(env.cwd, os.path.dirname(SIM_STATE_PATH))
+            why = "it is not a directory" if os.path.exists(where) and not os.path.isdir(where) else exc.strerror or exc
+            raise ConfigError(f"cannot keep the simulator state in {where}: {why}") from None
         token = env.getenv("VIZCTL_TOKEN")
         env.add_secret(token)
         if token:
@@ -694,20 +711,24 @@ def _converged(results: list[JobResult], waited: bool) -> bool:
 
 
 def cmd_sim_serve(args: argparse.Namespace, env: Environment) -> ExitStatus:
-    from vizctl.sim.config import SimConfig
+    from vizctl.sim.config import SimConfig, read_secrets
     from vizctl.sim.server import SimServer
 
     try:
-        config = SimConfig.from_args(args)
+        secrets = read_secrets(args, env.getenv)
+    except ValueError as exc:  # a secret file that cannot be read, an empty or multi-line secret
+        raise ConfigError(str(exc)) from None
+    for secret in secrets.values():
+        env.add_secret(secret)
+    try:
+        config = SimConfig.from_args(args, secrets)
     except ValueError as exc:  # a setting out of its range
         raise UsageError(str(exc)) from None
     try:
         server = SimServer(config, state_path=args.state, host=args.host, port=args.port)
-    except OSError as exc:
+    except OSError as exc:  # (a damaged --state file is a SimStateError, said as it is)
         raise ConfigError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
-    except ValueError as exc:  # a damaged --state file
-        raise ConfigError(str(exc)) from None
-    env.err(f"vizctl simulator listening on {server.url} (any project id; any non-empty token unless --token or --strict-auth); Ctrl-C stops it")
+    env.err(f"vizctl simulator listening on {server.url} (any project id; any non-empty token unless --token-file, VIZCTL_SIM_TOKEN or --strict-auth); Ctrl-C stops it")
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -11,7 +11,7 @@ import argparse
 import dataclasses
 import typing
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 
 @dataclass
@@ -101,8 +101,9 @@ class SimConfig:
             raise ValueError(f"fail_status must not be negative, not {self.fail_status}")
 
     @classmethod
-    def from_args(cls, ns: argparse.Namespace) -> "SimConfig":
-        """Build a config from a namespace filled by :func:`add_arguments` (unset flags keep defaults)."""
+    def from_args(cls, ns: argparse.Namespace, secrets: Mapping[str, str] | None = None) -> "SimConfig":
+        """Build a config from a namespace filled by :func:`add_arguments` (unset flags keep defaults)
+        and the secret settings :func:`read_secrets` found."""
         values = {
             f.name: getattr(ns, f.name)
             for f in dataclasses.fields(cls)
@@ -110,11 +111,12 @@ class SimConfig:
         }
         if getattr(ns, "numeric_ids", False):
             values["numbers_as_strings"] = False
-        return cls(**values)
+        return cls(**values, **(secrets or {}))
 
     def to_dict(self) -> dict[str, Any]:
-        """The settings as a JSON-ready dict."""
-        return dataclasses.asdict(self)
+        """The settings as a JSON-ready dict, each secret that is set shown as ``***``."""
+        return {name: "***" if name in SECRET_SETTINGS and value is not None else value
+                for name, value in dataclasses.asdict(self).items()}
 
     def update(self, changes: Mapping[str, Any]) -> None:
         """Change some settings in place, from JSON values; all or nothing.
@@ -152,6 +154,58 @@ READINGS = {
     "retry_after_format": ("seconds", "http-date", "absent"),
     "error_message_key": ("error_message", "error_msg"),
 }
+
+
+# The secret settings: never flags (any user of the machine can read a process's command line, `ps`),
+# but a file or a variable. setting -> (the flag naming its file, its variable, what it is).
+SECRETS = {
+    "token": ("--token-file", "VIZCTL_SIM_TOKEN", "the only X-Auth-Token accepted (default: any non-empty token)"),
+    "iam_password": ("--iam-password-file", "VIZCTL_SIM_IAM_PASSWORD", "the password /v3/auth/tokens accepts (default: any)"),
+    "secret_key": ("--secret-key-file", "VIZCTL_SIM_SECRET_KEY", "the secret key of --access-key"),
+}
+
+
+def read_secrets(ns: argparse.Namespace, getenv: Callable[[str], str | None]) -> dict[str, str]:
+    """The secret settings, each from the file its flag names, else from its variable (surrounding whitespace
+    dropped); ValueError naming the file or variable that cannot be used. Never says a value."""
+    found = {}
+    for name, (flag, variable, _) in SECRETS.items():
+        path = getattr(ns, _dest(flag), None)
+        if path is not None:
+            source = f"{flag} {path}"
+            try:
+                with open(path, encoding="utf-8") as handle:
+                    value = handle.read(_MAX_SECRET + 1).strip()
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ValueError(f"{source}: {getattr(exc, 'strerror', None) or exc}") from None
+        else:
+            source, value = variable, (getenv(variable) or "").strip()
+            if not value:
+                continue
+        if not value or len(value) > _MAX_SECRET or any(c in value for c in "\r\n\0"):
+            raise ValueError(f"{source}: it must hold one line of 1 to {_MAX_SECRET} characters")
+        found[name] = value
+    return found
+
+
+SECRET_SETTINGS = (*SECRETS, "iam_passcode")  # never shown (the passcode is set only by POST /__sim__/config)
+_MAX_SECRET = 4096
+
+
+def _dest(flag: str) -> str:
+    return flag[2:].replace("-", "_")
+
+
+class _SecretFlag(argparse.Action):
+    """A secret given on the command line (the old ``--token T``): refused, saying where it goes instead."""
+
+    def __init__(self, option_strings, dest, instead: str = "", **kwargs):
+        super().__init__(option_strings, argparse.SUPPRESS, help=argparse.SUPPRESS, **kwargs)
+        self.instead = instead
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        raise argparse.ArgumentError(self, f"a secret on the command line is visible to every user of the machine "
+                                           f"(ps): give it {self.instead}")
 
 
 def _coerce(name: str, value: Any) -> Any:
@@ -234,12 +288,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="details show schedule as a one-element list and flavor with more keys than code")
     add("--max-search-content", type=int, metavar="N",
         help=f"longest search_content accepted (default {d.max_search_content}; the SDK page says 100)")
-    add("--token", metavar="TOKEN", help="accept only this X-Auth-Token (default: any non-empty token)")
+    for name, (flag, variable, what) in SECRETS.items():
+        add(flag, metavar="FILE", help=f"read {what} from FILE (or env {variable})")
+        add("--" + name.replace("_", "-"), action=_SecretFlag, instead=f"in a file with {flag} FILE, or in {variable}")
     add("--strict-auth", action="store_true", default=None,
-        help="accept only tokens issued on /v3/auth/tokens (or --token) and AK/SK pairs known here")
-    add("--iam-password", metavar="PASSWORD", help="the password /v3/auth/tokens accepts (default: any)")
-    add("--access-key", metavar="AK", help="an access key whose signatures are verified (with --secret-key)")
-    add("--secret-key", metavar="SK", help="the secret key of --access-key")
+        help="accept only tokens issued on /v3/auth/tokens (or --token-file's) and AK/SK pairs known here")
+    add("--access-key", metavar="AK", help="an access key whose signatures are verified (with --secret-key-file)")
     add("--delete-seconds", type=float, metavar="S",
         help=f"a deleted job shows KILLING this long before it disappears (default {d.delete_seconds})")
     add("--stop-seconds", type=float, metavar="S",

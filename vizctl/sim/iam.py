@@ -24,6 +24,10 @@ from vizctl.sim.config import SimConfig
 
 Answer = tuple[int, Any, dict[str, str]]
 TOKEN_EXPIRED = {"error_code": "APIGW.0307", "error_msg": "The token must be updated."}
+# The headers the signing rules sign whenever they are sent (credentials.md, "AK/SK signing"): Host and
+# X-Sdk-Date always (the signer adds them), the others because the signer adds them before signing.
+MUST_BE_SIGNED = ("Host", "X-Sdk-Date", "X-Security-Token", "X-Project-Id", "X-Sdk-Content-Sha256")
+ALWAYS_SIGNED = ("Host", "X-Sdk-Date")
 NO_TOKEN = {"is_success": False, "error_code": "ModelArts.0108",
             "error_message": "Authorization failed: a valid X-Auth-Token is required"}
 
@@ -70,18 +74,15 @@ class SimIam:
 
     def _check_signature(self, fields: dict[str, str], method: str, raw_path: str, headers: Mapping[str, str],
                          body: bytes) -> Answer | None:
+        refused = self._check_shape(fields, headers)
+        if refused is not None:
+            return refused
         known = self._secret_of(fields["Access"])
         if known is None:
             if self.config.strict_auth:
                 return _rejected("the access key does not exist or has expired", "")
             return None  # accepted by shape: this simulator does not know that key's secret
         secret, security_token = known
-        try:
-            date = calendar.timegm(time.strptime(headers["X-Sdk-Date"], signer.DATE_FORMAT))
-        except ValueError:
-            return _rejected("X-Sdk-Date is not YYYYMMDDTHHMMSSZ", "")
-        if abs(date - self._clock()) > self.config.clock_skew_seconds:
-            return _rejected("the request time differs from the gateway's by more than the allowed skew", "")
         if security_token and headers.get("X-Security-Token") != security_token:
             return _rejected("temporary keys need their X-Security-Token", "")
         url = urlsplit(raw_path)  # absolute when the request came through a proxy
@@ -95,31 +96,50 @@ class SimIam:
             return _rejected("verify aksk signature fail", canonical.replace("\n", "|"))
         return None
 
+    def _check_shape(self, fields: dict[str, str], headers: Mapping[str, str]) -> Answer | None:
+        """What the gateway checks before the key: the date and its skew (both ways), the headers that must be signed."""
+        try:
+            date = calendar.timegm(time.strptime(headers["X-Sdk-Date"], signer.DATE_FORMAT))
+        except ValueError:
+            return _rejected("X-Sdk-Date is not YYYYMMDDTHHMMSSZ", "")
+        if abs(date - self._clock()) > self.config.clock_skew_seconds:
+            return _rejected("the request time differs from the gateway's by more than the allowed skew", "")
+        signed = {name.strip().lower() for name in fields["SignedHeaders"].split(";")}
+        unsigned = [name for name in MUST_BE_SIGNED
+                    if (name in ALWAYS_SIGNED or headers.get(name) is not None) and name.lower() not in signed]
+        if unsigned:
+            return _rejected(f"{', '.join(unsigned)} must be among SignedHeaders", "")
+        return None
+
     # -- IAM ------------------------------------------------------------------------------
 
     def issue_token(self, body: Any) -> Answer:
         """``POST /v3/auth/tokens``: a project-scoped token for a password (and passcode) the config accepts."""
         try:
             identity = body["auth"]["identity"]
-            user = identity["password"]["user"]
+            password = identity["password"]["user"].get("password")
             scope = body["auth"]["scope"]["project"]
-        except (KeyError, TypeError):
+            scope_id, scope_name = scope.get("id"), scope.get("name", "")
+            passcode = ((identity.get("totp") or {}).get("user") or {}).get("passcode")
+            methods = identity.get("methods", [])
+            if not isinstance(scope_name, str) or not isinstance(methods, list):
+                raise TypeError
+        except (KeyError, TypeError, AttributeError):  # not the shape of a password identity scoped to a project
             return 400, {"error": {"code": 400, "message": "The request body is invalid.", "title": "Bad Request"}}, {}
         wanted = self.config.iam_password
-        password_ok = bool(user.get("password")) and (wanted is None or user.get("password") == wanted)
-        passcode = ((identity.get("totp") or {}).get("user") or {}).get("passcode")
-        passcode_ok = self.config.iam_passcode is None or ("totp" in identity.get("methods", []) and passcode == self.config.iam_passcode)
+        password_ok = bool(password) and (wanted is None or password == wanted)
+        passcode_ok = self.config.iam_passcode is None or ("totp" in methods and passcode == self.config.iam_passcode)
         if not (password_ok and passcode_ok):
             return 401, {"error": {"code": 401, "message": "The username or password is wrong.", "title": "Unauthorized"}}, {}
-        project_id = scope.get("id") or (self.project_ids(scope.get("name", "")) or [None])[0]
+        project_id = scope_id or (self.project_ids(scope_name) or [None])[0]
         if not project_id:
             return 400, {"error": {"code": 400, "message": "The project does not exist.", "title": "Bad Request"}}, {}
         token = "sim-iam-" + uuid.uuid4().hex
         expiry = self._clock() + self.config.token_ttl_seconds
         with self._lock:
             self._tokens[token] = expiry
-        return 201, {"token": {"expires_at": _iso(expiry), "methods": identity.get("methods", []),
-                               "project": {"id": project_id, "name": scope.get("name", project_id)}}}, {"X-Subject-Token": token}
+        return 201, {"token": {"expires_at": _iso(expiry), "methods": methods,
+                               "project": {"id": project_id, "name": scope_name or project_id}}}, {"X-Subject-Token": token}
 
     def expire_tokens(self) -> int:
         """Expire every token issued so far (``POST /__sim__/expire-tokens``); answers how many."""

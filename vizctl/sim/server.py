@@ -52,6 +52,14 @@ class _Drop(Exception):
     """Close the connection without answering."""
 
 
+class _BadBody(Exception):
+    """A request body that cannot be read: answered ``status`` and the connection closed."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
 class SimServer:
     """The simulated ModelArts visualization-job API over HTTP, on a thread or in the foreground.
 
@@ -177,10 +185,19 @@ class _Handler(BaseHTTPRequestHandler):
     server: _HTTPServer
 
     def do_GET(self) -> None:
+        self._answered = False
         try:
             self._dispatch()
         except _Drop:
             self.close_connection = True
+        except (ConnectionError, TimeoutError):
+            raise  # the client went away: nothing to answer
+        except Exception:  # a simulator bug: the service's internal error, never a dropped connection
+            if self.server.sim.verbose:
+                traceback.print_exc(file=sys.stderr)
+            self.close_connection = True
+            if not self._answered:
+                self._send(500, _INTERNAL_ERROR)
 
     do_POST = do_PUT = do_DELETE = do_PATCH = do_GET
 
@@ -192,18 +209,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self) -> None:
         try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            length = -1
-        if length < 0:
-            self.close_connection = True
-            self._send(400, {"error_code": "APIG.0201", "error_msg": "Bad Content-Length"})
+            raw = self._body()
+        except _BadBody as refused:
+            self.close_connection = True  # what is left of the body would be read as the next request
+            self._send(refused.status, {"error_code": "APIG.0201", "error_msg": str(refused)})
             return
-        if length > MAX_BODY:
-            self.close_connection = True
-            self._send(413, {"error_code": "APIG.0201", "error_msg": "Request entity too large"})
-            return
-        raw = self.rfile.read(length) if length else b""
         url = urlsplit(self.path)
         parts = [unquote(p) for p in url.path.strip("/").split("/")]
         query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
@@ -219,6 +229,38 @@ class _Handler(BaseHTTPRequestHandler):
                              "error_msg": "The API does not exist or has not been published in the environment"})
             return
         self._api(route, parts, query, raw)
+
+    def _body(self) -> bytes:
+        """The request body, by Content-Length or chunked; _BadBody when it cannot be read as either."""
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            return self._chunked_body()
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if length < 0:
+            raise _BadBody(400, "Bad Content-Length")
+        if length > MAX_BODY:
+            raise _BadBody(413, "Request entity too large")
+        return self.rfile.read(length) if length else b""
+
+    def _chunked_body(self) -> bytes:
+        body = bytearray()
+        while True:
+            try:
+                size = int(self.rfile.readline(1024).split(b";")[0], 16)
+            except ValueError:
+                raise _BadBody(400, "Bad chunked body") from None
+            if size < 0:
+                raise _BadBody(400, "Bad chunked body")
+            if len(body) + size > MAX_BODY:
+                raise _BadBody(413, "Request entity too large")
+            if size == 0:
+                while self.rfile.readline(1024).strip():  # trailers, up to the empty line
+                    pass
+                return bytes(body)
+            body += self.rfile.read(size)
+            self.rfile.readline(1024)  # the CRLF after the chunk
 
     def _api(self, route: str, parts: list[str], query: dict[str, str], raw: bytes) -> None:
         sim = self.server.sim
@@ -291,7 +333,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return 200, state.get_job(project_id, job_id)
             if route in ("create", "update"):
                 try:
-                    body = json.loads(raw or b"null")
+                    body = _parse_json(raw)
                 except ValueError:
                     raise SimApiError(400, "ModelArts.0101", "The request body is not valid JSON") from None
                 if route == "create":
@@ -316,7 +358,7 @@ class _Handler(BaseHTTPRequestHandler):
         sim.count(f"{self.command} {path}")
         if key == ("POST", "v3/auth/tokens"):
             try:
-                body = json.loads(raw or b"null")
+                body = _parse_json(raw)
             except ValueError:
                 body = None
             self._send(*sim.iam.issue_token(body))
@@ -352,7 +394,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _admin(self, path: str, query: dict[str, str], raw: bytes) -> None:
         sim = self.server.sim
         try:
-            body = json.loads(raw) if raw else {}
+            body = _parse_json(raw, empty={})
         except ValueError:
             self._send(400, {"error": "the body is not valid JSON"})
             return
@@ -401,6 +443,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._send_raw(status, body.encode() if text else json.dumps(body).encode(), "text/plain" if text else _JSON, headers)
 
     def _send_raw(self, status: int, data: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
+        self._answered = True
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
@@ -421,6 +464,16 @@ _BAD_GATEWAY_PAGE = """<html><head><title>502 Bad Gateway</title></head>
 <body><center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>"""
 _NUMBER_KEYS = ("job_id", "status", "create_time", "duration", "job_total_count", "job_count_limit", "quotas")
 _OPTIONAL_KEYS = ("job_desc", "service_url", "create_time", "duration", "resource_id", "remaining_duration")
+
+
+def _parse_json(raw: bytes, empty: Any = None) -> Any:
+    """A request body's JSON (``empty`` when there is none); ValueError for one that is not JSON or too deep to parse."""
+    if not raw:
+        return empty
+    try:
+        return json.loads(raw)
+    except RecursionError:
+        raise ValueError("the body is nested too deeply") from None
 
 
 def _pick(sim: SimServer, rates: tuple[tuple[str, float], ...]) -> str | None:

@@ -13,6 +13,8 @@ process loading the same state file sees the same statuses at the same times.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import fnmatch
 import json
 import os
@@ -24,6 +26,7 @@ import time
 import uuid
 from typing import Any, Callable, Mapping
 
+from vizctl.errors import ConfigError
 from vizctl.model import Phase, Status, phase_of, status_name
 from vizctl.sim.config import SimConfig
 
@@ -33,6 +36,7 @@ DUPLICATE_NAME = "ModelArts.0103"
 BAD_PARAMETER = "ModelArts.0104"
 WRONG_STATUS = "ModelArts.0105"
 QUOTA_EXCEEDED = "ModelArts.0106"
+INTERNAL_ERROR = "ModelArts.0010"
 
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,20}")
 _JOB_TYPES = ("tensorboard", "mindinsight")
@@ -71,6 +75,10 @@ class SimApiError(Exception):
         return {"is_success": False, "error_code": self.error_code, "error_message": self.message}
 
 
+class SimStateError(ConfigError):
+    """The state file cannot be read: names the file, what is wrong with it and how to start afresh."""
+
+
 def _invalid(message: str, code: str = INVALID_ARGUMENT) -> SimApiError:
     return SimApiError(400, code, message)
 
@@ -79,8 +87,11 @@ class SimState:
     """All projects' jobs; thread-safe (one lock), optionally persisted to a JSON file.
 
     ``clock`` returns epoch seconds; tests inject a fake one to step through
-    statuses. With ``path``, the state is loaded from it if it exists and saved
-    atomically after each mutation.
+    statuses. With ``path``, the state is loaded from it if it exists, read
+    again whenever another process has replaced it, and each mutation is made
+    under an exclusive lock of ``{path}.lock`` on the file as it is then and
+    saved by an atomic replace; a mutation that cannot be saved is undone and
+    answered 500. So simulators of several processes can share one file.
     """
 
     def __init__(self, config: SimConfig, path: str | os.PathLike | None = None,
@@ -92,15 +103,15 @@ class SimState:
         self._rng = random.Random(config.seed)
         self._projects: dict[str, dict[int, dict[str, Any]]] = {}
         self._next_id = 1
-        if self.path is not None and os.path.exists(self.path):
-            self._load()
+        self._seen: tuple | None = None  # (inode, mtime, size) of the file as last read or written
+        self._refresh()
 
     # -- API operations ------------------------------------------------------
 
     def create_job(self, project_id: str, body: Any) -> dict[str, Any]:
         """``POST /v1/{project_id}/visualization-jobs``: validate, check quota and names, start the job."""
         fields = _validate_create(body)
-        with self._lock:
+        with self._change():
             now = self._clock()
             jobs = self._jobs(project_id, now)
             if self.config.reject_duplicate_names and any(
@@ -110,7 +121,6 @@ class SimState:
                 raise _invalid(f"The number of visualization jobs exceeds the quota {self.config.quota}",
                                QUOTA_EXCEEDED)
             record = self._insert(project_id, fields, now)
-            self._save()
         as_text = str if self.config.numbers_as_strings else (lambda n: n)
         answer = {"is_success": True, "job_id": as_text(record["job_id"]), "job_name": record["job_name"]}
         if self.config.create_answer_minimal:
@@ -148,7 +158,7 @@ class SimState:
         if per_page > self.config.max_per_page and self.config.refuse_over_max_per_page:
             raise _invalid(f"per_page must be [1,{self.config.max_per_page}], not {per_page}")
         per_page = min(per_page, self.config.max_per_page)
-        with self._lock:
+        with self._reading():
             now = self._clock()
             jobs = self._jobs(project_id, now)
             lag = self.config.list_lag
@@ -175,7 +185,7 @@ class SimState:
 
     def get_job(self, project_id: str, job_id: str) -> dict[str, Any]:
         """``GET .../{job_id}``: the list's fields plus job_type, flavor, schedule, remaining_duration."""
-        with self._lock:
+        with self._reading():
             now = self._clock()
             view = self._view(self._find(project_id, job_id, now), now)
         if self.config.details_schedule_as_list:
@@ -190,41 +200,37 @@ class SimState:
         if not isinstance(body, dict) or "job_desc" not in body:
             raise _invalid("The request body must be an object with job_desc")
         desc = _job_desc(body["job_desc"])
-        with self._lock:
+        with self._change():
             self._find(project_id, job_id, self._clock())["job_desc"] = desc
-            self._save()
         return {"is_success": True}
 
     def delete_job(self, project_id: str, job_id: str) -> dict[str, Any]:
         """``DELETE .../{job_id}``: KILLING for delete_seconds, then gone. Refused while KILLING."""
-        with self._lock:
+        with self._change():
             now = self._clock()
             record = self._find(project_id, job_id, now)
             self._require(record, now, "deleted", lambda p: p is not Phase.STOPPING)
             _end_run(record, now)
             record["gone_at"] = now + self.config.delete_seconds
-            self._save()
         return {"is_success": True}
 
     def stop_job(self, project_id: str, job_id: str) -> dict[str, Any]:
         """``POST .../{job_id}/stop``: KILLING for stop_seconds, then KILLED. Only a pending or running job."""
-        with self._lock:
+        with self._change():
             now = self._clock()
             record = self._find(project_id, job_id, now)
             self._require(record, now, "stopped", lambda p: p in (Phase.PENDING, Phase.RUNNING))
             _end_run(record, now)
             record["killed_at"] = now + self.config.stop_seconds
-            self._save()
         return {"is_success": True}
 
     def restart_job(self, project_id: str, job_id: str) -> dict[str, Any]:
         """``POST .../{job_id}/restart``: a stopped or failed job starts again (INIT..RUNNING), same id."""
-        with self._lock:
+        with self._change():
             now = self._clock()
             record = self._find(project_id, job_id, now)
             self._require(record, now, "restarted", lambda p: p in (Phase.STOPPED, Phase.FAILED))
             record.update(self._run(record["job_name"], record["schedule"], now, running=False))
-            self._save()
         return {"is_success": True}
 
     # -- test and fault-injection helpers -------------------------------------
@@ -249,24 +255,22 @@ class SimState:
             if not isinstance(running, bool):
                 raise _invalid(f"running must be a boolean, not {running!r}")
             prepared.append((_validate_create(spec), fixed, running))
-        with self._lock:
+        with self._change():
             now = self._clock()
             records = [self._insert(project_id, f, now, fixed=fixed, running=running)
                        for f, fixed, running in prepared]
-            self._save()
             return [self._view(r, now) for r in records]
 
     def set_fail(self, project_id: str, job_id: int | str, status: int) -> None:
         """Force a job into ``status`` for good (until restarted): fault injection for one job."""
         if not isinstance(status, int) or isinstance(status, bool) or status < 0:
             raise _invalid(f"status must be a non-negative integer, not {status!r}")
-        with self._lock:
+        with self._change():
             now = self._clock()
             record = self._find(project_id, str(job_id), now)
             record.update(fixed=status, killed_at=None, gone_at=None)
             if status != Status.RUNNING:
                 _end_run(record, now)
-            self._save()
 
     # -- records ---------------------------------------------------------------
 
@@ -356,18 +360,78 @@ class SimState:
 
     # -- persistence -------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def _reading(self):
+        """The lock for a read, on the state as the file now has it."""
+        with self._lock:
+            self._refresh()
+            yield
+
+    @contextlib.contextmanager
+    def _change(self):
+        """The locks for a mutation: on the file as it is now, saved after the block; undone and 500 if not saved."""
+        with self._lock, self._file_lock():
+            self._refresh(always=True)  # another process may have written since: build on what it wrote
+            yield
+            try:
+                self._save()
+            except Exception as exc:  # a full disk, a write error: never answer success for what was not saved
+                self._undo()
+                raise SimApiError(500, INTERNAL_ERROR, f"Internal error: the change was not made, the simulator "
+                                                       f"cannot save its state to {self.path}: {_reason(exc)}") from None
+
+    @contextlib.contextmanager
+    def _file_lock(self):
+        """An exclusive lock of ``{path}.lock`` shared by every process using the file (none without a path)."""
+        if self.path is None:
+            yield
+            return
+        try:
+            os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+            fd = os.open(self.path + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise SimApiError(500, INTERNAL_ERROR, f"Internal error: nothing was changed, the simulator cannot lock "
+                                                   f"its state {self.path}: {_reason(exc)}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock
+
+    def _refresh(self, always: bool = False) -> None:
+        """Read the file again if it has changed since this process last read or wrote it (or ``always``)."""
+        if self.path is None:
+            return
+        try:
+            st = os.stat(self.path)
+        except (FileNotFoundError, NotADirectoryError):
+            return  # not written yet (or cannot be: a change says so): what is in memory is all there is
+        except OSError as exc:
+            raise self._unreadable(_reason(exc)) from None
+        seen = (st.st_ino, st.st_mtime_ns, st.st_size)
+        if always or seen != self._seen:
+            self._load()
+
     def _load(self) -> None:
         try:
-            with open(self.path, encoding="utf-8") as f:
-                data = json.load(f)
-            if data.get("version") != _FILE_VERSION:
-                raise ValueError(f"unsupported version {data.get('version')!r}")
-            self._next_id = int(data["next_id"])
-            self._projects = {
-                pid: {int(r["job_id"]): r for r in records} for pid, records in data["projects"].items()
-            }
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise ValueError(f"cannot read simulator state {self.path}: {exc}") from exc
+            with open(self.path, "rb") as f:
+                st = os.fstat(f.fileno())
+                raw = f.read()
+        except OSError as exc:
+            raise self._unreadable(_reason(exc)) from None
+        self._next_id, self._projects = _parse_state(raw, self._unreadable)
+        self._seen = (st.st_ino, st.st_mtime_ns, st.st_size)
+
+    def _undo(self) -> None:
+        """Back to the file as saved (or to nothing, if never saved): the change that could not be saved is gone."""
+        if os.path.exists(self.path):
+            self._load()
+        else:
+            self._next_id, self._projects = 1, {}
+
+    def _unreadable(self, what: str) -> SimStateError:
+        return SimStateError(f"cannot read simulator state {self.path}: {what}. Delete it to start the "
+                             f"simulator afresh (its jobs are forgotten), or put back a good copy")
 
     def _save(self) -> None:
         if self.path is None:
@@ -378,7 +442,6 @@ class SimState:
             "projects": {pid: list(jobs.values()) for pid, jobs in self._projects.items()},
         }
         directory = os.path.dirname(os.path.abspath(self.path))
-        os.makedirs(directory, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".sim-state-", suffix=".tmp", dir=directory)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as f:
@@ -387,6 +450,83 @@ class SimState:
         except BaseException:
             os.unlink(tmp)
             raise
+        st = os.stat(self.path)
+        self._seen = (st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+_NUMBER = (int, float)
+_RECORD_FIELDS = {  # a saved job's fields and the types each may have (None: null)
+    "job_id": (int,), "job_name": (str,), "job_desc": (str,), "train_url": (str,), "job_type": (str,),
+    "flavor": (dict, None), "schedule": (dict, None), "resource_id": (str,), "service_url": (str,),
+    "create_time": _NUMBER, "waiting_at": _NUMBER, "run_at": _NUMBER, "target": (int,),
+    "complete_at": (*_NUMBER, None), "fixed": (int, None), "ended_at": (*_NUMBER, None),
+    "killed_at": (*_NUMBER, None), "gone_at": (*_NUMBER, None),
+}
+
+
+def _parse_state(raw: bytes, unreadable: Callable[[str], Exception]) -> tuple[int, dict[str, dict[int, dict[str, Any]]]]:
+    """``(next_id, projects)`` of a state file's bytes; ``unreadable(what is wrong)`` is raised for a damaged one."""
+    if not raw.strip():
+        raise unreadable("it is empty")
+    try:
+        data = json.loads(raw)
+    except RecursionError:
+        raise unreadable("it is nested too deeply to be the simulator's") from None
+    except ValueError as exc:  # cut, not JSON, not UTF-8
+        raise unreadable(f"it is not JSON ({exc})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("projects"), dict):
+        raise unreadable('it is not an object with "version", "next_id" and "projects"')
+    if data.get("version") != _FILE_VERSION:
+        raise unreadable(f"its version is {data.get('version')!r}, not {_FILE_VERSION}")
+    next_id = data.get("next_id")
+    if not _typed(next_id, (int,)) or next_id < 1:
+        raise unreadable(f"next_id is {next_id!r}, not a positive integer")
+    projects: dict[str, dict[int, dict[str, Any]]] = {}
+    for project_id, records in data["projects"].items():
+        if not isinstance(records, list):
+            raise unreadable(f"project {project_id!r} is not a list of jobs")
+        jobs = projects[project_id] = {}
+        for record in records:
+            wrong = _wrong_field(record)
+            if wrong:
+                raise unreadable(f"a job of project {project_id!r}: {wrong}")
+            if any(record["job_id"] in other for other in projects.values()):
+                raise unreadable(f"job id {record['job_id']} is there twice")
+            if record["job_id"] >= next_id:
+                raise unreadable(f"next_id {next_id} is not above job id {record['job_id']} (ids would be reused)")
+            jobs[record["job_id"]] = record
+    return next_id, projects
+
+
+def _wrong_field(record: Any) -> str | None:
+    """What is wrong with one saved job, or None."""
+    if not isinstance(record, dict):
+        return "it is not an object"
+    for name, types in _RECORD_FIELDS.items():
+        if name not in record:
+            return f"it has no {name}"
+        if not _typed(record[name], types):
+            return f"{name} is {record[name]!r}"
+    try:
+        if record["schedule"] is not None and _schedule(record["schedule"]) != record["schedule"]:
+            return f"schedule is {record['schedule']!r}"
+    except SimApiError:
+        return f"schedule is {record['schedule']!r}"
+    return None
+
+
+def _reason(exc: Exception) -> str:
+    """An error as a short phrase: an OS error's text and the file it is about."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.strerror} ({exc.filename})" if exc.filename else exc.strerror
+    return str(exc)
+
+
+def _typed(value: Any, types: tuple) -> bool:
+    """``value`` is of one of ``types`` (None for null); a boolean is not a number."""
+    if value is None:
+        return None in types
+    return not isinstance(value, bool) and isinstance(value, tuple(t for t in types if t is not None))
 
 
 def _status(record: dict[str, Any], now: float) -> int:
