@@ -10,6 +10,7 @@ import io
 import json
 import threading
 import time
+from dataclasses import replace
 
 import pytest
 
@@ -188,10 +189,12 @@ def test_with_a_slow_api_apply_ends_near_its_timeout_and_says_what_may_have_happ
 
 
 def test_the_wait_for_the_jobs_counts_from_the_start_of_the_command(tmp_path):
-    """The plan's read and the create take 1.5 s each; the wait does not get --timeout of its own after them."""
-    with SimServer(SimConfig(latency=1.5, startup_seconds=60)) as sim:
-        result, took = timed("apply", str(manifest_of(tmp_path / "m.yaml", "a")), "-y", "--timeout", "3", sim=sim)
-    assert result.code == 3 and took < 5.5, (took, result.all)
+    """The plan's read takes 4 s of --timeout 5: the wait gets the 1 s left, not 5 s of its own."""
+    with SimServer(SimConfig(startup_seconds=600)) as sim:
+        sim.state.create_job("proj-1", {"job_name": "a", "train_url": "/bucket/a/logs/"})
+        sim.config = replace(sim.config, latency=4)
+        result, took = timed("wait", str(manifest_of(tmp_path / "m.yaml", "a")), "--timeout", "5", sim=sim)
+    assert result.code == 3 and "timed out" in result.out and took < 5 + SLACK, (took, result.all)
 
 
 def test_the_time_a_person_takes_to_confirm_does_not_count(tmp_path):

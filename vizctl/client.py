@@ -417,7 +417,8 @@ class ModelArtsClient:
             except ApiError as error:
                 resend = idempotent or isinstance(error, ThrottledError)  # a throttled request was not carried out
                 if not (resend and self.retry.should_retry(error, attempt)):
-                    error.attempts = attempt
+                    if not isinstance(error, RetryCancelled):  # that one says itself what was not sent
+                        error.attempts = attempt
                     raise
                 self._wait_to_retry(op, error, request, attempt)
                 attempt += 1
@@ -443,7 +444,6 @@ class ModelArtsClient:
 
     def _send_once(self, op: str, request: Request) -> dict[str, Any]:
         """Send ``request`` once, within the rate limit and the time left before the deadline."""
-        self._time_for(op, request)  # no time left: not sent, not even queued for the rate limit
         latest = None if self.deadline is None else self.deadline - MIN_REQUEST_SECONDS
         if self.rate_limiter is not None and not self.rate_limiter.acquire(self.cancel, latest):
             if self.cancel.is_set():
