@@ -255,3 +255,11 @@ def test_read_commands_take_a_timeout_with_the_same_parsing(tmp_path, command):
         paths = [] if command == "export" else [str(manifest_of(tmp_path / "m.yaml", "a"))]
         assert run(command, *paths, "--timeout", "1m30s", sim=sim).code == 0
         assert run(command, *paths, "--timeout", "1e10", sim=sim).code == 64
+
+
+def test_a_login_that_never_answers_ends_within_the_timeout(tmp_path, hanging):
+    env = {"VIZCTL_ENDPOINT": hanging.url, "VIZCTL_IAM_ENDPOINT": hanging.url + "/v3", "VIZCTL_REGION": "eu-de",
+           "VIZCTL_USERNAME": "ci-user", "VIZCTL_DOMAIN_NAME": "domain", "VIZCTL_PASSWORD": PASSWORD}
+    result, took = timed("plan", str(manifest_of(tmp_path / "m.yaml", "a")), "--timeout", "2", env=env)
+    assert result.code == 1 and took < 2 + SLACK, (took, result.all)
+    assert "POST /v3/auth/tokens" in one_error(result) and PASSWORD not in result.all

@@ -55,7 +55,8 @@ def open_connection(args: argparse.Namespace, env: Environment, pool_size: int) 
     if getattr(args, "debug", False):
         transport = DebugTransport(transport, env)
     endpoint = _endpoint(settings)
-    region, timeout = settings.get("region"), args.request_timeout
+    # logging in and looking up the project are part of the command: none of it outlasts --timeout either
+    region, timeout = settings.get("region"), min(args.request_timeout, getattr(args, "timeout", args.request_timeout))
     iam_url = _iam(settings)
     project_id = settings.get("project_id")
     method = settings.method
