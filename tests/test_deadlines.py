@@ -147,6 +147,14 @@ def test_the_limiter_refuses_at_once_a_wait_that_would_end_after_the_deadline():
     assert limiter.acquire(deadline=1.5) is True and slept == [1.0]  # due at 1.0, before the deadline
 
 
+def test_ctrl_c_ends_a_long_rate_limit_wait_at_once():
+    limiter, cancel = RateLimiter(0.1), threading.Event()  # one request every 10 s
+    assert limiter.acquire(cancel) is True
+    threading.Timer(0.2, cancel.set).start()
+    started = time.monotonic()
+    assert limiter.acquire(cancel) is False and time.monotonic() - started < 5
+
+
 # -- 4. each request gets at most the time left --------------------------------------------------------
 
 
