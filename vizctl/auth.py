@@ -68,7 +68,7 @@ class PasswordAuth:
     :meth:`renew` gets a new one when an answer says the token expired; a
     request is re-sent at most once (see :class:`RenewingTransport`). When the
     API refuses a renewed token as expired too (IAM's tokens are dead on
-    arrival), :meth:`refused_again` makes every later request fail at once,
+    arrival), :meth:`answered` makes every later request fail at once,
     unsent, with one :class:`AuthError`.
     """
 

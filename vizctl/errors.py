@@ -156,14 +156,8 @@ class RetryCancelled(ApiError):
 
 
 class DeadlineExceeded(RetryCancelled):
-    """The command's --timeout ran out: a request was not sent, or its answer did not come in the time left.
-
-    ``sent`` says which; a change that was sent may have been carried out (the message says so).
-    """
-
-    def __init__(self, message: str, *, sent: bool = False):
-        super().__init__(message)
-        self.sent = sent
+    """The command's --timeout ran out: a request was not sent, or its answer did not come in the time left
+    (the message says which, and that a change sent may have been carried out)."""
 
 
 class ProtocolError(ApiError):
