@@ -17,11 +17,16 @@ import pytest
 from cliutil import TOKEN, manifest_of, run
 from httputil import Recorder
 from test_auth_methods import PASSWORD, calls, connect, password_env, sim_with
+from vizctl.apply import Applier, ApplySettings
 from vizctl.auth import TokenAuth
 from vizctl.cli import main
 from vizctl.client import ModelArtsClient
 from vizctl.environment import Environment
 from vizctl.errors import AuthError, DeadlineExceeded
+from vizctl.manifest import load_manifests
+from vizctl.model import LiveSnapshot
+from vizctl.planner import PlanOptions, build_plan
+from vizctl.progress import JsonReporter
 from vizctl.retry import RateLimiter
 from vizctl.sim.config import SimConfig
 from vizctl.sim.server import SimServer
@@ -271,3 +276,21 @@ def test_a_login_that_never_answers_ends_within_the_timeout(tmp_path, hanging):
     result, took = timed("plan", str(manifest_of(tmp_path / "m.yaml", "a")), "--timeout", "2", env=env)
     assert result.code == 1 and took < 2 + SLACK, (took, result.all)
     assert "POST /v3/auth/tokens" in one_error(result) and PASSWORD not in result.all
+
+
+def test_the_appliers_own_waits_end_by_the_clients_deadline(tmp_path):
+    """A create answered 500 is tried again after a backoff (up to 4 s): none of those sleeps outlasts the deadline."""
+    def answer(handler):
+        if handler.command == "POST":
+            return 500, JSON, b'{"error_code": "ModelArts.0010", "error_msg": "internal error"}'
+        return 200, JSON, b'{"is_success": true, "jobs": [], "job_total_count": 0}'
+
+    sleeps: list[float] = []
+    with Recorder(answer) as server:
+        client = ModelArtsClient(server.url, "p", TokenAuth(TOKEN))
+        client.start_deadline(2.0)
+        manifest = load_manifests([str(manifest_of(tmp_path / "m.yaml", "a"))], {}, io.StringIO())
+        plan = build_plan(manifest, LiveSnapshot(jobs=()), {}, PlanOptions())
+        applier = Applier(client, JsonReporter(Environment(stdout=io.StringIO())), ApplySettings(list_lag=0, wait=False), sleep=sleeps.append)
+        [result] = applier.run(plan)
+    assert result.outcome.value == "failed" and len(sleeps) == 5 and max(sleeps) <= 2.0, (result, sleeps)

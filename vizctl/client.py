@@ -57,6 +57,7 @@ import collections
 import contextlib
 import email.utils
 import json
+import math
 import re
 import threading
 import time
@@ -183,11 +184,13 @@ class ModelArtsClient:
             if self.deadline is not None:
                 self.deadline += time.monotonic() - started
 
+    def time_left(self) -> float:
+        """Seconds left before the deadline (infinite without one)."""
+        return math.inf if self.deadline is None else self.deadline - time.monotonic()
+
     def _time_for(self, op: str, request: Request) -> float:
         """The timeout to send ``request`` with: the request timeout, or the time left if less."""
-        if self.deadline is None:
-            return self.timeout
-        left = self.deadline - time.monotonic()
+        left = self.time_left()
         if left < MIN_REQUEST_SECONDS:
             raise self._out_of_time(op, request)
         return min(self.timeout, left)
