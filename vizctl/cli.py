@@ -408,8 +408,9 @@ class Target:
 def connect(args: argparse.Namespace, env: Environment, parallelism: int = 10) -> Iterator[Target]:
     """A client for the configured cloud (see :mod:`vizctl.connection`), or for an in-process simulator with ``--sim``."""
     from vizctl.auth import TokenAuth
+    from vizctl.client import MIN_REQUEST_SECONDS
     from vizctl.connection import explain_auth_error, open_connection
-    from vizctl.errors import AuthError
+    from vizctl.errors import AuthError, DeadlineExceeded, RequestTimeout, UnreachableError
     from vizctl.settings import Value, check_clean
     from vizctl.transport import HttpTransport
 
@@ -432,7 +433,14 @@ def connect(args: argparse.Namespace, env: Environment, parallelism: int = 10) -
             transport.close()
             server.stop()
         return
-    connection = open_connection(args, env, pool_size=parallelism + 4)
+    try:
+        connection = open_connection(args, env, pool_size=parallelism + 4)
+    except (RequestTimeout, UnreachableError) as error:
+        limit = getattr(args, "timeout", DEFAULT_TIMEOUT)
+        if limit >= args.request_timeout or time.monotonic() - started < limit - MIN_REQUEST_SECONDS:
+            raise  # the request timeout's own
+        raise DeadlineExceeded(f"--timeout ({limit:g} s) ran out while logging in to IAM or looking up the project: "
+                               f"no answer in the time left; nothing was changed") from error
     try:
         yield Target(_client(connection.endpoint, connection.project_id, connection.auth, connection.transport, args, env, started),
                      connection.endpoint, connection.project_id)
