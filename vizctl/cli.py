@@ -71,7 +71,7 @@ def exit_status_for(error: VizctlError) -> ExitStatus:
 # -- argument parsing ----------------------------------------------------------
 
 DEFAULT_REQUEST_TIMEOUT = 30.0
-DEFAULT_TIMEOUT = 900.0  # --timeout: every command that talks to the API ends within it
+DEFAULT_COMMAND_TIMEOUT = 900.0  # --timeout: every command that talks to the API ends within it
 MAX_DURATION = 7 * 86400.0  # a longer duration is a typo (1e10), and beyond what sockets and waits take
 CONNECTION_ENV = (
     "VIZCTL_ENDPOINT   ModelArts endpoint (or --endpoint)",
@@ -173,11 +173,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     progress = _Parser(add_help=False)
     progress.add_argument("--output", "-o", choices=("text", "json"), default="text", help="text, or json: one event per line")
-    progress.add_argument("--timeout", type=duration, default=DEFAULT_TIMEOUT, metavar="DURATION",
+    progress.add_argument("--timeout", type=duration, default=DEFAULT_COMMAND_TIMEOUT, metavar="DURATION",
                           help="end within this long, the plan's reads, the changes and the wait for the jobs included: 900, 90s, 15m, 1h30m (default 15m)")
 
     deadline = _Parser(add_help=False)
-    deadline.add_argument("--timeout", type=duration, default=DEFAULT_TIMEOUT, metavar="DURATION",
+    deadline.add_argument("--timeout", type=duration, default=DEFAULT_COMMAND_TIMEOUT, metavar="DURATION",
                           help="end within this long, every request and retry included: 90s, 5m (default 15m)")
 
     approval = _Parser(add_help=False)
@@ -436,7 +436,7 @@ def connect(args: argparse.Namespace, env: Environment, parallelism: int = 10) -
     try:
         connection = open_connection(args, env, pool_size=parallelism + 4)
     except (RequestTimeout, UnreachableError) as error:
-        limit = getattr(args, "timeout", DEFAULT_TIMEOUT)
+        limit = getattr(args, "timeout", DEFAULT_COMMAND_TIMEOUT)
         if limit >= args.request_timeout or time.monotonic() - started < limit - MIN_REQUEST_SECONDS:
             raise  # the request timeout's own
         raise DeadlineExceeded(f"--timeout ({limit:g} s) ran out while logging in to IAM or looking up the project: "
@@ -478,7 +478,7 @@ def _client(endpoint: str, project: str, auth: Auth, transport: Transport, args:
         log=lambda message: env.log(message, level=2),
         notice=lambda message: env.err(f"vizctl: {message}"),  # retries and throttle waits, at every verbosity
     )
-    client.start_deadline(getattr(args, "timeout", DEFAULT_TIMEOUT), started)
+    client.start_deadline(getattr(args, "timeout", DEFAULT_COMMAND_TIMEOUT), started)
     return client
 
 
