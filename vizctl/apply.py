@@ -437,7 +437,7 @@ class Applier:
                 raise MutationFailed(f"{what}: the API reports a duplicate name, but the list shows no such job within {self.settings.list_lag:g}s")
             if self.stop.is_set():
                 raise MutationFailed(f"{what} failed after {plural(attempt, 'attempt')}, then Ctrl-C: {_reason(error)}")
-            self._sleep(self.backoff.delay(error, attempt))
+            self._sleep(min(self.backoff.delay(error, attempt), self._remaining()))
         raise MutationFailed(f"{what} failed after {self.settings.mutation_attempts} attempts: {_reason(error)}")
 
     def _until(self, condition: Callable[[], bool], what: str) -> None:
@@ -599,7 +599,8 @@ class Applier:
             self.reporter.job_corrected(job.result, earlier)
 
     def _remaining(self) -> float:
-        return self.settings.timeout - (self.clock() - self._started)
+        """Seconds left of ``timeout``, and never more than the client's deadline (the whole command's) leaves."""
+        return min(self.settings.timeout - (self.clock() - self._started), self.client.time_left())
 
     def _sleep(self, seconds: float) -> None:
         if self.sleep is not None:

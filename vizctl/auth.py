@@ -6,7 +6,8 @@ registered with :mod:`vizctl.redact` by whoever reads them (:mod:`vizctl.iam`)
 before the auth ever sees them.
 
 - :class:`TokenAuth`: an IAM token given directly (``X-Auth-Token``).
-- :class:`PasswordAuth`: asks IAM for a token, keeps it for the run, renews it once on expiry.
+- :class:`PasswordAuth`: asks IAM for a token, keeps it for the run, renews it on expiry; once a
+  renewed token is refused as expired too, it sends nothing more (no loop of logins and 401s).
 - :class:`SignerAuth`: AK/SK signing (``SDK-HMAC-SHA256``), with an optional security token.
 - :class:`AgencyAuth`: AK/SK signing with the VM agency's temporary keys, refreshed before they expire.
 """
@@ -19,9 +20,11 @@ from dataclasses import dataclass
 from typing import Callable, Protocol
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
+from vizctl.errors import AuthError
 from vizctl.transport import Request, Response, Transport
 
 EXPIRED_TOKEN_MARKERS = ("APIGW.0307", "token must be updated", "token expired", "token has expired")
+EXPIRED_AGAIN_CODE = "APIGW.0307"  # the gateway's code for an expired token, on the error of a renewal refused again
 
 
 class Auth(Protocol):
@@ -60,32 +63,52 @@ class TokenAuth:
 
 
 class PasswordAuth:
-    """A project-scoped IAM token from ``issue()`` (user + password), kept for the run.
+    """A project-scoped IAM token from ``issue(timeout)`` (user + password), kept for the run.
 
     :meth:`renew` gets a new one when an answer says the token expired; a
-    request is re-sent at most once (see :class:`RenewingTransport`).
+    request is re-sent at most once (see :class:`RenewingTransport`). When the
+    API refuses a renewed token as expired too (IAM's tokens are dead on
+    arrival), :meth:`answered` makes every later request fail at once,
+    unsent, with one :class:`AuthError`.
     """
 
-    def __init__(self, issue: Callable[[], str]):
+    def __init__(self, issue: Callable[[float | None], str]):
         self._issue = issue
         self._token: str | None = None
+        self._renewed: str | None = None  # the token a renewal issued, until the API accepts a request with it
+        self._dead: str | None = None  # why no token helps: set once a renewed token was refused as expired
         self._lock = threading.Lock()
 
     def token(self) -> str:
         with self._lock:
+            if self._dead:
+                raise AuthError(401, EXPIRED_AGAIN_CODE, self._dead)
             if self._token is None:
-                self._token = self._issue()
+                self._token = self._issue(None)
             return self._token
 
     def apply(self, request: Request) -> Request:
         return request.with_headers(**{"X-Auth-Token": self.token()})
 
-    def renew(self, sent: Request) -> bool:
-        """Replace the token ``sent`` carried (unless another thread already did); True: send again."""
+    def renew(self, sent: Request, timeout: float | None = None) -> bool:
+        """Replace the token ``sent`` carried (unless another thread already did), asking IAM within ``timeout``
+        seconds; True: send again. False when a renewed token was refused already: renewing again would loop."""
         with self._lock:
+            if self._dead:
+                return False
             if sent.headers.get("X-Auth-Token") == self._token:
-                self._token = self._issue()
+                self._token = self._renewed = self._issue(timeout)
         return True
+
+    def answered(self, sent: Request, response: Response) -> None:
+        """The answer to a request sent with a renewed token: refused as expired ends every renewal."""
+        with self._lock:
+            if self._renewed is None or sent.headers.get("X-Auth-Token") != self._renewed:
+                return
+            self._renewed = None
+            if token_expired(response):
+                self._dead = ("the API refused IAM's new token as expired too: IAM issues tokens that are already "
+                              "expired (or the API's clock is far ahead); vizctl does not log in again")
 
     def secrets(self) -> tuple[str, ...]:
         return (self._token,) if self._token else ()
@@ -194,16 +217,28 @@ class AgencyAuth:
 
 
 class RenewingTransport:
-    """Re-sends a request once, with a new token, when the answer says the token expired."""
+    """Re-sends a request once, with a new token, when the answer says the token expired.
 
-    def __init__(self, inner: Transport, auth: PasswordAuth):
+    The login and the second send share the ``timeout`` of the first: the whole exchange ends within it.
+    """
+
+    def __init__(self, inner: Transport, auth: PasswordAuth, clock: Callable[[], float] = time.monotonic):
         self._inner = inner
         self._auth = auth
+        self._clock = clock
 
     def send(self, request: Request, timeout: float) -> Response:
+        ends = self._clock() + timeout
         response = self._inner.send(request, timeout)
-        if token_expired(response) and self._auth.renew(request):
-            response = self._inner.send(self._auth.apply(request), timeout)
+        self._auth.answered(request, response)
+        if not token_expired(response) or ends - self._clock() <= 0 or not self._auth.renew(request, ends - self._clock()):
+            return response
+        left = ends - self._clock()
+        if left <= 0:
+            return response  # the login took the time: the expired answer stands
+        again = self._auth.apply(request)
+        response = self._inner.send(again, left)
+        self._auth.answered(again, response)
         return response
 
     def close(self) -> None:

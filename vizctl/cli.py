@@ -74,6 +74,8 @@ def exit_status_for(error: VizctlError) -> ExitStatus:
 DEFAULT_REQUEST_TIMEOUT = 30.0
 OUTPUT_ENV = ("NO_COLOR          no colour when set (also TERM=dumb)",)
 MANIFEST_ENV = "${NAME}           every variable the manifests use"
+DEFAULT_COMMAND_TIMEOUT = 900.0  # --timeout: every command that talks to the API ends within it
+MAX_DURATION = 7 * 86400.0  # a longer duration is a typo (1e10), and beyond what sockets and waits take
 EXIT_CODES = {
     0: "success",
     1: "error: invalid manifest, configuration, API error, stale plan, refused or cancelled (no 'yes')",
@@ -194,7 +196,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     progress = _Parser(add_help=False)
     progress.add_argument("--output", "-o", choices=("text", "json"), default="text", help="text, or json: one event per line")
-    progress.add_argument("--timeout", type=duration, default=900.0, metavar="DURATION", help="give up waiting for the jobs after this long: 900, 90s, 15m, 1h30m (default 15m)")
+    progress.add_argument("--timeout", type=duration, default=DEFAULT_COMMAND_TIMEOUT, metavar="DURATION",
+                          help="end within this long, the plan's reads, the changes and the wait for the jobs included: 900, 90s, 15m, 1h30m (default 15m)")
+
+    deadline = _Parser(add_help=False)
+    deadline.add_argument("--timeout", type=duration, default=DEFAULT_COMMAND_TIMEOUT, metavar="DURATION",
+                          help="end within this long, every request and retry included: 90s, 5m (default 15m)")
 
     approval = _Parser(add_help=False)
     approval.add_argument("-y", "--auto-approve", action="store_true", help="do not ask for 'yes' (needed without a terminal)")
@@ -207,7 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
     plan = command(
         "plan", "show what apply would change",
         "vizctl plan manifests/ --output markdown --detailed-exitcode --out plan.json > plan.md",
-        reads_cache, (0, 1, 2, 64, 130), [manifests, connection, selection],
+        reads_cache, (0, 1, 2, 64, 130), [manifests, connection, selection, deadline],
     )
     plan.add_argument("--output", "-o", choices=OUTPUTS, default="text", help="plan format (default text)")
     plan.add_argument("--detailed-exitcode", action="store_true", help="exit 2 when the live jobs differ (changes, or a drifted or failed job), 0 when not, 1 on error")
@@ -230,7 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
     status = command(
         "status", "list the live jobs: status, age and service URL",
         "vizctl status                  # every live job\nvizctl status manifests/        # the declared jobs, and which are missing",
-        reads_api, (0, 1, 64, 130), [manifests, connection],
+        reads_api, (0, 1, 64, 130), [manifests, connection, deadline],
     )
     status.add_argument("--output", "-o", choices=("text", "json"), default="text", help="a table, or one JSON document")
     status.set_defaults(run=_command("status"))
@@ -238,7 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
     export = command(
         "export", "write a manifest for live jobs (adopt jobs made elsewhere)",
         "vizctl export --match 'cv-*' > manifests/cv.yaml && vizctl plan manifests/   # No changes.",
-        connection_env(manifests=False), (0, 1, 64, 130), [connection],
+        connection_env(manifests=False), (0, 1, 64, 130), [connection, deadline],
     )
     export.add_argument("--match", metavar="PATTERN", help="only jobs whose name matches this glob, e.g. 'team-a-*'")
     export.set_defaults(run=_command("export"))
@@ -362,8 +369,8 @@ def _flags_taking_a_value(parser: argparse.ArgumentParser) -> dict[str, bool]:
 
 
 def _positive(text: str) -> float:
-    """A number above zero (seconds, requests a second)."""
-    return _checked(float, text, "a number", lambda v: v > 0, "must be positive")
+    """A finite number above zero (requests a second)."""
+    return _checked(float, text, "a number", lambda v: 0 < v < math.inf, "must be a positive number")
 
 
 def _count(text: str) -> int:
@@ -400,6 +407,8 @@ def _duration_seconds(text: str) -> float:
         seconds = sum(float(n) * unit for n, unit in zip(parts.groups(), (3600, 60, 1)) if n)
     if not math.isfinite(seconds):
         raise argparse.ArgumentTypeError(f"not a duration: {text!r} (e.g. 90, 90s, 5m, 1h30m)")
+    if seconds > MAX_DURATION:
+        raise argparse.ArgumentTypeError(f"too long: {text!r} (at most 7 days, 168h)")
     return seconds
 
 
@@ -435,11 +444,13 @@ class Target:
 def connect(args: argparse.Namespace, env: Environment, parallelism: int = 10) -> Iterator[Target]:
     """A client for the configured cloud (see :mod:`vizctl.connection`), or for an in-process simulator with ``--sim``."""
     from vizctl.auth import TokenAuth
+    from vizctl.client import MIN_REQUEST_SECONDS
     from vizctl.connection import explain_auth_error, open_connection
-    from vizctl.errors import AuthError
+    from vizctl.errors import AuthError, DeadlineExceeded, RequestTimeout, UnreachableError
     from vizctl.settings import Value, check_clean
     from vizctl.transport import HttpTransport
 
+    started = time.monotonic()  # the deadline counts from here: logging in and looking up the project are part of the command
     if args.sim:
         from vizctl.sim.config import SimConfig
         from vizctl.sim.server import SimServer
@@ -458,14 +469,21 @@ def connect(args: argparse.Namespace, env: Environment, parallelism: int = 10) -
         try:
             project = args.project_id or SIM_PROJECT_ID
             transport = HttpTransport(pool_size=parallelism + 4)
-            yield Target(_client(server.url, project, TokenAuth(token or SIM_TOKEN), transport, args, env), SIM_ENDPOINT_LABEL, project)
+            yield Target(_client(server.url, project, TokenAuth(token or SIM_TOKEN), transport, args, env, started), SIM_ENDPOINT_LABEL, project)
         finally:
             transport.close()
             server.stop()
         return
-    connection = open_connection(args, env, pool_size=parallelism + 4)
     try:
-        yield Target(_client(connection.endpoint, connection.project_id, connection.auth, connection.transport, args, env),
+        connection = open_connection(args, env, pool_size=parallelism + 4)
+    except (RequestTimeout, UnreachableError) as error:
+        limit = getattr(args, "timeout", DEFAULT_COMMAND_TIMEOUT)
+        if limit >= args.request_timeout or time.monotonic() - started < limit - MIN_REQUEST_SECONDS:
+            raise  # the request timeout's own
+        raise DeadlineExceeded(f"--timeout ({limit:g} s) ran out while logging in to IAM or looking up the project: "
+                               f"no answer in the time left; nothing was changed") from error
+    try:
+        yield Target(_client(connection.endpoint, connection.project_id, connection.auth, connection.transport, args, env, started),
                      connection.endpoint, connection.project_id)
     except AuthError as error:
         raise explain_auth_error(error, connection.settings, connection.auth, env) from None
@@ -483,13 +501,15 @@ def _make_sim_state_dir(cwd: str) -> None:
             handle.write("# vizctl --sim state: local, never committed\n*\n")
 
 
-def _client(endpoint: str, project: str, auth: Auth, transport: Transport, args: argparse.Namespace, env: Environment) -> ModelArtsClient:
+def _client(endpoint: str, project: str, auth: Auth, transport: Transport, args: argparse.Namespace, env: Environment,
+            started: float) -> ModelArtsClient:
+    """The command's client; its deadline (``--timeout``) counts from ``started``."""
     from vizctl.client import ModelArtsClient
     from vizctl.retry import RateLimiter
 
     for secret in auth.secrets():
         env.add_secret(secret)
-    return ModelArtsClient(
+    client = ModelArtsClient(
         endpoint,
         project,
         auth,
@@ -499,6 +519,8 @@ def _client(endpoint: str, project: str, auth: Auth, transport: Transport, args:
         log=lambda message: env.log(message, level=2),
         notice=lambda message: env.err(f"vizctl: {message}"),  # retries and throttle waits, at every verbosity
     )
+    client.start_deadline(getattr(args, "timeout", DEFAULT_COMMAND_TIMEOUT), started)
+    return client
 
 
 def _details_cache(args: argparse.Namespace, env: Environment, target: Target) -> DetailsCache | None:
@@ -590,7 +612,6 @@ def cmd_apply(args: argparse.Namespace, env: Environment) -> ExitStatus:
     manifest = declared_manifest(args, env)
     reporter = reporter_for(args, env)
     with connect(args, env, args.parallelism) as target:
-        target.client.deadline = time.monotonic() + args.timeout  # planning waits no longer either
         if saved is not None:
             if (saved.endpoint, saved.project_id) != (target.endpoint_label, target.project_id):
                 raise PlanError(
@@ -607,7 +628,7 @@ def cmd_apply(args: argparse.Namespace, env: Environment) -> ExitStatus:
         if plan.errors:
             raise PlanError("the plan has errors (above); nothing was changed")
         if saved is None and plan.has_changes and not args.auto_approve:
-            confirm(env, "Apply these changes?", "pass --auto-approve (-y), or apply a plan saved with `vizctl plan --out FILE`")
+            confirm(env, "Apply these changes?", target.client, "pass --auto-approve (-y), or apply a plan saved with `vizctl plan --out FILE`")
         settings = ApplySettings(parallelism=args.parallelism, timeout=args.timeout, wait=not args.no_wait, list_lag=args.list_lag)
         return carry_out(target, plan, live, reporter, settings, env)
 
@@ -644,12 +665,14 @@ def show_plan(plan: Plan, env: Environment, reporter) -> None:
         env.out("")
 
 
-def confirm(env: Environment, question: str, instead: str = "pass --auto-approve (-y)") -> None:
-    """Ask for ``yes``; without a terminal, refuse (exit 1) and say how to go on (``instead``)."""
+def confirm(env: Environment, question: str, client: ModelArtsClient, instead: str = "pass --auto-approve (-y)") -> None:
+    """Ask for ``yes``; without a terminal, refuse (exit 1) and say how to go on (``instead``). The time a
+    person takes to answer does not count against ``client``'s deadline."""
     if not env.stdin_isatty:
         raise ConfirmationError(f"confirmation needed, but standard input is not a terminal: {instead}")
     env.err(f"{question} Only 'yes' is accepted: ", end="")
-    answer = env.stdin.readline().strip()
+    with client.deadline_paused():
+        answer = env.stdin.readline().strip()
     if answer != "yes":
         raise VizctlError("cancelled; nothing was changed")
 
@@ -659,7 +682,7 @@ def carry_out(target: Target, plan: Plan, live: LiveSnapshot, reporter, settings
     from vizctl.apply import Applier
 
     applier = Applier(target.client, reporter, settings)
-    target.client.cancel, target.client.deadline = applier.stop, time.monotonic() + settings.timeout  # no retry wait outlives them
+    target.client.cancel = applier.stop  # Ctrl-C ends every retry wait; the command's deadline (connect) ends the rest
     results, interrupted, elapsed = _run_interruptibly(applier, plan, reporter)
     reporter.summary(_with_service_urls(results, live), elapsed)
     env.log(f"API calls: {dict(target.client.calls)}")

@@ -9,7 +9,15 @@ readings of a job (ids, statuses and times as numbers or as strings).
 Waiting. Every wait before a retry (throttling included, for changes too: a
 429 means the request was not carried out) is announced through ``notice``,
 ends early when ``cancel`` is set (Ctrl-C) and never ends after ``deadline``:
-a retry that would be due later fails at once with :class:`RetryCancelled`.
+a retry that would be due later fails at once with :class:`DeadlineExceeded`.
+
+Deadline. ``deadline`` (the command's ``--timeout``, see :meth:`ModelArtsClient.start_deadline`)
+bounds every request too: each is sent with the request timeout or the time
+left, whichever is less; one the rate limiter could send only later, or with
+less than ``MIN_REQUEST_SECONDS`` left, is not sent; one whose answer does not
+come in the time left fails with :class:`DeadlineExceeded` (not retried). The
+message names what was being done, and says nothing was changed when no change
+was sent.
 
 Answers. An answer is the API's only if it is a JSON object that does not say
 ``is_success: false``. Anything else (a portal page with HTTP 200, cut JSON, a
@@ -49,6 +57,7 @@ import collections
 import contextlib
 import email.utils
 import json
+import math
 import re
 import threading
 import time
@@ -62,12 +71,15 @@ from vizctl.errors import (
     ApiError,
     ApiResponseError,
     AuthError,
+    DeadlineExceeded,
     InconsistentList,
     ProtocolError,
     RedirectAnswer,
+    RequestTimeout,
     RetryCancelled,
     ServerError,
     ThrottledError,
+    UnreachableError,
     UnsuccessfulAnswer,
 )
 from vizctl.model import LiveJob, LiveSnapshot, Status
@@ -89,6 +101,12 @@ DEFAULT_RETRY = RetryPolicy()
 LISTED_KEYS = ("job_id", "job_name", "status", "job_desc", "train_url", "create_time", "service_url", "duration")
 REQUIRED_KEYS = ("job_id", "job_name", "status", "train_url")  # a listed job without one of these is not a job
 SNIPPET_CHARS = 160
+MIN_REQUEST_SECONDS = 0.1  # less time than this left before the deadline: the request is not sent (it could not be answered)
+DOING = {  # what a request of each operation is doing, for the deadline's messages
+    "list": "reading the job list", "detail": "reading a job's details", "create": "creating a job",
+    "update": "updating a job", "delete": "deleting a job", "stop": "stopping a job", "restart": "restarting a job",
+}
+READS = frozenset({"list", "detail"})
 
 
 @dataclass(frozen=True)
@@ -108,7 +126,8 @@ class ModelArtsClient:
     retries included, so that benchmarks and tests can assert on API cost.
     ``notice`` receives a line for every retry (the CLI shows it at every
     verbosity), ``cancel`` stops any wait for a retry, and ``deadline`` (a
-    ``time.monotonic()`` value, or None) is when waiting must have ended.
+    ``time.monotonic()`` value, or None) is when every request and wait must
+    have ended (``time_limit``, the seconds it was set for, names it in messages).
     ``sleep``, when given, replaces waiting on ``cancel`` (tests record waits).
     """
 
@@ -138,6 +157,7 @@ class ModelArtsClient:
         self.notice = notice
         self.cancel = cancel or threading.Event()
         self.deadline = deadline
+        self.time_limit: float | None = None
         self.sleep = sleep
         self.per_page = MAX_PER_PAGE  # jobs asked for per list page; SDK_MAX_PER_PAGE once a server refuses more
         self.sort_key = "job_id"  # the list's sort; SDK_SORT_KEY once a server refuses job_id
@@ -145,6 +165,50 @@ class ModelArtsClient:
         self._calls_lock = threading.Lock()
         self._fall_back_lock = threading.Lock()
         self._accepted = False  # whether the API has answered a request with success (the credential works)
+
+    # -- the deadline --------------------------------------------------------
+
+    def start_deadline(self, seconds: float, started: float | None = None) -> None:
+        """Every request and wait ends within ``seconds`` (a command's ``--timeout``) of ``started`` (a
+        ``time.monotonic()`` value; None: now)."""
+        self.time_limit = seconds
+        self.deadline = (time.monotonic() if started is None else started) + seconds
+
+    @contextlib.contextmanager
+    def deadline_paused(self) -> Iterator[None]:
+        """Time spent inside (a person answering a confirmation) does not count against the deadline."""
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            if self.deadline is not None:
+                self.deadline += time.monotonic() - started
+
+    def time_left(self) -> float:
+        """Seconds left before the deadline (infinite without one)."""
+        return math.inf if self.deadline is None else self.deadline - time.monotonic()
+
+    def _time_for(self, op: str, request: Request) -> float:
+        """The timeout to send ``request`` with: the request timeout, or the time left if less."""
+        left = self.time_left()
+        if left < MIN_REQUEST_SECONDS:
+            raise self._out_of_time(op, request)
+        return min(self.timeout, left)
+
+    def _out_of_time(self, op: str, request: Request, why: str = "", *, sent: bool = False) -> DeadlineExceeded:
+        """The error of a request the deadline stopped: not sent (``why``: what else held it back), or unanswered."""
+        limit = "--timeout" if self.time_limit is None else f"--timeout ({self.time_limit:g} s)"
+        doing = DOING.get(op, op)
+        with self._calls_lock:
+            changed = any(n for name, n in self.calls.items() if name not in READS)
+        unchanged = "" if changed else "; nothing was changed"
+        if sent:
+            maybe = "" if op in READS else "; it may have been carried out (`vizctl plan` shows whether)"
+            return DeadlineExceeded(f"{limit} ran out while {doing}: {_where(request)} got no answer in the time left"
+                                    f"{maybe}{unchanged}")
+        if why:
+            return DeadlineExceeded(f"{doing} stopped: {why}, beyond {limit} ({_where(request)}){unchanged}")
+        return DeadlineExceeded(f"{limit} ran out before {doing}: {_where(request)} was not sent{unchanged}")
 
     # -- reads -------------------------------------------------------------
 
@@ -356,19 +420,20 @@ class ModelArtsClient:
             except ApiError as error:
                 resend = idempotent or isinstance(error, ThrottledError)  # a throttled request was not carried out
                 if not (resend and self.retry.should_retry(error, attempt)):
-                    error.attempts = attempt
+                    if not isinstance(error, RetryCancelled):  # that one says itself what was not sent
+                        error.attempts = attempt
                     raise
-                self._wait_to_retry(error, request, attempt)
+                self._wait_to_retry(op, error, request, attempt)
                 attempt += 1
 
-    def _wait_to_retry(self, error: ApiError, request: Request, attempt: int) -> None:
+    def _wait_to_retry(self, op: str, error: ApiError, request: Request, attempt: int) -> None:
         """Wait before try ``attempt + 1``: announced, within the deadline, ended by ``cancel``."""
         wait = self.retry.delay(error, attempt)
         throttled = isinstance(error, ThrottledError)
-        if self.deadline is not None and time.monotonic() + wait > self.deadline:
+        if self.deadline is not None and time.monotonic() + wait + MIN_REQUEST_SECONDS > self.deadline:
             asked = error.retry_after if throttled and error.retry_after is not None else wait
             why = f"throttled: the API asked to wait {asked:.0f} s" if throttled else f"{error}; the next try is due in {wait:.1f} s"
-            raise RetryCancelled(f"{why}, beyond --timeout ({_where(request)})") from error
+            raise self._out_of_time(op, request, why) from error
         if throttled:
             self.notice(f"throttled by the API, retrying in {_seconds(wait)} ({_where(request)})")
         else:
@@ -381,12 +446,22 @@ class ModelArtsClient:
             raise RetryCancelled(f"interrupted: {_where(request)} was not retried") from error
 
     def _send_once(self, op: str, request: Request) -> dict[str, Any]:
-        if self.rate_limiter is not None and not self.rate_limiter.acquire(self.cancel):
-            raise RetryCancelled(f"interrupted: {_where(request)} was not sent")
+        """Send ``request`` once, within the rate limit and the time left before the deadline."""
+        latest = None if self.deadline is None else self.deadline - MIN_REQUEST_SECONDS
+        if self.rate_limiter is not None and not self.rate_limiter.acquire(self.cancel, latest):
+            if self.cancel.is_set():
+                raise RetryCancelled(f"interrupted: {_where(request)} was not sent")
+            raise self._out_of_time(op, request, "the rate limit (--max-rps, or the API's throttling) would send it only later")
+        timeout = self._time_for(op, request)
         with self._calls_lock:
             self.calls[op] += 1
         started = time.monotonic()
-        response = self.transport.send(self.auth.apply(request), self.timeout)
+        try:
+            response = self.transport.send(self.auth.apply(request), timeout)
+        except (RequestTimeout, UnreachableError) as error:
+            if timeout >= self.timeout or time.monotonic() < self.deadline - MIN_REQUEST_SECONDS:
+                raise  # the request timeout's own, or no connection for another reason: retried as before
+            raise self._out_of_time(op, request, sent=isinstance(error, RequestTimeout)) from error
         self.log(f"{_where(request)} -> {response.status} ({(time.monotonic() - started) * 1000:.0f} ms)")
         try:
             data = parse_answer(response, request, self.auth.secrets())

@@ -57,7 +57,8 @@ def open_connection(args: argparse.Namespace, env: Environment, pool_size: int) 
     if getattr(args, "debug", False):
         transport = DebugTransport(transport, env)
     endpoint = _endpoint(settings)
-    region, timeout = settings.get("region"), args.request_timeout
+    # logging in and looking up the project are part of the command: none of it outlasts --timeout either
+    region, timeout = settings.get("region"), min(args.request_timeout, getattr(args, "timeout", args.request_timeout))
     iam_url = _iam(settings)
     project_id = settings.get("project_id")
     method = settings.method
@@ -130,8 +131,8 @@ def _password_auth(settings: Settings, iam_url: str | None, project_id: str | No
     body = iam.token_body(identity, project_id, project_name)
     scoped: list[str | None] = []
 
-    def issue() -> str:
-        issued = iam.issue_token(transport, iam_url, body, timeout)
+    def issue(within: float | None) -> str:
+        issued = iam.issue_token(transport, iam_url, body, timeout if within is None else min(timeout, within))
         scoped.append(issued.project_id)
         env.log(f"got an IAM token for project {issued.project_id or project_name}")
         return issued.token
@@ -198,7 +199,12 @@ def register_proxy(proxy: str, variable: str) -> str:
 def explain_auth_error(error: AuthError, settings: Settings, auth: Auth, env: Environment) -> VizctlError:
     """A refused credential, said plainly: an expired token, or a rejected signature and what to check."""
     text = error.error_message or ""
-    if settings.method == "token" and ("APIGW.0307" in f"{error.error_code}{text}" or "token must be updated" in text.lower()):
+    expired = "APIGW.0307" in f"{error.error_code}{text}" or "token must be updated" in text.lower()
+    if settings.method == "password" and expired:
+        return ConfigError(f"the API refused the IAM token of vizctl's password login ({settings.source('password')}) as "
+                           f"expired, and a fresh one too: check that the IAM endpoint ({settings.get('iam_endpoint') or 'of --region'}) "
+                           f"belongs to the same cloud and region as the ModelArts endpoint, and the clocks. Not retried")
+    if settings.method == "token" and expired:
         return ConfigError(f"the IAM token from {settings.source('token')} has expired (tokens live 24 hours; a "
                            f"password or key change revokes them): get a new one, or let vizctl log in itself with "
                            f"a password or an AK/SK pair (see docs/credentials.md)")

@@ -15,6 +15,7 @@ The tree::
         │   ├── RequestTimeout      no answer within --request-timeout        ambiguous, retried
         │   └── UnreachableError    refused, unknown host, no connection: nothing sent; retried once
         ├── RetryCancelled          a retry not sent: Ctrl-C, or it was due after --timeout
+        │   └── DeadlineExceeded    --timeout ran out: a request not sent, or its answer cut off
         ├── ProtocolError           an answer that is not the API's (HTML, cut) ambiguous, retried
         │   └── InconsistentList    the list kept disagreeing with itself (list_all re-reads)
         └── ApiResponseError        an error answer: HTTP status + ModelArts error_code
@@ -152,6 +153,11 @@ class UnreachableError(TransportError):
 
 class RetryCancelled(ApiError):
     """A retry was not sent: Ctrl-C, or its wait would have ended after the deadline (--timeout)."""
+
+
+class DeadlineExceeded(RetryCancelled):
+    """The command's --timeout ran out: a request was not sent, or its answer did not come in the time left
+    (the message says which, and that a change sent may have been carried out)."""
 
 
 class ProtocolError(ApiError):

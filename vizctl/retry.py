@@ -11,6 +11,7 @@ never waits past its deadline.
 from __future__ import annotations
 
 import collections
+import math
 import random
 import re
 import threading
@@ -66,9 +67,9 @@ class RateLimiter:
     twice the rate inside one window, which is exactly what the gateway refuses.
     """
 
-    def __init__(self, rate: float | None = None, clock=time.monotonic, sleep=time.sleep):
-        if rate is not None and rate <= 0:
-            raise ValueError("rate must be positive")
+    def __init__(self, rate: float | None = None, clock=time.monotonic, sleep: Callable[[float], None] | None = None):
+        if rate is not None and not 0 < rate < math.inf:
+            raise ValueError("rate must be positive and finite")
         self.ceiling = rate
         self.rate: float | None = None  # the current limit, None for none
         self._limit = rate  # the highest rate the limiter will grow back to (None: unbounded)
@@ -79,8 +80,9 @@ class RateLimiter:
         self._lock = threading.Lock()
         self._set_rate(rate)
 
-    def acquire(self, cancel: threading.Event | None = None) -> bool:
-        """Block until a request may be sent: True; False once ``cancel`` is set after a wait (send nothing then)."""
+    def acquire(self, cancel: threading.Event | None = None, deadline: float | None = None) -> bool:
+        """Block until a request may be sent: True. False (send nothing then) once ``cancel`` is set after
+        a wait, or at once when the request could not be sent before ``deadline`` (a ``clock`` value)."""
         while True:
             with self._lock:
                 now = self._clock()
@@ -93,9 +95,20 @@ class RateLimiter:
                     self._sent.append(now)
                     return True
                 wait = self._window - (now - self._sent[-self._capacity])
-            self._sleep(wait)  # one window at most: a second, unless --max-rps is below one
+            if deadline is not None and now + wait > deadline:
+                return False
+            self._wait(wait, cancel)  # one window at most: a second, unless --max-rps is below one
             if cancel is not None and cancel.is_set():
                 return False
+
+    def _wait(self, seconds: float, cancel: threading.Event | None) -> None:
+        """Sleep ``seconds``; without a ``sleep`` of the caller's, ``cancel`` (Ctrl-C) ends the sleep early."""
+        if self._sleep is not None:
+            self._sleep(seconds)
+        elif cancel is not None:
+            cancel.wait(seconds)
+        else:
+            time.sleep(seconds)
 
     def throttled(self, limit: float | None = None) -> None:
         """The API refused a request for flow control; ``limit`` is the N its message named, if any."""

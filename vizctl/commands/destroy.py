@@ -30,7 +30,7 @@ def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
             env.err("Nothing to destroy: no declared job exists.")
         elif deletes and not args.auto_approve:
             names = ", ".join(c.job_name for c in deletes)
-            confirm(env, f"Delete {plural(len(deletes), 'job')} ({names}) of project {plan.project_id} at {plan.endpoint}?")
+            confirm(env, f"Delete {plural(len(deletes), 'job')} ({names}) of project {plan.project_id} at {plan.endpoint}?", target.client)
         return carry_out(target, plan, live, reporter, ApplySettings(parallelism=args.parallelism, timeout=args.timeout), env)
 
 
