@@ -359,6 +359,13 @@ def test_sim_serve_with_a_port_out_of_range_is_a_usage_error(port):
                                   "(see `vizctl sim serve --help`)")
 
 
+@pytest.mark.parametrize("value", ["inf", "nan", "1e400"])
+def test_sim_serve_with_a_latency_that_is_not_finite_is_a_usage_error(value):
+    result = run("sim", "serve", "--latency", value)
+    assert result.code == 64 and "Traceback" not in result.all
+    assert result.err.strip().startswith(f"Error: latency must be a finite number, not {float(value)}")
+
+
 DEEP = b"[" * 100_000 + b"]" * 100_000
 
 

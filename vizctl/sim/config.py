@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import typing
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
@@ -75,6 +76,10 @@ class SimConfig:
     agency_ttl_seconds: float = 86400.0  # life of served agency keys
 
     def __post_init__(self) -> None:
+        for field in dataclasses.fields(self):  # inf and nan pass every range check below, and hang a request
+            value = getattr(self, field.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"{field.name} must be a finite number, not {value}")
         for name in ("startup_jitter", "rate_429", "rate_5xx", "rate_drop", "rate_lost_response", *ANSWER_FAULTS):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be within [0, 1], not {getattr(self, name)}")
