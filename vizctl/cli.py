@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 from vizctl import __version__
 from vizctl.environment import Environment
 from vizctl.model import DEFAULT_LIST_LAG
-from vizctl.errors import ConfigError, ConfirmationError, ExitStatus, PlanError, UsageError, VizctlError
+from vizctl.errors import ConfigError, ConfirmationError, ExitStatus, OutputError, PlanError, UsageError, VizctlError
 from vizctl.wording import plural
 
 if TYPE_CHECKING:
@@ -50,17 +50,21 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
         args = parser.parse_args(hoist_global_flags(list(sys.argv[1:] if argv is None else argv), parser))
         env.verbosity = getattr(args, "verbose", 0)
         env.colors = _use_colors(args, env)
-        return int(args.run(args, env))
+        status = args.run(args, env)
+        env.check_output()
+        return int(status)
     except VizctlError as error:
         env.err(error.report())
         return int(exit_status_for(error))
     except KeyboardInterrupt:
         env.err("Interrupted.")
         return int(ExitStatus.INTERRUPTED)
-    except BrokenPipeError:  # `vizctl plan | head`
+    except BrokenPipeError:  # a write outside the Environment (argparse's help) to a closed pipe
         with contextlib.suppress(OSError):
             sys.stdout = open(os.devnull, "w")
-        return int(ExitStatus.OK)
+        error = OutputError("the output could not be written in full (standard output: Broken pipe)")
+        env.err(error.report())
+        return int(exit_status_for(error))
 
 
 def exit_status_for(error: VizctlError) -> ExitStatus:

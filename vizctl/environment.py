@@ -5,9 +5,10 @@ Commands take an :class:`Environment` instead of reaching for ``sys`` and
 streams and variables. Every write goes through :meth:`Environment.redact`, so
 a secret registered with :meth:`add_secret` cannot reach any output.
 
-A stream that fails (``vizctl apply | head -1`` closes the pipe) is written to
-no more, and nothing else changes: output failures never alter what a command
-does or the exit code it ends with.
+A stream that fails (``vizctl apply | head -1`` closes the pipe, a full disk)
+is written to no more, and the command goes on doing what it does; a failed
+standard output ends it in an error all the same (:meth:`Environment.check_output`):
+a result not written in full is no success.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, TextIO
 
+from vizctl.errors import OutputError
 from vizctl.redact import MIN_SECRET_LENGTH, redact
 
 
@@ -38,7 +40,7 @@ class Environment:
     colors: bool = False  # decided by the CLI from the TTY, NO_COLOR and --no-color
     verbosity: int = 0
     _secrets: list[str] = field(default_factory=list)
-    _failed: set[int] = field(default_factory=set)  # ids of streams whose writes failed
+    _failed: dict[int, str] = field(default_factory=dict)  # ids of streams whose writes failed -> why
     _lock: threading.RLock = field(default_factory=threading.RLock)  # re-entrant: a signal handler may write
 
     def __post_init__(self) -> None:
@@ -75,9 +77,15 @@ class Environment:
             try:
                 stream.write(self.redact(text))
                 stream.flush()
-            except (OSError, ValueError):  # a closed pipe or file: write nothing more there
-                self._failed.add(id(stream))
+            except (OSError, ValueError) as exc:  # a closed pipe or file, a full disk: write nothing more there
+                self._failed[id(stream)] = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
                 _silence(stream)
+
+    def check_output(self) -> None:
+        """Raise :class:`OutputError` when a write to standard output failed."""
+        why = self._failed.get(id(self.stdout))
+        if why is not None:
+            raise OutputError(f"the output could not be written in full (standard output: {why})")
 
     def getenv(self, name: str, default: str | None = None) -> str | None:
         value = self.environ.get(name)

@@ -7,6 +7,7 @@ The tree::
     ├── ConfigError                 no endpoint, no token, bad setting       -> 1
     │   └── LocalRequestError       a request that cannot be built (a header value with a line break)
     ├── ConfirmationError           a question, but no terminal to answer it -> 1
+    ├── OutputError                 standard output could not be written in full -> 1
     ├── ManifestError               every problem in the manifests at once   -> 1
     ├── PlanError                   the plan cannot be carried out           -> 1
     │   └── StalePlanError          a saved plan no longer matches           -> 1
@@ -94,6 +95,10 @@ class Problem:
     def __str__(self) -> str:
         where = self.path if self.line is None else f"{self.path}:{self.line}"
         return f"{where}: {self.message}"
+
+
+class OutputError(VizctlError):
+    """The output (standard output, a file asked for) could not be written in full: a result not delivered is no success."""
 
 
 class ManifestError(VizctlError):
