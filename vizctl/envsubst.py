@@ -55,3 +55,8 @@ def substitute(text: str, environ: Mapping[str, str]) -> Substitution:
 
     result.text = _REFERENCE.sub(replace, text)
     return result
+
+
+def escape(text: str) -> str:
+    """``text`` written so that :func:`substitute` reads it back as itself, whatever the environment."""
+    return text.replace("${", "$${")

@@ -317,6 +317,18 @@ def _check(doc: Document, path: str) -> list[Problem]:
     return out
 
 
+def job_problems(job: dict[str, Any]) -> list[str]:
+    """Why the schema refuses ``job`` as an item of ``jobs:``, each ``field: reason`` as validate words it; empty when it is valid."""
+    data = {"jobs": [job]}
+    if _is_valid()(data):
+        return []
+    out = []
+    for err in _validator().iter_errors(data):
+        for at, text in _explain(err, tuple(err.absolute_path)):
+            out.append(f"{'.'.join(str(part) for part in at[2:]) or 'the job'}: {text}")
+    return out
+
+
 def _explain(err: ValidationError, at: JsonPath) -> Iterator[tuple[JsonPath, str]]:
     """Plain-English reasons for one schema error, each with the path of its line."""
     kind, value, expected = err.validator, err.instance, err.validator_value
