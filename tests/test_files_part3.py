@@ -20,9 +20,13 @@ from hypothesis import strategies as st
 
 from cliutil import TOKEN, manifest_of, run, write
 from httputil import Recorder
+from vizctl.auth import TokenAuth
+from vizctl.client import ModelArtsClient
 from vizctl.commands.export import declarable, manifest_text
+from vizctl.errors import ProtocolError
 from vizctl.manifest import load_manifests
 from vizctl.model import LiveJob
+from vizctl.retry import RetryPolicy
 from vizctl.sim.config import SimConfig
 from vizctl.sim.server import SimServer
 
@@ -96,3 +100,58 @@ def test_a_next_line_character_is_written_escaped_in_double_quotes(sim):
     exported = run("export", sim=sim)
     assert 'job_desc: "one\\Ntwo\\Lthree"' in exported.out, exported.out
     assert read_back(exported.out)[0]["job_desc"] == "one\x85two\u2028three"
+
+
+# -- 2. live jobs a manifest cannot declare ------------------------------------------------
+
+
+ODD_JOBS = [
+    {"job_id": 1, "job_name": "good", "status": 8, "job_desc": "", "train_url": "/b/good/", "create_time": 1},
+    {"job_id": 2, "job_name": "no-url", "status": 8, "job_desc": "", "train_url": "", "create_time": 1},
+    {"job_id": 3, "job_name": "bad name!", "status": 8, "job_desc": "", "train_url": "/b/bad/", "create_time": 1},
+    {"job_id": 4, "job_name": "long-desc", "status": 8, "job_desc": "d" * 300, "train_url": "/b/long/", "create_time": 1},
+]
+
+
+def api_of(jobs):
+    """A ModelArts list and details API answering ``jobs`` (not the simulator: it refuses such jobs)."""
+
+    def answer(handler):
+        path = handler.path.split("?")[0]
+        if path.endswith("/visualization-jobs"):
+            body = {"is_success": True, "job_total_count": len(jobs) if isinstance(jobs, list) else 0, "jobs": jobs}
+        else:
+            body = {"is_success": True, **next(j for j in jobs if str(j["job_id"]) == path.rsplit("/", 1)[1]), "job_type": "tensorboard"}
+        return 200, {"Content-Type": "application/json"}, json.dumps(body).encode()
+
+    return Recorder(answer)
+
+
+def against(server, *argv):
+    return run(*argv, env={"VIZCTL_ENDPOINT": server.url, "VIZCTL_PROJECT_ID": "proj-1", "VIZCTL_TOKEN": TOKEN})
+
+
+def test_a_live_job_with_an_empty_train_url_is_read_shown_and_not_exported(tmp_path):
+    m = manifest_of(tmp_path / "m.yaml", "good", train_url="/b/good/")
+    with api_of(ODD_JOBS) as server:
+        planned = against(server, "plan", str(m), "-v")
+        assert planned.code == 0 and "No changes." in planned.out, planned.all
+        assert "no-url" in planned.out  # an undeclared live job, listed
+        status = against(server, "status")
+        assert status.code == 0 and re.search(r"^no-url +RUNNING", status.out, re.M), status.all
+        exported = against(server, "export")
+    assert exported.code == 0, exported.all
+    assert "Skipped no-url: the API shows no train_url" in exported.err
+    assert "Skipped 'bad name!': a manifest cannot declare it as it is live (job_name: 'bad name!' is not a valid job name" in exported.err
+    assert "Skipped long-desc: a manifest cannot declare it as it is live (job_desc: at most 256 characters (got 300))" in exported.err
+    assert "Exported 1 job." in exported.err
+    assert [body["job_name"] for body in read_back(exported.out)] == ["good"]
+
+
+@pytest.mark.parametrize("jobs", ["nope", [{"job_id": 5, "job_name": "n", "status": 8, "train_url": None}],
+                                  [{"job_id": 5, "job_name": "", "status": 8, "train_url": "/b/"}]])
+def test_a_malformed_list_answer_is_still_an_error_not_an_empty_project(jobs):
+    with api_of(jobs) as server:
+        client = ModelArtsClient(server.url, "proj-1", TokenAuth("t0ken-value"), retry=RetryPolicy(attempts=2, backoff=0.01))
+        with pytest.raises(ProtocolError):
+            client.list_all()
