@@ -9,6 +9,7 @@ import itertools
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import threading
@@ -24,6 +25,7 @@ from vizctl.auth import TokenAuth
 from vizctl.client import ModelArtsClient
 from vizctl.commands.export import declarable, manifest_text
 from vizctl.errors import ProtocolError
+from vizctl import manifest
 from vizctl.manifest import load_manifests
 from vizctl.model import LiveJob
 from vizctl.retry import RetryPolicy
@@ -155,3 +157,46 @@ def test_a_malformed_list_answer_is_still_an_error_not_an_empty_project(jobs):
         client = ModelArtsClient(server.url, "proj-1", TokenAuth("t0ken-value"), retry=RetryPolicy(attempts=2, backoff=0.01))
         with pytest.raises(ProtocolError):
             client.list_all()
+
+
+# -- 3. and 8. files in a manifest directory ---------------------------------------------------
+
+
+def test_a_fifo_or_socket_among_a_directorys_manifests_is_refused_never_opened(tmp_path):
+    manifest_of(tmp_path / "d" / "a.yaml", "fi-a")
+    fifo = tmp_path / "d" / "pipe.yaml"
+    os.mkfifo(fifo)
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(str(tmp_path / "d" / "sock.yml"))
+    os.symlink("pipe.yaml", tmp_path / "d" / "link.yaml")
+    opened = threading.Event()
+
+    def writer():  # its open returns once anything opens the FIFO to read
+        os.close(os.open(fifo, os.O_WRONLY))
+        opened.set()
+
+    threading.Thread(target=writer, daemon=True).start()
+    result = run("validate", str(tmp_path / "d"))
+    listener.close()
+    assert not opened.wait(0.2), "validate opened the FIFO"
+    os.close(os.open(fifo, os.O_RDONLY | os.O_NONBLOCK))  # lets the writer go
+    assert result.code == 1, result.all
+    for name in ("pipe.yaml", "sock.yml", "link.yaml"):
+        assert f"{tmp_path / 'd' / name}: not a regular file or a directory\n" in result.err
+    assert "Traceback" not in result.err
+
+
+def test_a_fifo_put_where_a_file_was_found_is_refused_not_waited_on(tmp_path):
+    fifo = tmp_path / "pipe.yaml"
+    os.mkfifo(fifo)
+    with pytest.raises(manifest._Unreadable, match="not a regular file"):
+        manifest._read(str(fifo), None)  # what reads a file found a moment before
+
+
+def test_the_skipped_file_notice_stays_when_another_manifest_is_invalid(tmp_path):
+    write(tmp_path / "d" / "mkdocs.yml", "site_name: docs\n")
+    write(tmp_path / "d" / "bad.yaml", "jobs:\n  - job_name: b\n")  # no train_url
+    result = run("validate", str(tmp_path / "d"))
+    assert result.code == 1
+    assert f"vizctl: skipped {tmp_path / 'd' / 'mkdocs.yml'}: not a vizctl manifest (no manifest key in it)" in result.err
+    assert "missing required key 'train_url'" in result.err

@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import re
+import stat
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
 
@@ -35,6 +36,7 @@ MANIFEST_SUFFIXES = (".yaml", ".yml")
 JOB_NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,20}")
 JOB_NAME_RULE = "use 1-20 letters, digits, '_' or '-'"
 NOT_IN_DEFAULTS = ("job_name", "train_url")
+NOT_A_FILE = "not a regular file or a directory"
 
 
 STDIN = "-"  # the path that means standard input
@@ -114,7 +116,7 @@ def load_manifests(
     if problems:
         unique = list(dict.fromkeys(problems))
         unique.sort(key=lambda p: (order.get(p.path, len(order)), p.line or 0))
-        raise ManifestError(unique)
+        raise ManifestError(unique, tuple(skipped))
     return Manifest(
         jobs=tuple(jobs),
         prune_scopes=tuple(scopes),
@@ -155,13 +157,20 @@ def _read(path: str, stdin: IO | None) -> bytes:
             if isinstance(raw, str):
                 raw = raw.encode("utf-8", "surrogateescape")
         else:
-            with open(path, "rb") as f:
+            # non-blocking, and refused unless regular: a FIFO put in its place since it was found cannot hang the read
+            with open(path, "rb", opener=_open_nonblocking) as f:
+                if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                    raise _Unreadable(NOT_A_FILE)
                 raw = f.read(MAX_FILE_BYTES + 1)
     except OSError as e:
         raise _Unreadable(f"cannot read the file: {e.strerror or e}") from None
     if len(raw) > MAX_FILE_BYTES:
         raise _Unreadable(f"larger than {MAX_FILE_BYTES // 2**20} MiB: not read (a manifest of 10,000 jobs is about 1 MiB)")
     return raw
+
+
+def _open_nonblocking(path: str, flags: int) -> int:
+    return os.open(path, flags | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
 
 
 def _looks_like_manifest(raw: bytes, docs: list[Document]) -> bool:
@@ -228,7 +237,7 @@ def _not_a_file(path: str) -> str:
         if e.errno == errno.ENOENT:
             return "no such file or directory"
         return f"cannot read it: {e.strerror or e}"
-    return "not a regular file or a directory"
+    return NOT_A_FILE
 
 
 def _files_under(directory: str, problems: list[Problem]) -> list[str]:
@@ -244,8 +253,20 @@ def _files_under(directory: str, problems: list[Problem]) -> list[str]:
         for name in names:
             if not name.startswith(".") and name.lower().endswith(MANIFEST_SUFFIXES):
                 full = os.path.join(root, name)
+                if _is_special(full):  # a FIFO, socket or device: opening it could block for ever
+                    problems.append(Problem(full, None, NOT_A_FILE))
+                    continue
                 found.append((Path(os.path.relpath(full, directory)).parts, full))
     return [full for _, full in sorted(found)]
+
+
+def _is_special(path: str) -> bool:
+    """Whether ``path`` (its target, for a link) exists and is neither a regular file nor a directory."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False  # gone or a broken link: reading it says why
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
 
 
 def _parse(path: str, raw: bytes, environ: Mapping[str, str]) -> tuple[list[Document], list[Problem]]:
