@@ -477,15 +477,24 @@ def _details_cache(args: argparse.Namespace, env: Environment, target: Target) -
 
 def declared_manifest(args: argparse.Namespace, env: Environment) -> Manifest:
     """The manifests named by ``-f`` and by path arguments (``-`` is standard input), loaded and validated."""
+    from vizctl.errors import ManifestError
     from vizctl.manifest import load_manifests
 
     paths = [*(args.files or []), *getattr(args, "paths", [])]
     if not paths:
         raise UsageError("no manifests given: pass PATH or -f PATH (a file or a directory, or - for standard input; repeatable)")
-    manifest = load_manifests(paths, env.environ, env.stdin)
-    for path in manifest.skipped:
-        env.err(f"vizctl: skipped {path}: not a vizctl manifest (no manifest key in it)")
+    try:
+        manifest = load_manifests(paths, env.environ, env.stdin)
+    except ManifestError as error:
+        _say_skipped(env, error.skipped)  # the notice holds when another manifest is invalid
+        raise
+    _say_skipped(env, manifest.skipped)
     return manifest
+
+
+def _say_skipped(env: Environment, paths: Sequence[str]) -> None:
+    for path in paths:
+        env.err(f"vizctl: skipped {path}: not a vizctl manifest (no manifest key in it)")
 
 
 def plan_options(args: argparse.Namespace) -> PlanOptions:

@@ -104,8 +104,9 @@ class OutputError(VizctlError):
 class ManifestError(VizctlError):
     """The manifests are invalid; carries every problem found."""
 
-    def __init__(self, problems: list[Problem]):
+    def __init__(self, problems: list[Problem], skipped: tuple[str, ...] = ()):
         self.problems = problems
+        self.skipped = skipped  # files in a directory read and found not to be manifests, as Manifest.skipped
         files = len({p.path for p in problems})
         super().__init__(f"{plural(len(problems), 'problem')} in {plural(files, 'file')}; nothing was sent to the API")
 
