@@ -16,7 +16,7 @@ from vizctl.client import ModelArtsClient
 from vizctl.details_cache import DetailsCache
 from vizctl.errors import StalePlanError, VizctlError
 from vizctl.model import LiveJob, LiveSnapshot, Manifest, Phase
-from vizctl.plan import PLAN_FILE_KIND, Action, Plan, fingerprint, plan_from_dict, plan_to_dict
+from vizctl.plan import PLAN_FILE_KIND, Action, Plan, fingerprint, plan_field, plan_from_dict, plan_strings, plan_to_dict
 from vizctl.planner import PlanOptions, build_plan, details_needed
 
 
@@ -70,21 +70,28 @@ def save_plan(path: str, plan: Plan, endpoint: str, project_id: str, options: Pl
 
 
 def load_plan(path: str) -> SavedPlan:
-    """Read a plan file written by :func:`save_plan`."""
+    """Read a plan file written by :func:`save_plan`; anything else, or a damaged one, is one error naming the file."""
     try:
         with open(path, encoding="utf-8") as handle:
             data = json.load(handle)
     except OSError as exc:
         raise VizctlError(f"cannot read the plan file {path}: {exc.strerror or exc}") from None
-    except ValueError:
+    except ValueError:  # not JSON, not UTF-8
         raise StalePlanError(f"{path} is not a vizctl plan file (not JSON)") from None
-    plan = plan_from_dict(data)
+    except RecursionError:
+        raise StalePlanError(f"{path} is not a vizctl plan file (JSON nested too deeply to read)") from None
     try:
-        opts = data["options"]
-        options = PlanOptions(frozenset(opts["targets"]), frozenset(opts["replace"]), bool(opts["prune"]), bool(opts["force"]))
-        return SavedPlan(plan, data["connection"]["endpoint"], data["connection"]["project_id"], options)
-    except (KeyError, TypeError):
-        raise StalePlanError(f"{path} is a damaged plan file") from None
+        plan = plan_from_dict(data)
+        options, connection = plan_field(data, "options", dict), plan_field(data, "connection", dict)
+        saved = PlanOptions(
+            frozenset(plan_strings(options, "targets", "options.", required=True)),
+            frozenset(plan_strings(options, "replace", "options.", required=True)),
+            plan_field(options, "prune", bool, "options."),
+            plan_field(options, "force", bool, "options."),
+        )
+        return SavedPlan(plan, plan_field(connection, "endpoint", str, "connection."), plan_field(connection, "project_id", str, "connection."), saved)
+    except StalePlanError as error:
+        raise StalePlanError(f"{path}: {error}") from None
 
 
 def check_fresh(saved: Plan, manifest: Manifest, snapshot: LiveSnapshot) -> None:
