@@ -469,7 +469,7 @@ def _details_cache(args: argparse.Namespace, env: Environment, target: Target) -
     from vizctl.details_cache import DetailsCache, cache_path
 
     path = None if args.no_cache else cache_path(env)
-    return None if path is None else DetailsCache(path, target.endpoint_label, target.project_id)
+    return None if path is None else DetailsCache(path, target.endpoint_label, target.project_id, lambda message: env.err(f"vizctl: {message}"))
 
 
 # -- commands ------------------------------------------------------------------

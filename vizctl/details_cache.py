@@ -21,7 +21,7 @@ import dataclasses
 import json
 import os
 import tempfile
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from vizctl.environment import Environment
 from vizctl.model import LiveJob
@@ -43,10 +43,12 @@ def cache_path(env: Environment) -> str | None:
 class DetailsCache:
     """The details fields of the jobs of one endpoint and project, kept in one JSON file."""
 
-    def __init__(self, path: str, endpoint: str, project_id: str):
+    def __init__(self, path: str, endpoint: str, project_id: str, notice: Callable[[str], None] = lambda message: None):
         self.path = path
         self._scope = f"{endpoint.rstrip('/')} {project_id}"
-        self._entries = _read(path)
+        self._entries, damage = _read(path)
+        if damage:
+            notice(f"ignored the details cache {path}: {damage}; it is written anew")
 
     def lookup(self, jobs: Iterable[LiveJob]) -> dict[str, LiveJob]:
         """The listed jobs whose details are remembered, as details (listed fields plus the remembered ones), by id."""
@@ -78,15 +80,20 @@ class DetailsCache:
         return f"{self._scope} {job.job_id} {job.create_time}"
 
 
-def _read(path: str) -> dict[str, Any]:
-    """The entries of the file; a missing, unreadable or damaged file is an empty cache."""
+def _read(path: str) -> tuple[dict[str, Any], str | None]:
+    """The entries of the file, and what is wrong with it: a missing file is an empty cache; so is an
+    unreadable or damaged one, said."""
     try:
         with open(path, encoding="utf-8") as handle:
             data = json.load(handle)
-    except (OSError, ValueError):
-        return {}
+    except FileNotFoundError:
+        return {}, None
+    except OSError as exc:
+        return {}, f"cannot read it ({exc.strerror or exc})"
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, nested too deeply to read
+        return {}, "damaged (not JSON vizctl can read)"
     entries = data.get("jobs") if isinstance(data, dict) and data.get("version") == 1 else None
-    return dict(entries) if isinstance(entries, dict) else {}
+    return (dict(entries), None) if isinstance(entries, dict) else ({}, "not a vizctl details cache of version 1")
 
 
 def _write(path: str, entries: dict[str, Any]) -> None:
