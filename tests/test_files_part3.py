@@ -200,3 +200,71 @@ def test_the_skipped_file_notice_stays_when_another_manifest_is_invalid(tmp_path
     assert result.code == 1
     assert f"vizctl: skipped {tmp_path / 'd' / 'mkdocs.yml'}: not a vizctl manifest (no manifest key in it)" in result.err
     assert "missing required key 'train_url'" in result.err
+
+
+# -- 4. damaged plan and cache files -------------------------------------------------------
+
+
+def saved_plan(tmp_path, sim) -> tuple[Path, dict]:
+    m = manifest_of(tmp_path / "m.yaml", "dp-a")
+    plan_file = tmp_path / "plan.json"
+    assert run("plan", str(m), "--out", str(plan_file), sim=sim).code == 0
+    return plan_file, json.loads(plan_file.read_text())
+
+
+def damage(data, how):
+    data = json.loads(json.dumps(data))
+    if how == "wrong type":
+        data["changes"][0]["job_name"] = 5
+    elif how == "null change":
+        data["changes"][0] = None
+    elif how == "null manifests":
+        data["manifests"] = None
+    elif how == "null options":
+        data["options"] = None
+    elif how == "quota list":
+        data["quota"] = []
+    elif how == "diff of strings":
+        data["changes"][0]["diff"] = ["x"]
+    elif how == "bad location":
+        data["changes"][0]["location"] = "m.yaml:one"
+    return json.dumps(data)
+
+
+DAMAGES = {
+    "wrong type": "changes[0].job_name must be a string (got the number 5)",
+    "null change": "changes[0] must be an object (got null)",
+    "null manifests": "manifests is null",
+    "null options": "options is null",
+    "quota list": "quota must be an object (got a list)",
+    "diff of strings": "changes[0].diff[0] must be an object (got a string)",
+    "bad location": "changes[0].location 'm.yaml:one' is not PATH:LINE",
+}
+
+
+@pytest.mark.parametrize("how", DAMAGES)
+def test_a_damaged_plan_file_is_one_error_naming_the_file_and_the_field(tmp_path, sim, how):
+    plan_file, data = saved_plan(tmp_path, sim)
+    plan_file.write_text(damage(data, how))
+    for argv in (("show", str(plan_file)), ("apply", str(plan_file))):
+        result = run(*argv, sim=sim)
+        assert result.code == 1 and result.out == "", result.all
+        assert result.err == f"Error: {plan_file}: the plan file is damaged: {DAMAGES[how]}\n"
+    assert sim.stats.get("POST create", 0) == 0
+
+
+def test_a_plan_file_of_100000_nested_brackets_is_refused_without_a_traceback(tmp_path, sim):
+    deep = write(tmp_path / "deep.json", "[" * 100_000 + "]" * 100_000)
+    for argv in (("show", str(deep)), ("apply", str(deep))):
+        result = run(*argv, sim=sim)
+        assert (result.code, result.err) == (1, f"Error: {deep} is not a vizctl plan file (JSON nested too deeply to read)\n")
+
+
+def test_a_details_cache_of_100000_nested_brackets_is_ignored_with_a_notice(tmp_path, sim):
+    seed(sim, "dc-deep", job_type="tensorboard")
+    m = write(tmp_path / "m.yaml", "jobs:\n  - {job_name: dc-deep, train_url: /bucket/dc-deep/logs/, job_type: tensorboard}\n")
+    cache = write(tmp_path / "cache" / "details-v1.json", "[" * 100_000)
+    result = run("plan", str(m), sim=sim, env={"VIZCTL_CACHE_DIR": str(cache.parent)})
+    assert result.code == 0 and "No changes." in result.out, result.all
+    assert f"vizctl: ignored the details cache {cache}: damaged (not JSON vizctl can read); it is written anew\n" in result.err
+    assert json.loads(cache.read_text())["version"] == 1  # the plan's reads replaced it
