@@ -519,11 +519,13 @@ def cmd_version(args: argparse.Namespace, env: Environment) -> ExitStatus:
 
 
 def cmd_plan(args: argparse.Namespace, env: Environment) -> ExitStatus:
-    from vizctl.manager import make_plan, save_plan
+    from vizctl.manager import check_plan_destination, make_plan, save_plan
     from vizctl.plan import Action
     from vizctl.render import RENDERERS
 
     manifest = declared_manifest(args, env)
+    if args.out:
+        check_plan_destination(args.out, manifest.files)  # before any request: a refused --out sends nothing
     options = plan_options(args)
     with connect(args, env, args.parallelism) as target:
         plan, _ = make_plan(target.client, manifest, options, args.parallelism, _details_cache(args, env, target))

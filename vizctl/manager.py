@@ -6,18 +6,23 @@ meets the API and the file system.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Iterable
 
 from vizctl.client import ModelArtsClient
 from vizctl.details_cache import DetailsCache
-from vizctl.errors import StalePlanError, VizctlError
+from vizctl.errors import OutputError, StalePlanError, UsageError, VizctlError
+from vizctl.manifest import MANIFEST_SUFFIXES, STDIN
 from vizctl.model import LiveJob, LiveSnapshot, Manifest, Phase
 from vizctl.plan import PLAN_FILE_KIND, Action, Plan, fingerprint, plan_field, plan_from_dict, plan_strings, plan_to_dict
 from vizctl.planner import PlanOptions, build_plan, details_needed
+
+
+MAX_PLAN_BYTES = 256 * 2**20  # a file larger than this is not taken for a plan to overwrite (10,000 jobs: about 20 MB)
 
 
 @dataclass(frozen=True)
@@ -59,6 +64,7 @@ def save_plan(path: str, plan: Plan, endpoint: str, project_id: str, options: Pl
         "options": {"targets": sorted(options.targets), "replace": sorted(options.replace), "prune": options.prune, "force": options.force},
     }
     directory = os.path.dirname(os.path.abspath(path))
+    tmp = None
     try:
         fd, tmp = tempfile.mkstemp(prefix=".vizctl-plan-", dir=directory)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
@@ -66,7 +72,44 @@ def save_plan(path: str, plan: Plan, endpoint: str, project_id: str, options: Pl
             handle.write("\n")
         os.replace(tmp, path)
     except OSError as exc:
-        raise VizctlError(f"cannot write the plan to {path}: {exc.strerror or exc}") from None
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)  # a full disk leaves no half-written temporary file behind
+        raise OutputError(f"cannot write the plan to {path}: {exc.strerror or exc}") from None
+
+
+def check_plan_destination(path: str, manifest_files: Iterable[str]) -> None:
+    """Refuse ``plan --out PATH`` where a plan would overwrite what is not a plan: a manifest, any file that is not a
+    vizctl plan file, or a name apply reads as a manifest."""
+    if path.lower().endswith(MANIFEST_SUFFIXES):
+        raise UsageError(f"--out {path}: apply reads a *.yaml or *.yml file as a manifest; save the plan as e.g. plan.json")
+    if not os.path.lexists(path):
+        return
+    if any(f != STDIN and _same_file(path, f) for f in manifest_files):
+        raise UsageError(f"--out {path} is a manifest this plan was made from: it is not overwritten; nothing was written")
+    if not os.path.isfile(path):
+        raise UsageError(f"--out {path} exists and is not a regular file: nothing was written")
+    if not _is_plan_file(path):
+        raise UsageError(f"--out {path} exists and is not a vizctl plan file: it is not overwritten; nothing was written")
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _is_plan_file(path: str) -> bool:
+    """Whether ``path`` holds a vizctl plan file (of any format version, damaged or not)."""
+    try:
+        if os.path.getsize(path) > MAX_PLAN_BYTES:
+            return False
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except (OSError, ValueError, RecursionError):
+        return False
+    return isinstance(data, dict) and data.get("kind") == PLAN_FILE_KIND
 
 
 def load_plan(path: str) -> SavedPlan:
