@@ -75,8 +75,7 @@ class Environment:
             if id(stream) in self._failed:
                 return
             try:
-                stream.write(self.redact(text))
-                stream.flush()
+                _write_all(stream, self.redact(text))
             except (OSError, ValueError) as exc:  # a closed pipe or file, a full disk: write nothing more there
                 self._failed[id(stream)] = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
                 _silence(stream)
@@ -90,6 +89,26 @@ class Environment:
     def getenv(self, name: str, default: str | None = None) -> str | None:
         value = self.environ.get(name)
         return value if value not in (None, "") else default
+
+
+def _write_all(stream: TextIO, text: str) -> None:
+    """Write and flush ``text``; a short write (a file that reached its size limit) is an error, never data lost quietly.
+
+    A text stream over a binary one ignores how much its buffer took, so the bytes go to the buffer, which says.
+    """
+    buffer = getattr(stream, "buffer", None)
+    if buffer is None:
+        stream.write(text)
+        stream.flush()
+        return
+    stream.flush()  # whatever the text layer holds goes first
+    data = memoryview(text.encode(stream.encoding or "utf-8", stream.errors or "strict"))
+    while data:
+        written = buffer.write(data)
+        if not written:
+            raise OSError("the stream took none of the output")
+        data = data[written:]
+    buffer.flush()
 
 
 def _silence(stream: TextIO) -> None:
