@@ -268,3 +268,89 @@ def test_a_details_cache_of_100000_nested_brackets_is_ignored_with_a_notice(tmp_
     assert result.code == 0 and "No changes." in result.out, result.all
     assert f"vizctl: ignored the details cache {cache}: damaged (not JSON vizctl can read); it is written anew\n" in result.err
     assert json.loads(cache.read_text())["version"] == 1  # the plan's reads replaced it
+
+
+# -- 5. plan --out never overwrites what is not a plan -------------------------------------
+
+
+def test_plan_out_refuses_a_manifest_and_any_file_that_is_not_a_plan(tmp_path, sim):
+    m = manifest_of(tmp_path / "team.yaml", "po-a")
+    data = manifest_of(tmp_path / "d" / "b.yml", "po-b")
+    notes = write(tmp_path / "notes.txt", "my notes\n")
+    link = tmp_path / "link.json"
+    os.symlink(data, link)
+    cases = {
+        str(m): "apply reads a *.yaml or *.yml file as a manifest",
+        str(tmp_path / "new.YML"): "apply reads a *.yaml or *.yml file as a manifest",
+        str(link): "is a manifest this plan was made from",
+        str(notes): "exists and is not a vizctl plan file",
+        str(tmp_path / "d"): "exists and is not a regular file",
+    }
+    for out, why in cases.items():
+        before = {p: p.read_bytes() for p in (m, data, notes)}
+        result = run("plan", str(m), str(tmp_path / "d"), "--out", out, sim=sim)
+        assert result.code == 64 and f"Error: --out {out}" in result.err and why in result.err, (out, result.all)
+        assert {p: p.read_bytes() for p in before} == before and not (tmp_path / "new.YML").exists()
+    assert sim.stats.get("GET list", 0) == 0  # refused before anything was asked
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d", "link.json", "notes.txt", "team.yaml"]
+
+
+def test_plan_out_overwrites_an_earlier_plan_file(tmp_path, sim):
+    m = manifest_of(tmp_path / "m.yaml", "po-a")
+    plan_file = tmp_path / "plan.json"
+    assert run("plan", str(m), "--out", str(plan_file), sim=sim).code == 0
+    manifest_of(m, "po-a", "po-b")
+    assert run("plan", str(m), "--out", str(plan_file), sim=sim).code == 0
+    assert [c["job_name"] for c in json.loads(plan_file.read_text())["changes"]] == ["po-a", "po-b"]
+
+
+# -- 6. a failed write is an error ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("argv", [("export",), ("plan", "{m}", "-o", "json"), ("status", "-o", "json"), ("show", "{plan}")])
+def test_output_to_a_full_device_is_an_error_not_a_success(tmp_path, sim, argv):
+    for i in range(60):  # more than a pipe's or a buffer's worth of output
+        seed(sim, f"full-{i}", job_desc="d" * 200)
+    m = manifest_of(tmp_path / "m.yaml", *(f"full-{i}" for i in range(60)), job_desc="d" * 200)
+    plan_file = tmp_path / "plan.json"
+    assert run("plan", str(m), "--out", str(plan_file), sim=sim).code == 0
+    with open("/dev/full", "w", encoding="utf-8") as full:
+        result = run(*(a.format(m=m, plan=plan_file) for a in argv), sim=sim, stdout=full)
+    assert result.code == 1, result.all
+    assert result.err.splitlines()[-1] == "Error: the output could not be written in full (standard output: No space left on device)"
+    assert "Exported" not in result.err
+
+
+def spawn_limited(sim, cwd, *argv, file_bytes):
+    """``vizctl *argv`` as a process that may write no file beyond ``file_bytes`` (RLIMIT_FSIZE: EFBIG, a full disk's like)."""
+    import resource
+
+    env = {**os.environ, "VIZCTL_ENDPOINT": sim.url, "VIZCTL_PROJECT_ID": "proj-1", "VIZCTL_TOKEN": TOKEN,
+           "PYTHONPATH": str(REPO), "PYTHONDONTWRITEBYTECODE": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "vizctl", *argv, "--no-cache"], capture_output=True, text=True, env=env, cwd=cwd, timeout=60,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (file_bytes, resource.RLIM_INFINITY)),
+    )
+
+
+def test_a_plan_out_that_cannot_be_written_leaves_no_file_and_fails(tmp_path, sim):
+    m = manifest_of(tmp_path / "m.yaml", *(f"pl-{i}" for i in range(20)))
+    result = spawn_limited(sim, tmp_path, "plan", str(m), "--out", "plan.json", file_bytes=2000)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.splitlines()[-1] == "Error: cannot write the plan to plan.json: File too large"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.yaml"]  # neither the plan nor its temporary file
+
+
+def test_export_to_a_file_that_fills_up_does_not_say_exported(tmp_path, sim):
+    for i in range(50):
+        seed(sim, f"ex-{i}", job_desc="d" * 200)
+    with open(tmp_path / "out.yaml", "w") as out:
+        result = subprocess.run(
+            [sys.executable, "-c", "import resource, sys; resource.setrlimit(resource.RLIMIT_FSIZE, (4096, resource.RLIM_INFINITY));"
+             "from vizctl.cli import main; sys.exit(main(sys.argv[1:]))", "export"],
+            stdout=out, stderr=subprocess.PIPE, text=True, timeout=60, cwd=tmp_path,
+            env={**os.environ, "VIZCTL_ENDPOINT": sim.url, "VIZCTL_PROJECT_ID": "proj-1", "VIZCTL_TOKEN": TOKEN, "PYTHONPATH": str(REPO)},
+        )
+    assert result.returncode == 1, result.stderr
+    assert "Exported" not in result.stderr and "Traceback" not in result.stderr
+    assert result.stderr.splitlines()[-1] == "Error: the output could not be written in full (standard output: File too large)"
