@@ -442,8 +442,9 @@ def _make_sim_state_dir(cwd: str) -> None:
     os.makedirs(directory, exist_ok=True)
     ignore = os.path.join(directory, ".gitignore")
     if not os.path.exists(ignore):
-        with open(ignore, "w", encoding="utf-8") as handle:
-            handle.write("# vizctl --sim state: local, never committed\n*\n")
+        from vizctl.fileio import write_atomically
+
+        write_atomically(ignore, "# vizctl --sim state: local, never committed\n*\n")
 
 
 def _client(endpoint: str, project: str, auth: Auth, transport: Transport, args: argparse.Namespace, env: Environment) -> ModelArtsClient:

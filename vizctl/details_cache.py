@@ -20,10 +20,10 @@ import contextlib
 import dataclasses
 import json
 import os
-import tempfile
 from typing import Any, Callable, Iterable
 
 from vizctl.environment import Environment
+from vizctl.fileio import write_atomically
 from vizctl.model import LiveJob
 
 FILE_NAME = "details-v1.json"
@@ -98,14 +98,6 @@ def _read(path: str) -> tuple[dict[str, Any], str | None]:
 
 def _write(path: str, entries: dict[str, Any]) -> None:
     """Replace the file atomically; a cache that cannot be written is only a slower next plan."""
-    tmp = None
-    try:
+    with contextlib.suppress(OSError):
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".details-", dir=os.path.dirname(path))
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump({"version": 1, "jobs": entries}, handle, separators=(",", ":"))
-        os.replace(tmp, path)
-    except OSError:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
+        write_atomically(path, json.dumps({"version": 1, "jobs": entries}, separators=(",", ":")), prefix=".details-")

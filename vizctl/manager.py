@@ -6,16 +6,15 @@ meets the API and the file system.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass, replace
 from typing import Any, Iterable
 
 from vizctl.client import ModelArtsClient
 from vizctl.details_cache import DetailsCache
 from vizctl.errors import OutputError, StalePlanError, UsageError, VizctlError
+from vizctl.fileio import write_atomically
 from vizctl.manifest import MANIFEST_SUFFIXES, STDIN
 from vizctl.model import LiveJob, LiveSnapshot, Manifest, Phase
 from vizctl.plan import PLAN_FILE_KIND, Action, Plan, fingerprint, plan_field, plan_from_dict, plan_strings, plan_to_dict
@@ -63,18 +62,9 @@ def save_plan(path: str, plan: Plan, endpoint: str, project_id: str, options: Pl
         "connection": {"endpoint": endpoint, "project_id": project_id},
         "options": {"targets": sorted(options.targets), "replace": sorted(options.replace), "prune": options.prune, "force": options.force},
     }
-    directory = os.path.dirname(os.path.abspath(path))
-    tmp = None
     try:
-        fd, tmp = tempfile.mkstemp(prefix=".vizctl-plan-", dir=directory)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2, ensure_ascii=False)
-            handle.write("\n")
-        os.replace(tmp, path)
+        write_atomically(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n", prefix=".vizctl-plan-")
     except OSError as exc:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)  # a full disk leaves no half-written temporary file behind
         raise OutputError(f"cannot write the plan to {path}: {exc.strerror or exc}") from None
 
 
