@@ -354,3 +354,24 @@ def test_export_to_a_file_that_fills_up_does_not_say_exported(tmp_path, sim):
     assert result.returncode == 1, result.stderr
     assert "Exported" not in result.stderr and "Traceback" not in result.stderr
     assert result.stderr.splitlines()[-1] == "Error: the output could not be written in full (standard output: File too large)"
+
+
+# -- 7. a saved plan names the variable that changed ---------------------------------------
+
+
+def test_a_saved_plan_names_the_variable_that_changed_never_its_value(tmp_path, sim):
+    m = write(tmp_path / "m.yaml", "jobs:\n  - job_name: var-a\n    train_url: /b/${BUCKET}/\n    job_desc: ${DESC:-none}\n")
+    plan_file = tmp_path / "plan.json"
+    made = run("plan", str(m), "--out", str(plan_file), sim=sim, env={"BUCKET": "bucket-one", "DESC": "sekrit-value-1"})
+    assert made.code == 0, made.all
+    fingerprints = json.loads(plan_file.read_text())["variables"]
+    assert set(fingerprints) == {"BUCKET", "DESC"} and all(re.fullmatch("[0-9a-f]{6}", v) for v in fingerprints.values())
+    stale = run("apply", str(plan_file), sim=sim, env={"BUCKET": "bucket-one", "DESC": "sekrit-value-2"})
+    assert stale.code == 1 and "sekrit-value" not in stale.err
+    assert stale.err == "Error: plan is stale: the value of ${DESC} changed since it was made (values are not shown); run `vizctl plan` again\n"
+    both = run("apply", str(plan_file), sim=sim, env={"BUCKET": "bucket-two"})  # DESC unset: its default
+    assert "Error: plan is stale: the values of ${BUCKET}, ${DESC} changed since it was made" in both.err
+    manifest_of(m, "var-a")  # the file itself changed, no variable read any more
+    edited = run("apply", str(plan_file), sim=sim, env={"BUCKET": "bucket-one", "DESC": "sekrit-value-1"})
+    assert edited.err == "Error: plan is stale: the manifests changed since it was made; run `vizctl plan` again\n"
+    assert sim.stats.get("POST create", 0) == 0

@@ -534,7 +534,7 @@ def cmd_plan(args: argparse.Namespace, env: Environment) -> ExitStatus:
         env.log(f"{target.client.calls['list']} list call(s), {target.client.calls['detail']} details call(s)")
     env.out(RENDERERS[args.output]().render(plan, verbose=env.verbosity > 0, colors=env.colors))
     if args.out:
-        save_plan(args.out, plan, target.endpoint_label, target.project_id, options)
+        save_plan(args.out, plan, target.endpoint_label, target.project_id, options, manifest)
         env.err(f"Saved the plan to {args.out}; apply it with: vizctl apply {args.out}")
     problems = [*plan.errors, *(c.reason for c in plan.changes if c.action is Action.AMBIGUOUS)]
     if problems:
@@ -569,7 +569,7 @@ def cmd_apply(args: argparse.Namespace, env: Environment) -> ExitStatus:
                     f"not {target.endpoint_label} project {target.project_id}"
                 )
             live = target.client.list_all()
-            check_fresh(saved.plan, manifest, live)
+            check_fresh(saved.plan, manifest, live, saved.variables)
             plan = saved.plan
         else:
             plan, live = make_plan(target.client, manifest, plan_options(args), args.parallelism, _details_cache(args, env, target))

@@ -6,9 +6,10 @@ meets the API and the file system.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterable
 
 from vizctl.client import ModelArtsClient
@@ -32,6 +33,7 @@ class SavedPlan:
     endpoint: str
     project_id: str
     options: PlanOptions
+    variables: dict[str, str] = field(default_factory=dict)  # ${VAR} name -> fingerprint of its value
 
 
 def make_plan(
@@ -54,14 +56,17 @@ def make_plan(
     return build_plan(manifest, snapshot, details, options), snapshot
 
 
-def save_plan(path: str, plan: Plan, endpoint: str, project_id: str, options: PlanOptions) -> None:
-    """Write the plan file atomically. It holds no credentials, only where and what."""
+def save_plan(path: str, plan: Plan, endpoint: str, project_id: str, options: PlanOptions, manifest: Manifest | None = None) -> None:
+    """Write the plan file atomically. It holds no credentials, only where and what, and a short fingerprint
+    of each ``${VAR}`` value the manifests read (never the value), to name the one that changed."""
     data: dict[str, Any] = {
         "kind": PLAN_FILE_KIND,
         **plan_to_dict(plan),
         "connection": {"endpoint": endpoint, "project_id": project_id},
         "options": {"targets": sorted(options.targets), "replace": sorted(options.replace), "prune": options.prune, "force": options.force},
     }
+    if manifest is not None and manifest.variables:  # only then: a plan file of manifests without variables is as before
+        data["variables"] = variable_fingerprints(manifest)
     try:
         write_atomically(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n", prefix=".vizctl-plan-")
     except OSError as exc:
@@ -122,18 +127,40 @@ def load_plan(path: str) -> SavedPlan:
             plan_field(options, "prune", bool, "options."),
             plan_field(options, "force", bool, "options."),
         )
-        return SavedPlan(plan, plan_field(connection, "endpoint", str, "connection."), plan_field(connection, "project_id", str, "connection."), saved)
+        variables = plan_field(data, "variables", dict, default={})
+        variables = {name: plan_field(variables, name, str, "variables.") for name in variables}
+        endpoint, project_id = plan_field(connection, "endpoint", str, "connection."), plan_field(connection, "project_id", str, "connection.")
+        return SavedPlan(plan, endpoint, project_id, saved, variables)
     except StalePlanError as error:
         raise StalePlanError(f"{path}: {error}") from None
 
 
-def check_fresh(saved: Plan, manifest: Manifest, snapshot: LiveSnapshot) -> None:
+def variable_fingerprints(manifest: Manifest) -> dict[str, str]:
+    """Each ``${VAR}`` the manifests read -> 6 hex digits of a hash of its value ("unset" when it was): enough to
+    tell that it changed, too short to find a secret value by."""
+    return {
+        name: "unset" if value is None else hashlib.sha256(f"{name}={value}".encode("utf-8", "surrogateescape")).hexdigest()[:6]
+        for name, value in manifest.variables
+    }
+
+
+def check_fresh(saved: Plan, manifest: Manifest, snapshot: LiveSnapshot, variables: dict[str, str] | None = None) -> None:
     """Refuse a saved plan whose manifests, or any live job it changes or reports on, changed since it was made.
 
-    Apply reports the jobs a saved plan does not change from this read, so each
-    of them must still be as planned; a starting job may have started since.
+    A changed ``${VAR}`` is named (``variables``: the plan file's fingerprints), never its value. Apply reports
+    the jobs a saved plan does not change from this read, so each of them must still be as planned; a starting
+    job may have started since.
     """
     if manifest.digest != saved.manifest_digest:
+        now = variable_fingerprints(manifest)
+        if variables is not None and variables.keys() == now.keys():  # other variables read: the files changed
+            changed = sorted(name for name in now if variables[name] != now[name])
+            if changed:
+                names = ", ".join(f"${{{name}}}" for name in changed)
+                raise StalePlanError(
+                    f"plan is stale: {'the value of' if len(changed) == 1 else 'the values of'} {names} changed since it was made"
+                    " (values are not shown); run `vizctl plan` again"
+                )
         raise StalePlanError("plan is stale: the manifests changed since it was made; run `vizctl plan` again")
     by_name = snapshot.by_name()
     by_id = {job.job_id: job for job in snapshot.jobs}

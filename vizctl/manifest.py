@@ -69,6 +69,7 @@ def load_manifests(
     digest = hashlib.sha256()
     read: list[str] = []
     skipped: list[str] = []
+    variables: dict[str, str | None] = {}
     jobs: list[JobSpec] = []
     scopes: list[PruneScope] = []
     first_seen: dict[str, Location] = {}
@@ -89,6 +90,7 @@ def load_manifests(
         read.append(path)
         _digest_file(digest, path, raw, docs)
         for doc in docs:
+            variables.update(doc.variables)
             found = _check(doc, label)
             problems.extend(found)
             for name, loc in _declared_names(doc, label):
@@ -124,6 +126,7 @@ def load_manifests(
         digest=digest.hexdigest(),
         explicitly_empty=explicitly_empty,
         skipped=tuple(skipped),
+        variables=tuple(sorted(variables.items())),
     )
 
 
