@@ -375,3 +375,12 @@ def test_a_saved_plan_names_the_variable_that_changed_never_its_value(tmp_path, 
     edited = run("apply", str(plan_file), sim=sim, env={"BUCKET": "bucket-one", "DESC": "sekrit-value-1"})
     assert edited.err == "Error: plan is stale: the manifests changed since it was made; run `vizctl plan` again\n"
     assert sim.stats.get("POST create", 0) == 0
+
+
+def test_apply_to_a_full_device_ends_with_its_true_code_and_says_the_output_was_lost(tmp_path, sim):
+    m = manifest_of(tmp_path / "m.yaml", "full-a")
+    with open("/dev/full", "w", encoding="utf-8") as full:
+        result = run("apply", str(m), "-y", "--timeout", "30", sim=sim, stdout=full)
+    assert result.code == 0, result.all  # the job runs: apply's exit code is that outcome
+    assert result.err.splitlines()[-1] == "vizctl: the output could not be written in full (standard output: No space left on device)"
+    assert [j["status"] for j in sim.state.list_jobs("proj-1", {})["jobs"]] == [8]

@@ -51,7 +51,10 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
         env.verbosity = getattr(args, "verbose", 0)
         env.colors = _use_colors(args, env)
         status = args.run(args, env)
-        env.check_output()
+        if args.command in OUTCOME_COMMANDS:
+            env.check_output(notice_only=True)  # their exit code is the jobs' outcome (README): the lost output is said
+        else:
+            env.check_output()
         return int(status)
     except VizctlError as error:
         env.err(error.report())
@@ -65,6 +68,9 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
         error = OutputError("the output could not be written in full (standard output: Broken pipe)")
         env.err(error.report())
         return int(exit_status_for(error))
+
+
+OUTCOME_COMMANDS = ("apply", "wait", "destroy")  # their exit code tells how the jobs ended, output or not
 
 
 def exit_status_for(error: VizctlError) -> ExitStatus:

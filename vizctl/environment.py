@@ -6,9 +6,10 @@ streams and variables. Every write goes through :meth:`Environment.redact`, so
 a secret registered with :meth:`add_secret` cannot reach any output.
 
 A stream that fails (``vizctl apply | head -1`` closes the pipe, a full disk)
-is written to no more, and the command goes on doing what it does; a failed
-standard output ends it in an error all the same (:meth:`Environment.check_output`):
-a result not written in full is no success.
+is written to no more, and the command goes on doing what it does. At its end,
+:meth:`Environment.check_output` says so: an error for a command whose result is
+its output (a result not written in full is no success), a notice for apply,
+wait and destroy, whose exit code is the jobs' outcome.
 """
 
 from __future__ import annotations
@@ -80,11 +81,15 @@ class Environment:
                 self._failed[id(stream)] = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
                 _silence(stream)
 
-    def check_output(self) -> None:
-        """Raise :class:`OutputError` when a write to standard output failed."""
+    def check_output(self, notice_only: bool = False) -> None:
+        """Raise :class:`OutputError` when a write to standard output failed (``notice_only``: say so on standard error)."""
         why = self._failed.get(id(self.stdout))
-        if why is not None:
-            raise OutputError(f"the output could not be written in full (standard output: {why})")
+        if why is None:
+            return
+        error = OutputError(f"the output could not be written in full (standard output: {why})")
+        if not notice_only:
+            raise error
+        self.err(f"vizctl: {error}")
 
     def getenv(self, name: str, default: str | None = None) -> str | None:
         value = self.environ.get(name)
