@@ -384,3 +384,13 @@ def test_apply_to_a_full_device_ends_with_its_true_code_and_says_the_output_was_
     assert result.code == 0, result.all  # the job runs: apply's exit code is that outcome
     assert result.err.splitlines()[-1] == "vizctl: the output could not be written in full (standard output: No space left on device)"
     assert [j["status"] for j in sim.state.list_jobs("proj-1", {})["jobs"]] == [8]
+
+
+def test_a_fifo_as_the_details_cache_is_ignored_with_a_notice_not_waited_on(tmp_path, sim):
+    seed(sim, "dc-fifo")
+    m = manifest_of(tmp_path / "m.yaml", "dc-fifo")
+    (tmp_path / "cache").mkdir()
+    os.mkfifo(tmp_path / "cache" / "details-v1.json")
+    result = run("plan", str(m), sim=sim, env={"VIZCTL_CACHE_DIR": str(tmp_path / "cache")})
+    assert result.code == 0 and "No changes." in result.out, result.all
+    assert "vizctl: ignored the details cache" in result.err and "cannot read it (not a regular file)" in result.err

@@ -23,7 +23,7 @@ import os
 from typing import Any, Callable, Iterable
 
 from vizctl.environment import Environment
-from vizctl.fileio import write_atomically
+from vizctl.fileio import read_regular, write_atomically
 from vizctl.model import LiveJob
 
 FILE_NAME = "details-v1.json"
@@ -84,8 +84,7 @@ def _read(path: str) -> tuple[dict[str, Any], str | None]:
     """The entries of the file, and what is wrong with it: a missing file is an empty cache; so is an
     unreadable or damaged one, said."""
     try:
-        with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
+        data = json.loads(read_regular(path))
     except FileNotFoundError:
         return {}, None
     except OSError as exc:

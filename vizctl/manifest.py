@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
 
 from vizctl.errors import ManifestError, Problem
+from vizctl.fileio import NotRegularFile, read_regular
 from vizctl.model import BODY_FIELDS, JobSpec, Location, Manifest, PruneScope
 from vizctl.resources import manifest_schema_text
 from vizctl.schemacheck import UnsupportedSchema, compile_schema, ecma_pattern
@@ -160,20 +161,14 @@ def _read(path: str, stdin: IO | None) -> bytes:
             if isinstance(raw, str):
                 raw = raw.encode("utf-8", "surrogateescape")
         else:
-            # non-blocking, and refused unless regular: a FIFO put in its place since it was found cannot hang the read
-            with open(path, "rb", opener=_open_nonblocking) as f:
-                if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-                    raise _Unreadable(NOT_A_FILE)
-                raw = f.read(MAX_FILE_BYTES + 1)
+            raw = read_regular(path, MAX_FILE_BYTES + 1)  # a FIFO put where a file was found cannot hang the read
+    except NotRegularFile:
+        raise _Unreadable(NOT_A_FILE) from None
     except OSError as e:
         raise _Unreadable(f"cannot read the file: {e.strerror or e}") from None
     if len(raw) > MAX_FILE_BYTES:
         raise _Unreadable(f"larger than {MAX_FILE_BYTES // 2**20} MiB: not read (a manifest of 10,000 jobs is about 1 MiB)")
     return raw
-
-
-def _open_nonblocking(path: str, flags: int) -> int:
-    return os.open(path, flags | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
 
 
 def _looks_like_manifest(raw: bytes, docs: list[Document]) -> bool:
