@@ -31,15 +31,15 @@ class Result:
         return self.out + self.err
 
 
-def run(*argv: str, sim=None, env: dict | None = None, stdin: str = "", tty: bool = False, cwd: str | Path = ".") -> Result:
-    """``vizctl *argv`` against ``sim`` (a SimServer) unless ``env`` says otherwise."""
+def run(*argv: str, sim=None, env: dict | None = None, stdin: str = "", tty: bool = False, cwd: str | Path = ".", stdout=None) -> Result:
+    """``vizctl *argv`` against ``sim`` (a SimServer) unless ``env`` says otherwise; ``stdout`` (a real file) instead of a buffer."""
     variables = {}
     if sim is not None:
         variables = {"VIZCTL_ENDPOINT": sim.url, "VIZCTL_PROJECT_ID": "proj-1", "VIZCTL_TOKEN": TOKEN}
     variables.update(env or {})
     out, err = io.StringIO(), io.StringIO()
     environment = Environment(
-        stdin=io.StringIO(stdin), stdout=out, stderr=err, environ=variables,
+        stdin=io.StringIO(stdin), stdout=stdout or out, stderr=err, environ=variables,
         stdin_isatty=tty, stdout_isatty=tty, cwd=str(cwd),
     )
     code = main(list(argv), env=environment)

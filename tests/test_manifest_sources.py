@@ -150,7 +150,7 @@ def test_a_plan_saved_for_dev_is_stale_for_prod_values(tmp_path, sim):
     assert made.code == 0, made.all
     assert "/dev-bucket/a/logs/" in made.out
     result = run("apply", str(plan_file), sim=sim, env={"BUCKET": "prod-bucket"})
-    assert result.code == 1 and "plan is stale: the manifests changed" in result.err, result.all
+    assert result.code == 1 and "plan is stale: the value of ${BUCKET} changed since it was made" in result.err, result.all
     assert sim.stats["POST create"] == 0
     applied = run("apply", str(plan_file), sim=sim, env={"BUCKET": "dev-bucket"})
     assert applied.code == 0, applied.all

@@ -181,7 +181,7 @@ def test_a_damaged_plan_file_says_what_is_missing():
     data = {"kind": "vizctl-plan", "format_version": "2.0", "manifests": {"files": [], "digest": "d"}, "changes": [{"action": "create"}]}
     with pytest.raises(StalePlanError) as caught:
         plan_from_dict(data)
-    assert str(caught.value) == "the plan file is damaged (KeyError('job_name'))"
+    assert str(caught.value) == "the plan file is damaged: changes[0].job_name is missing"
 
 
 def test_a_plan_file_that_cannot_be_read_or_lacks_its_options_is_one_error_naming_it(tmp_path):
@@ -193,7 +193,7 @@ def test_a_plan_file_that_cannot_be_read_or_lacks_its_options_is_one_error_namin
     damaged.write_text(json.dumps({"kind": "vizctl-plan", **plan_to_dict(build_plan(manifest(spec("a")), snap()))}))
     with pytest.raises(StalePlanError) as caught:
         load_plan(str(damaged))
-    assert str(caught.value) == f"{damaged} is a damaged plan file"
+    assert str(caught.value) == f"{damaged}: the plan file is damaged: options is missing"
 
 
 def test_a_plan_file_keeps_replace_and_prune(tmp_path):

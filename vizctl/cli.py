@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 from vizctl import __version__
 from vizctl.environment import Environment
 from vizctl.model import DEFAULT_LIST_LAG
-from vizctl.errors import ConfigError, ConfirmationError, ExitStatus, PlanError, UsageError, VizctlError
+from vizctl.errors import ConfigError, ConfirmationError, ExitStatus, OutputError, PlanError, UsageError, VizctlError
 from vizctl.wording import plural
 
 if TYPE_CHECKING:
@@ -51,17 +51,27 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
         args = parser.parse_args(hoist_global_flags(list(sys.argv[1:] if argv is None else argv), parser))
         env.verbosity = getattr(args, "verbose", 0)
         env.colors = _use_colors(args, env)
-        return int(args.run(args, env))
+        status = args.run(args, env)
+        if args.command in OUTCOME_COMMANDS:
+            env.check_output(notice_only=True)  # their exit code is the jobs' outcome (README): the lost output is said
+        else:
+            env.check_output()
+        return int(status)
     except VizctlError as error:
         env.err(error.report())
         return int(exit_status_for(error))
     except KeyboardInterrupt:
         env.err("Interrupted.")
         return int(ExitStatus.INTERRUPTED)
-    except BrokenPipeError:  # `vizctl plan | head`
+    except BrokenPipeError:  # a write outside the Environment (argparse's help) to a closed pipe
         with contextlib.suppress(OSError):
             sys.stdout = open(os.devnull, "w")
-        return int(ExitStatus.OK)
+        error = OutputError("the output could not be written in full (standard output: Broken pipe)")
+        env.err(error.report())
+        return int(exit_status_for(error))
+
+
+OUTCOME_COMMANDS = ("apply", "wait", "destroy")  # their exit code tells how the jobs ended, output or not
 
 
 def exit_status_for(error: VizctlError) -> ExitStatus:
@@ -497,8 +507,9 @@ def _make_sim_state_dir(cwd: str) -> None:
     os.makedirs(directory, exist_ok=True)
     ignore = os.path.join(directory, ".gitignore")
     if not os.path.exists(ignore):
-        with open(ignore, "w", encoding="utf-8") as handle:
-            handle.write("# vizctl --sim state: local, never committed\n*\n")
+        from vizctl.fileio import write_atomically
+
+        write_atomically(ignore, "# vizctl --sim state: local, never committed\n*\n")
 
 
 def _client(endpoint: str, project: str, auth: Auth, transport: Transport, args: argparse.Namespace, env: Environment,
@@ -528,7 +539,7 @@ def _details_cache(args: argparse.Namespace, env: Environment, target: Target) -
     from vizctl.details_cache import DetailsCache, cache_path
 
     path = None if args.no_cache else cache_path(env)
-    return None if path is None else DetailsCache(path, target.endpoint_label, target.project_id)
+    return None if path is None else DetailsCache(path, target.endpoint_label, target.project_id, lambda message: env.err(f"vizctl: {message}"))
 
 
 # -- commands ------------------------------------------------------------------
@@ -536,15 +547,24 @@ def _details_cache(args: argparse.Namespace, env: Environment, target: Target) -
 
 def declared_manifest(args: argparse.Namespace, env: Environment) -> Manifest:
     """The manifests named by ``-f`` and by path arguments (``-`` is standard input), loaded and validated."""
+    from vizctl.errors import ManifestError
     from vizctl.manifest import load_manifests
 
     paths = [*(args.files or []), *getattr(args, "paths", [])]
     if not paths:
         raise UsageError("no manifests given: pass PATH or -f PATH (a file or a directory, or - for standard input; repeatable)")
-    manifest = load_manifests(paths, env.environ, env.stdin)
-    for path in manifest.skipped:
-        env.err(f"vizctl: skipped {path}: not a vizctl manifest (no manifest key in it)")
+    try:
+        manifest = load_manifests(paths, env.environ, env.stdin)
+    except ManifestError as error:
+        _say_skipped(env, error.skipped)  # the notice holds when another manifest is invalid
+        raise
+    _say_skipped(env, manifest.skipped)
     return manifest
+
+
+def _say_skipped(env: Environment, paths: Sequence[str]) -> None:
+    for path in paths:
+        env.err(f"vizctl: skipped {path}: not a vizctl manifest (no manifest key in it)")
 
 
 def plan_options(args: argparse.Namespace) -> PlanOptions:
@@ -569,11 +589,13 @@ def cmd_version(args: argparse.Namespace, env: Environment) -> ExitStatus:
 
 
 def cmd_plan(args: argparse.Namespace, env: Environment) -> ExitStatus:
-    from vizctl.manager import make_plan, save_plan
+    from vizctl.manager import check_plan_destination, make_plan, save_plan
     from vizctl.plan import Action
     from vizctl.render import RENDERERS
 
     manifest = declared_manifest(args, env)
+    if args.out:
+        check_plan_destination(args.out, manifest.files)  # before any request: a refused --out sends nothing
     options = plan_options(args)
     with connect(args, env, args.parallelism) as target:
         plan, _ = make_plan(target.client, manifest, options, args.parallelism, _details_cache(args, env, target))
@@ -581,7 +603,7 @@ def cmd_plan(args: argparse.Namespace, env: Environment) -> ExitStatus:
         env.log(f"{target.client.calls['list']} list call(s), {target.client.calls['detail']} details call(s)")
     env.out(RENDERERS[args.output]().render(plan, verbose=env.verbosity > 0, colors=env.colors))
     if args.out:
-        save_plan(args.out, plan, target.endpoint_label, target.project_id, options)
+        save_plan(args.out, plan, target.endpoint_label, target.project_id, options, manifest)
         again = "vizctl apply --sim" if args.sim else "vizctl apply"
         env.err(
             f"Saved the plan to {args.out}; apply it with: {again} {args.out} "
@@ -619,7 +641,7 @@ def cmd_apply(args: argparse.Namespace, env: Environment) -> ExitStatus:
                     f"not {target.endpoint_label} project {target.project_id}"
                 )
             live = target.client.list_all()
-            check_fresh(saved.plan, manifest, live)
+            check_fresh(saved.plan, manifest, live, saved.variables)
             plan = saved.plan
         else:
             plan, live = make_plan(target.client, manifest, plan_options(args), args.parallelism, _details_cache(args, env, target))

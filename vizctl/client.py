@@ -100,6 +100,7 @@ THROTTLE_CODES = {"APIG.0308"}
 DEFAULT_RETRY = RetryPolicy()
 LISTED_KEYS = ("job_id", "job_name", "status", "job_desc", "train_url", "create_time", "service_url", "duration")
 REQUIRED_KEYS = ("job_id", "job_name", "status", "train_url")  # a listed job without one of these is not a job
+MAY_BE_EMPTY = ("train_url",)  # an empty train_url is the API's word on a job (shown, never exported); an empty id or name is not
 SNIPPET_CHARS = 160
 MIN_REQUEST_SECONDS = 0.1  # less time than this left before the deadline: the request is not sent (it could not be answered)
 DOING = {  # what a request of each operation is doing, for the deadline's messages
@@ -534,13 +535,13 @@ def parse_job(data: dict[str, Any], *, keep_extra: bool = True) -> LiveJob:
     ``keep_extra=False`` drops the fields beyond the listed ones (a list item's
     ``resource_id``): nothing reads them, and a 100,000-job list is smaller without.
 
-    A job without a usable id, name, status or train_url (absent or null) is
-    a :class:`ProtocolError`: read as a job named "" it would be planned as a
-    missing job and created again.
+    A job without a usable id, name, status or train_url (absent or null; an
+    empty train_url is read) is a :class:`ProtocolError`: read as a job named ""
+    it would be planned as a missing job and created again.
     """
     if not isinstance(data, dict):
         raise ProtocolError("a job in the answer is not an object")
-    missing = [key for key in REQUIRED_KEYS if data.get(key) in (None, "")]
+    missing = [key for key in REQUIRED_KEYS if data.get(key) is None or (data[key] == "" and key not in MAY_BE_EMPTY)]
     job_id = _as_int(data.get("job_id"))
     status = _as_int(data.get("status"))
     if missing or job_id is None or status is None:

@@ -20,10 +20,10 @@ import contextlib
 import dataclasses
 import json
 import os
-import tempfile
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from vizctl.environment import Environment
+from vizctl.fileio import read_regular, write_atomically
 from vizctl.model import LiveJob
 
 FILE_NAME = "details-v1.json"
@@ -43,10 +43,12 @@ def cache_path(env: Environment) -> str | None:
 class DetailsCache:
     """The details fields of the jobs of one endpoint and project, kept in one JSON file."""
 
-    def __init__(self, path: str, endpoint: str, project_id: str):
+    def __init__(self, path: str, endpoint: str, project_id: str, notice: Callable[[str], None] = lambda message: None):
         self.path = path
         self._scope = f"{endpoint.rstrip('/')} {project_id}"
-        self._entries = _read(path)
+        self._entries, damage = _read(path)
+        if damage:
+            notice(f"ignored the details cache {path}: {damage}; it is written anew")
 
     def lookup(self, jobs: Iterable[LiveJob]) -> dict[str, LiveJob]:
         """The listed jobs whose details are remembered, as details (listed fields plus the remembered ones), by id."""
@@ -78,27 +80,23 @@ class DetailsCache:
         return f"{self._scope} {job.job_id} {job.create_time}"
 
 
-def _read(path: str) -> dict[str, Any]:
-    """The entries of the file; a missing, unreadable or damaged file is an empty cache."""
+def _read(path: str) -> tuple[dict[str, Any], str | None]:
+    """The entries of the file, and what is wrong with it: a missing file is an empty cache; so is an
+    unreadable or damaged one, said."""
     try:
-        with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
-    except (OSError, ValueError):
-        return {}
+        data = json.loads(read_regular(path))
+    except FileNotFoundError:
+        return {}, None
+    except OSError as exc:
+        return {}, f"cannot read it ({exc.strerror or exc})"
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, nested too deeply to read
+        return {}, "damaged (not JSON vizctl can read)"
     entries = data.get("jobs") if isinstance(data, dict) and data.get("version") == 1 else None
-    return dict(entries) if isinstance(entries, dict) else {}
+    return (dict(entries), None) if isinstance(entries, dict) else ({}, "not a vizctl details cache of version 1")
 
 
 def _write(path: str, entries: dict[str, Any]) -> None:
     """Replace the file atomically; a cache that cannot be written is only a slower next plan."""
-    tmp = None
-    try:
+    with contextlib.suppress(OSError):
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".details-", dir=os.path.dirname(path))
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump({"version": 1, "jobs": entries}, handle, separators=(",", ":"))
-        os.replace(tmp, path)
-    except OSError:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
+        write_atomically(path, json.dumps({"version": 1, "jobs": entries}, separators=(",", ":")), prefix=".details-")

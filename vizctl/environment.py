@@ -6,9 +6,11 @@ streams and variables. Every write goes through :mod:`vizctl.redact`'s registry,
 so a secret registered there (:meth:`Environment.add_secret` is a shorthand)
 cannot reach any output.
 
-A stream that fails (``vizctl apply | head -1`` closes the pipe) is written to
-no more, and nothing else changes: output failures never alter what a command
-does or the exit code it ends with.
+A stream that fails (``vizctl apply | head -1`` closes the pipe, a full disk)
+is written to no more, and the command goes on doing what it does. At its end,
+:meth:`Environment.check_output` says so: an error for a command whose result is
+its output (a result not written in full is no success), a notice for apply,
+wait and destroy, whose exit code is the jobs' outcome.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Mapping, TextIO
 
 from vizctl import redact as redaction
+from vizctl.errors import OutputError
 
 MASKED_NOTE = "Note: the output held a credential vizctl knows; it is shown as ***"
 
@@ -39,7 +42,7 @@ class Environment:
     clock: Callable[[], float] = time.monotonic
     colors: bool = False  # decided by the CLI from the TTY, NO_COLOR and --no-color
     verbosity: int = 0
-    _failed: set[int] = field(default_factory=set)  # ids of streams whose writes failed
+    _failed: dict[int, str] = field(default_factory=dict)  # ids of streams whose writes failed -> why
     _lock: threading.RLock = field(default_factory=threading.RLock)  # re-entrant: a signal handler may write
     _said_masked: bool = False  # MASKED_NOTE was written
 
@@ -79,15 +82,44 @@ class Environment:
             if id(stream) in self._failed:
                 return
             try:
-                stream.write(self.redact(text))
-                stream.flush()
-            except (OSError, ValueError):  # a closed pipe or file: write nothing more there
-                self._failed.add(id(stream))
+                _write_all(stream, self.redact(text))
+            except (OSError, ValueError) as exc:  # a closed pipe or file, a full disk: write nothing more there
+                self._failed[id(stream)] = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
                 _silence(stream)
+
+    def check_output(self, notice_only: bool = False) -> None:
+        """Raise :class:`OutputError` when a write to standard output failed (``notice_only``: say so on standard error)."""
+        why = self._failed.get(id(self.stdout))
+        if why is None:
+            return
+        error = OutputError(f"the output could not be written in full (standard output: {why})")
+        if not notice_only:
+            raise error
+        self.err(f"vizctl: {error}")
 
     def getenv(self, name: str, default: str | None = None) -> str | None:
         value = self.environ.get(name)
         return value if value not in (None, "") else default
+
+
+def _write_all(stream: TextIO, text: str) -> None:
+    """Write and flush ``text``; a short write (a file that reached its size limit) is an error, never data lost quietly.
+
+    A text stream over a binary one ignores how much its buffer took, so the bytes go to the buffer, which says.
+    """
+    buffer = getattr(stream, "buffer", None)
+    if buffer is None:
+        stream.write(text)
+        stream.flush()
+        return
+    stream.flush()  # whatever the text layer holds goes first
+    data = memoryview(text.encode(stream.encoding or "utf-8", stream.errors or "strict"))
+    while data:
+        written = buffer.write(data)
+        if not written:
+            raise OSError("the stream took none of the output")
+        data = data[written:]
+    buffer.flush()
 
 
 def _silence(stream: TextIO) -> None:

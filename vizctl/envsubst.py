@@ -67,6 +67,11 @@ def substitute(text: str, environ: Mapping[str, str]) -> Substitution:
     return result
 
 
+def escape(text: str) -> str:
+    """``text`` written so that :func:`substitute` reads it back as itself, whatever the environment."""
+    return text.replace("${", "$${")
+
+
 def credential_problem(name: str, value: str | None, environ: Mapping[str, str]) -> str | None:
     """Why ``${name}`` would send a credential (never saying the value), or None."""
     secrets = environment_secrets(environ)

@@ -7,6 +7,7 @@ The tree::
     ├── ConfigError                 no endpoint, no token, bad setting       -> 1
     │   └── LocalRequestError       a request that cannot be built (a header value with a line break)
     ├── ConfirmationError           a question, but no terminal to answer it -> 1
+    ├── OutputError                 standard output could not be written in full -> 1
     ├── ManifestError               every problem in the manifests at once   -> 1
     ├── PlanError                   the plan cannot be carried out           -> 1
     │   └── StalePlanError          a saved plan no longer matches           -> 1
@@ -97,11 +98,16 @@ class Problem:
         return f"{where}: {self.message}"
 
 
+class OutputError(VizctlError):
+    """The output (standard output, a file asked for) could not be written in full: a result not delivered is no success."""
+
+
 class ManifestError(VizctlError):
     """The manifests are invalid; carries every problem found."""
 
-    def __init__(self, problems: list[Problem]):
+    def __init__(self, problems: list[Problem], skipped: tuple[str, ...] = ()):
         self.problems = problems
+        self.skipped = skipped  # files in a directory read and found not to be manifests, as Manifest.skipped
         files = len({p.path for p in problems})
         super().__init__(f"{plural(len(problems), 'problem')} in {plural(files, 'file')}; nothing was sent to the API")
 

@@ -8,22 +8,27 @@ request, and a plan holding one is never saved.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
-import tempfile
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, Iterable
 
 from vizctl.client import ModelArtsClient
 from vizctl.details_cache import DetailsCache
-from vizctl.errors import ManifestError, PlanError, Problem, StalePlanError, VizctlError
+from vizctl.errors import ManifestError, OutputError, PlanError, Problem, StalePlanError, UsageError, VizctlError
+from vizctl.fileio import write_atomically
+from vizctl.manifest import MANIFEST_SUFFIXES, STDIN
 from vizctl.model import LiveJob, LiveSnapshot, Manifest, Phase
-from vizctl.plan import PLAN_FILE_KIND, Action, Plan, fingerprint, plan_from_dict, plan_to_dict
+from vizctl.plan import PLAN_FILE_KIND, Action, Plan, fingerprint, plan_field, plan_from_dict, plan_strings, plan_to_dict
 from vizctl.planner import PlanOptions, build_plan, details_needed
 from vizctl.redact import holds_secret
 
 SENDS_A_CREDENTIAL = ("holds a credential vizctl knows (the value is not shown): the API keeps job values and shows "
                       "them to everyone who can list jobs")
+
+
+MAX_PLAN_BYTES = 256 * 2**20  # a file larger than this is not taken for a plan to overwrite (10,000 jobs: about 20 MB)
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,7 @@ class SavedPlan:
     endpoint: str
     project_id: str
     options: PlanOptions
+    variables: dict[str, str] = field(default_factory=dict)  # ${VAR} name -> fingerprint of its value
 
 
 def make_plan(
@@ -69,54 +75,116 @@ def credential_fields(body: dict[str, Any] | None) -> list[str]:
     return [field for field, value in (body or {}).items() if holds_secret(json.dumps(value, ensure_ascii=False, default=str))]
 
 
-def save_plan(path: str, plan: Plan, endpoint: str, project_id: str, options: PlanOptions) -> None:
-    """Write the plan file atomically. It holds no credentials, only where and what: a plan that would is refused."""
+def save_plan(path: str, plan: Plan, endpoint: str, project_id: str, options: PlanOptions, manifest: Manifest | None = None) -> None:
+    """Write the plan file atomically. It holds no credentials, only where and what, and a short fingerprint
+    of each ``${VAR}`` value the manifests read (never the value), to name the one that changed. A plan that
+    would hold a credential is refused."""
     data: dict[str, Any] = {
         "kind": PLAN_FILE_KIND,
         **plan_to_dict(plan),
         "connection": {"endpoint": endpoint, "project_id": project_id},
         "options": {"targets": sorted(options.targets), "replace": sorted(options.replace), "prune": options.prune, "force": options.force},
     }
+    if manifest is not None and manifest.variables:  # only then: a plan file of manifests without variables is as before
+        data["variables"] = variable_fingerprints(manifest)
     if holds_secret(json.dumps(data, ensure_ascii=False)):
         held = [c["job_name"] for c in data["changes"] if holds_secret(json.dumps(c, ensure_ascii=False))]
         raise PlanError(f"the plan was not saved to {path}: it holds a credential vizctl knows (the value is not "
                         f"shown){' in ' + ', '.join(held) if held else ''}; a plan file never holds one")
-    directory = os.path.dirname(os.path.abspath(path))
     try:
-        fd, tmp = tempfile.mkstemp(prefix=".vizctl-plan-", dir=directory)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2, ensure_ascii=False)
-            handle.write("\n")
-        os.replace(tmp, path)
+        write_atomically(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n", prefix=".vizctl-plan-")
     except OSError as exc:
-        raise VizctlError(f"cannot write the plan to {path}: {exc.strerror or exc}") from None
+        raise OutputError(f"cannot write the plan to {path}: {exc.strerror or exc}") from None
+
+
+def check_plan_destination(path: str, manifest_files: Iterable[str]) -> None:
+    """Refuse ``plan --out PATH`` where a plan would overwrite what is not a plan: a manifest, any file that is not a
+    vizctl plan file, or a name apply reads as a manifest."""
+    if path.lower().endswith(MANIFEST_SUFFIXES):
+        raise UsageError(f"--out {path}: apply reads a *.yaml or *.yml file as a manifest; save the plan as e.g. plan.json")
+    if not os.path.lexists(path):
+        return
+    if any(f != STDIN and _same_file(path, f) for f in manifest_files):
+        raise UsageError(f"--out {path} is a manifest this plan was made from: it is not overwritten; nothing was written")
+    if not os.path.isfile(path):
+        raise UsageError(f"--out {path} exists and is not a regular file: nothing was written")
+    if not _is_plan_file(path):
+        raise UsageError(f"--out {path} exists and is not a vizctl plan file: it is not overwritten; nothing was written")
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _is_plan_file(path: str) -> bool:
+    """Whether ``path`` holds a vizctl plan file (of any format version, damaged or not)."""
+    try:
+        if os.path.getsize(path) > MAX_PLAN_BYTES:
+            return False
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except (OSError, ValueError, RecursionError):
+        return False
+    return isinstance(data, dict) and data.get("kind") == PLAN_FILE_KIND
 
 
 def load_plan(path: str) -> SavedPlan:
-    """Read a plan file written by :func:`save_plan`."""
+    """Read a plan file written by :func:`save_plan`; anything else, or a damaged one, is one error naming the file."""
     try:
         with open(path, encoding="utf-8") as handle:
             data = json.load(handle)
     except OSError as exc:
         raise VizctlError(f"cannot read the plan file {path}: {exc.strerror or exc}") from None
-    except ValueError:
+    except ValueError:  # not JSON, not UTF-8
         raise StalePlanError(f"{path} is not a vizctl plan file (not JSON)") from None
-    plan = plan_from_dict(data)
+    except RecursionError:
+        raise StalePlanError(f"{path} is not a vizctl plan file (JSON nested too deeply to read)") from None
     try:
-        opts = data["options"]
-        options = PlanOptions(frozenset(opts["targets"]), frozenset(opts["replace"]), bool(opts["prune"]), bool(opts["force"]))
-        return SavedPlan(plan, data["connection"]["endpoint"], data["connection"]["project_id"], options)
-    except (KeyError, TypeError):
-        raise StalePlanError(f"{path} is a damaged plan file") from None
+        plan = plan_from_dict(data)
+        options, connection = plan_field(data, "options", dict), plan_field(data, "connection", dict)
+        saved = PlanOptions(
+            frozenset(plan_strings(options, "targets", "options.", required=True)),
+            frozenset(plan_strings(options, "replace", "options.", required=True)),
+            plan_field(options, "prune", bool, "options."),
+            plan_field(options, "force", bool, "options."),
+        )
+        variables = plan_field(data, "variables", dict, default={})
+        variables = {name: plan_field(variables, name, str, "variables.") for name in variables}
+        endpoint, project_id = plan_field(connection, "endpoint", str, "connection."), plan_field(connection, "project_id", str, "connection.")
+        return SavedPlan(plan, endpoint, project_id, saved, variables)
+    except StalePlanError as error:
+        raise StalePlanError(f"{path}: {error}") from None
 
 
-def check_fresh(saved: Plan, manifest: Manifest, snapshot: LiveSnapshot) -> None:
+def variable_fingerprints(manifest: Manifest) -> dict[str, str]:
+    """Each ``${VAR}`` the manifests read -> 6 hex digits of a hash of its value ("unset" when it was): enough to
+    tell that it changed, too short to find a secret value by."""
+    return {
+        name: "unset" if value is None else hashlib.sha256(f"{name}={value}".encode("utf-8", "surrogateescape")).hexdigest()[:6]
+        for name, value in manifest.variables
+    }
+
+
+def check_fresh(saved: Plan, manifest: Manifest, snapshot: LiveSnapshot, variables: dict[str, str] | None = None) -> None:
     """Refuse a saved plan whose manifests, or any live job it changes or reports on, changed since it was made.
 
-    Apply reports the jobs a saved plan does not change from this read, so each
-    of them must still be as planned; a starting job may have started since.
+    A changed ``${VAR}`` is named (``variables``: the plan file's fingerprints), never its value. Apply reports
+    the jobs a saved plan does not change from this read, so each of them must still be as planned; a starting
+    job may have started since.
     """
     if manifest.digest != saved.manifest_digest:
+        now = variable_fingerprints(manifest)
+        if variables is not None and variables.keys() == now.keys():  # other variables read: the files changed
+            changed = sorted(name for name in now if variables[name] != now[name])
+            if changed:
+                names = ", ".join(f"${{{name}}}" for name in changed)
+                raise StalePlanError(
+                    f"plan is stale: {'the value of' if len(changed) == 1 else 'the values of'} {names} changed since it was made"
+                    " (values are not shown); run `vizctl plan` again"
+                )
         raise StalePlanError("plan is stale: the manifests changed since it was made; run `vizctl plan` again")
     held = [f"{c.job_name}'s {field}" for c in saved.changes for field in credential_fields(c.after)]
     if held:

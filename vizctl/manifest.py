@@ -19,10 +19,12 @@ import hashlib
 import json
 import os
 import re
+import stat
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
 
 from vizctl.errors import ManifestError, Problem
+from vizctl.fileio import NotRegularFile, read_regular
 from vizctl.model import BODY_FIELDS, JobSpec, Location, Manifest, PruneScope
 from vizctl.resources import manifest_schema_text
 from vizctl.schemacheck import UnsupportedSchema, compile_schema, ecma_pattern
@@ -35,6 +37,7 @@ MANIFEST_SUFFIXES = (".yaml", ".yml")
 JOB_NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,20}")
 JOB_NAME_RULE = "use 1-20 letters, digits, '_' or '-'"
 NOT_IN_DEFAULTS = ("job_name", "train_url")
+NOT_A_FILE = "not a regular file or a directory"
 
 
 STDIN = "-"  # the path that means standard input
@@ -67,6 +70,7 @@ def load_manifests(
     digest = hashlib.sha256()
     read: list[str] = []
     skipped: list[str] = []
+    variables: dict[str, str | None] = {}
     jobs: list[JobSpec] = []
     scopes: list[PruneScope] = []
     first_seen: dict[str, Location] = {}
@@ -87,6 +91,7 @@ def load_manifests(
         read.append(path)
         _digest_file(digest, path, raw, docs)
         for doc in docs:
+            variables.update(doc.variables)
             found = _check(doc, label)
             problems.extend(found)
             for name, loc in _declared_names(doc, label):
@@ -114,7 +119,7 @@ def load_manifests(
     if problems:
         unique = list(dict.fromkeys(problems))
         unique.sort(key=lambda p: (order.get(p.path, len(order)), p.line or 0))
-        raise ManifestError(unique)
+        raise ManifestError(unique, tuple(skipped))
     return Manifest(
         jobs=tuple(jobs),
         prune_scopes=tuple(scopes),
@@ -122,6 +127,7 @@ def load_manifests(
         digest=digest.hexdigest(),
         explicitly_empty=explicitly_empty,
         skipped=tuple(skipped),
+        variables=tuple(sorted(variables.items())),
     )
 
 
@@ -155,8 +161,9 @@ def _read(path: str, stdin: IO | None) -> bytes:
             if isinstance(raw, str):
                 raw = raw.encode("utf-8", "surrogateescape")
         else:
-            with open(path, "rb") as f:
-                raw = f.read(MAX_FILE_BYTES + 1)
+            raw = read_regular(path, MAX_FILE_BYTES + 1)  # a FIFO put where a file was found cannot hang the read
+    except NotRegularFile:
+        raise _Unreadable(NOT_A_FILE) from None
     except OSError as e:
         raise _Unreadable(f"cannot read the file: {e.strerror or e}") from None
     if len(raw) > MAX_FILE_BYTES:
@@ -228,7 +235,7 @@ def _not_a_file(path: str) -> str:
         if e.errno == errno.ENOENT:
             return "no such file or directory"
         return f"cannot read it: {e.strerror or e}"
-    return "not a regular file or a directory"
+    return NOT_A_FILE
 
 
 def _files_under(directory: str, problems: list[Problem]) -> list[str]:
@@ -244,8 +251,20 @@ def _files_under(directory: str, problems: list[Problem]) -> list[str]:
         for name in names:
             if not name.startswith(".") and name.lower().endswith(MANIFEST_SUFFIXES):
                 full = os.path.join(root, name)
+                if _is_special(full):  # a FIFO, socket or device: opening it could block for ever
+                    problems.append(Problem(full, None, NOT_A_FILE))
+                    continue
                 found.append((Path(os.path.relpath(full, directory)).parts, full))
     return [full for _, full in sorted(found)]
+
+
+def _is_special(path: str) -> bool:
+    """Whether ``path`` (its target, for a link) exists and is neither a regular file nor a directory."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False  # gone or a broken link: reading it says why
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
 
 
 def _parse(path: str, raw: bytes, environ: Mapping[str, str]) -> tuple[list[Document], list[Problem]]:
@@ -314,6 +333,18 @@ def _check(doc: Document, path: str) -> list[Problem]:
             done_required.add(at)
         for line_at, text in _explain(err, at):
             out.append(Problem(path, doc.line_of(line_at), _where(doc.data, at, text)))
+    return out
+
+
+def job_problems(job: dict[str, Any]) -> list[str]:
+    """Why the schema refuses ``job`` as an item of ``jobs:``, each ``field: reason`` as validate words it; empty when it is valid."""
+    data = {"jobs": [job]}
+    if _is_valid()(data):
+        return []
+    out = []
+    for err in _validator().iter_errors(data):
+        for at, text in _explain(err, tuple(err.absolute_path)):
+            out.append(f"{'.'.join(str(part) for part in at[2:]) or 'the job'}: {text}")
     return out
 
 

@@ -147,6 +147,7 @@ class Manifest:
     digest: str = ""  # sha256 over the files' bytes and the ${VAR} values they read, for stale-plan checks
     explicitly_empty: bool = False  # some document says ``jobs: []``
     skipped: tuple[str, ...] = ()  # YAML files in a directory that are not vizctl manifests
+    variables: tuple[tuple[str, str | None], ...] = ()  # each ${VAR} read and its value (None: unset), by name
 
 
 @dataclass(frozen=True, slots=True)  # slots: a 100,000-job list is a third smaller

@@ -182,7 +182,7 @@ def _change_to_dict(change: Change) -> dict[str, Any]:
 
 
 def plan_from_dict(data: Any) -> Plan:
-    """Read back a saved plan; refuses a format this vizctl does not know."""
+    """Read back a saved plan; refuses a format this vizctl does not know, and a damaged file by the field that is wrong."""
     if not isinstance(data, dict) or data.get("kind") != PLAN_FILE_KIND:
         raise StalePlanError("not a vizctl plan file")
     version = str(data.get("format_version", ""))
@@ -190,52 +190,114 @@ def plan_from_dict(data: Any) -> Plan:
     if major not in READABLE_MAJORS:
         readable = ", ".join(f"{m}.x" for m in READABLE_MAJORS)
         raise StalePlanError(f"plan file format {version or '?'} is not supported by vizctl {__version__} (it reads {readable})")
-    try:
-        changes = tuple(
-            Change(
-                job_name=c["job_name"],
-                action=_action(c, major),
-                reason=c["reason"],
-                after=c.get("after"),
-                before=c.get("before"),
-                diff=tuple(FieldChange(d["path"], d["before"], d["after"], d["fix"]) for d in c.get("diff", ())),
-                job_id=c.get("job_id"),
-                status=c.get("status"),
-                location=_location(c.get("location")),
-                live_ids=tuple(c.get("live_ids", ())),
-                notes=tuple(c.get("notes", ())),
-                fingerprint=c.get("fingerprint", ""),
-            )
-            for c in data["changes"]
-        )
-        return Plan(
-            changes=changes,
-            errors=tuple(data.get("errors", ())),
-            warnings=tuple(data.get("warnings", ())),
-            job_count_limit=data.get("quota", {}).get("job_count_limit"),
-            quotas=data.get("quota", {}).get("quotas"),
-            manifest_digest=data["manifests"]["digest"],
-            manifest_files=tuple(data["manifests"]["files"]),
-            targets=tuple(data.get("targets", ())),
-            unmanaged=tuple(LiveJob(j["job_id"], j["job_name"], j["status"]) for j in data.get("unmanaged", ())),
-            prunable=tuple(j["job_id"] for j in data.get("unmanaged", ()) if j.get("in_prune_scope")),
-            endpoint=(data.get("connection") or {}).get("endpoint") or "",
-            project_id=(data.get("connection") or {}).get("project_id") or "",
-        )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise StalePlanError(f"the plan file is damaged ({exc!r})") from None
+    quota = plan_field(data, "quota", dict, default={})
+    manifests = plan_field(data, "manifests", dict)
+    connection = plan_field(data, "connection", dict, default={})
+    unmanaged = [_object(j, f"unmanaged[{i}]") for i, j in enumerate(plan_field(data, "unmanaged", list, default=[]))]
+    return Plan(
+        changes=tuple(_change(_object(c, f"changes[{i}]"), major, f"changes[{i}].") for i, c in enumerate(plan_field(data, "changes", list))),
+        errors=plan_strings(data, "errors"),
+        warnings=plan_strings(data, "warnings"),
+        job_count_limit=plan_field(quota, "job_count_limit", int, "quota.", None),
+        quotas=plan_field(quota, "quotas", int, "quota.", None),
+        manifest_digest=plan_field(manifests, "digest", str, "manifests."),
+        manifest_files=plan_strings(manifests, "files", "manifests.", required=True),
+        targets=plan_strings(data, "targets"),
+        unmanaged=tuple(
+            LiveJob(plan_field(j, "job_id", str, w), plan_field(j, "job_name", str, w), plan_field(j, "status", int, w))
+            for j, w in ((j, f"unmanaged[{i}].") for i, j in enumerate(unmanaged))
+        ),
+        prunable=tuple(j["job_id"] for i, j in enumerate(unmanaged) if plan_field(j, "in_prune_scope", bool, f"unmanaged[{i}].", False)),
+        endpoint=plan_field(connection, "endpoint", str, "connection.", ""),
+        project_id=plan_field(connection, "project_id", str, "connection.", ""),
+    )
 
 
-def _action(change: dict[str, Any], major: str) -> Action:
+def _change(c: dict[str, Any], major: str, where: str) -> Change:
+    diff = [_object(d, f"{where}diff[{i}]") for i, d in enumerate(plan_field(c, "diff", list, where, []))]
+    return Change(
+        job_name=plan_field(c, "job_name", str, where),
+        action=_action(c, major, where),
+        reason=plan_field(c, "reason", str, where),
+        after=plan_field(c, "after", dict, where, None),
+        before=plan_field(c, "before", dict, where, None),
+        diff=tuple(
+            FieldChange(plan_field(d, "path", str, w), d.get("before"), d.get("after"), plan_field(d, "fix", str, w))
+            for d, w in ((d, f"{where}diff[{i}].") for i, d in enumerate(diff))
+        ),
+        job_id=plan_field(c, "job_id", str, where, None),
+        status=plan_field(c, "status", int, where, None),
+        location=_location(plan_field(c, "location", str, where, ""), where),
+        live_ids=plan_strings(c, "live_ids", where),
+        notes=plan_strings(c, "notes", where),
+        fingerprint=plan_field(c, "fingerprint", str, where, ""),
+    )
+
+
+_REQUIRED: Any = object()
+_KINDS = {str: "a string", int: "an integer", bool: "true or false", dict: "an object", list: "a list"}
+
+
+def plan_field(data: dict[str, Any], key: str, kind: type, where: str = "", default: Any = _REQUIRED) -> Any:
+    """``data[key]`` when it is a ``kind`` (an absent or null field is ``default``, unless it is required)."""
+    value = data.get(key)
+    if value is None:
+        if default is _REQUIRED:
+            raise _damaged(f"{where}{key} is {'null' if key in data else 'missing'}")
+        return default
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise _damaged(f"{where}{key} must be {_KINDS[kind]} (got {_json_kind(value)})")
+    return value
+
+
+def plan_strings(data: dict[str, Any], key: str, where: str = "", required: bool = False) -> tuple[str, ...]:
+    """``data[key]`` when it is a list of strings (absent or null: none, unless ``required``)."""
+    values = plan_field(data, key, list, where, _REQUIRED if required else [])
+    for i, value in enumerate(values):
+        if not isinstance(value, str):
+            raise _damaged(f"{where}{key}[{i}] must be a string (got {_json_kind(value)})")
+    return tuple(values)
+
+
+def _object(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _damaged(f"{where} must be an object (got {_json_kind(value)})")
+    return value
+
+
+def _json_kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return f"the number {value}" if abs(value) < 1e15 else "a number"
+    for kind, name in _KINDS.items():
+        if isinstance(value, kind):
+            return name
+    return type(value).__name__
+
+
+def _damaged(what: str) -> StalePlanError:
+    return StalePlanError(f"the plan file is damaged: {what}")
+
+
+def _action(change: dict[str, Any], major: str, where: str) -> Action:
     """A change's action; format 1 called a running job with unfixed drift ``no-op``."""
-    action = Action(change["action"])
-    if major == "1" and action is Action.NOOP and any(d["fix"] == "replace" for d in change.get("diff", ())):
+    name = plan_field(change, "action", str, where)
+    try:
+        action = Action(name)
+    except ValueError:
+        raise _damaged(f"{where}action {name[:40]!r} is not one vizctl knows") from None
+    if major == "1" and action is Action.NOOP and any(isinstance(d, dict) and d.get("fix") == "replace" for d in change.get("diff") or ()):
         return Action.DRIFTED
     return action
 
 
-def _location(text: str | None) -> Location | None:
+def _location(text: str, where: str) -> Location | None:
     if not text:
         return None
     path, _, line = text.rpartition(":")
+    if not (path and line.isascii() and line.isdigit()):
+        raise _damaged(f"{where}location {text[:80]!r} is not PATH:LINE")
     return Location(path, int(line))
