@@ -377,13 +377,22 @@ def test_a_saved_plan_names_the_variable_that_changed_never_its_value(tmp_path, 
     assert sim.stats.get("POST create", 0) == 0
 
 
-def test_apply_to_a_full_device_ends_with_its_true_code_and_says_the_output_was_lost(tmp_path, sim):
+def test_apply_to_a_full_device_is_an_error_though_the_job_runs(tmp_path, sim):
     m = manifest_of(tmp_path / "m.yaml", "full-a")
     with open("/dev/full", "w", encoding="utf-8") as full:
         result = run("apply", str(m), "-y", "--timeout", "30", sim=sim, stdout=full)
-    assert result.code == 0, result.all  # the job runs: apply's exit code is that outcome
-    assert result.err.splitlines()[-1] == "vizctl: the output could not be written in full (standard output: No space left on device)"
+    assert result.code == 1, result.all  # the report was lost: no success, though the job runs
+    assert result.err.splitlines()[-1] == "Error: the output could not be written in full (standard output: No space left on device)"
     assert [j["status"] for j in sim.state.list_jobs("proj-1", {})["jobs"]] == [8]
+
+
+def test_apply_failing_and_to_a_full_device_keeps_its_failing_code(tmp_path):
+    with SimServer(SimConfig(startup_seconds=0, fail_pattern="full-f")) as failing:
+        m = manifest_of(tmp_path / "m.yaml", "full-f")
+        with open("/dev/full", "w", encoding="utf-8") as full:
+            result = run("apply", str(m), "-y", "--timeout", "30", sim=failing, stdout=full)
+    assert result.code == 3, result.all  # the jobs' outcome is the worse news
+    assert result.err.splitlines()[-1] == "vizctl: the output could not be written in full (standard output: No space left on device)"
 
 
 def test_a_fifo_as_the_details_cache_is_ignored_with_a_notice_not_waited_on(tmp_path, sim):

@@ -52,10 +52,9 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
         env.verbosity = getattr(args, "verbose", 0)
         env.colors = _use_colors(args, env)
         status = args.run(args, env)
-        if args.command in OUTCOME_COMMANDS:
-            env.check_output(notice_only=True)  # their exit code is the jobs' outcome (README): the lost output is said
-        else:
-            env.check_output()
+        # apply, wait and destroy: the exit code is the jobs' outcome. A reader that closed the pipe (| head) or an
+        # outcome that fails already keeps it, the lost output said; output lost otherwise (a full disk) is an error.
+        env.check_output(notice_only=args.command in OUTCOME_COMMANDS and (env.reader_left() or status != ExitStatus.OK))
         return int(status)
     except VizctlError as error:
         env.err(error.report())

@@ -9,8 +9,10 @@ cannot reach any output.
 A stream that fails (``vizctl apply | head -1`` closes the pipe, a full disk)
 is written to no more, and the command goes on doing what it does. At its end,
 :meth:`Environment.check_output` says so: an error for a command whose result is
-its output (a result not written in full is no success), a notice for apply,
-wait and destroy, whose exit code is the jobs' outcome.
+its output (a result not written in full is no success). For apply, wait and
+destroy, whose exit code is the jobs' outcome, the CLI makes it a notice where
+the reader closed the pipe on purpose (:meth:`Environment.reader_left`) or the
+outcome already fails.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ class Environment:
     colors: bool = False  # decided by the CLI from the TTY, NO_COLOR and --no-color
     verbosity: int = 0
     _failed: dict[int, str] = field(default_factory=dict)  # ids of streams whose writes failed -> why
+    _closed: set[int] = field(default_factory=set)  # ids of streams whose reader closed the pipe
     _lock: threading.RLock = field(default_factory=threading.RLock)  # re-entrant: a signal handler may write
     _said_masked: bool = False  # MASKED_NOTE was written
 
@@ -85,6 +88,8 @@ class Environment:
                 _write_all(stream, self.redact(text))
             except (OSError, ValueError) as exc:  # a closed pipe or file, a full disk: write nothing more there
                 self._failed[id(stream)] = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+                if isinstance(exc, BrokenPipeError):
+                    self._closed.add(id(stream))
                 _silence(stream)
 
     def check_output(self, notice_only: bool = False) -> None:
@@ -96,6 +101,10 @@ class Environment:
         if not notice_only:
             raise error
         self.err(f"vizctl: {error}")
+
+    def reader_left(self) -> bool:
+        """Whether standard output's reader closed the pipe (``| head``): it stopped reading on purpose."""
+        return id(self.stdout) in self._closed
 
     def getenv(self, name: str, default: str | None = None) -> str | None:
         value = self.environ.get(name)
