@@ -19,7 +19,7 @@ from vizctl.details_cache import DetailsCache
 from vizctl.errors import ManifestError, PlanError, Problem, StalePlanError, VizctlError
 from vizctl.model import LiveJob, LiveSnapshot, Manifest, Phase
 from vizctl.plan import PLAN_FILE_KIND, Action, Plan, fingerprint, plan_from_dict, plan_to_dict
-from vizctl.planner import PlanOptions, build_plan, details_needed
+from vizctl.planner import PlanOptions, build_plan, details_needed, prune_refusals
 from vizctl.redact import holds_secret
 
 SENDS_A_CREDENTIAL = ("holds a credential vizctl knows (the value is not shown): the API keeps job values and shows "
@@ -108,6 +108,17 @@ def load_plan(path: str) -> SavedPlan:
         return SavedPlan(plan, data["connection"]["endpoint"], data["connection"]["project_id"], options)
     except (KeyError, TypeError):
         raise StalePlanError(f"{path} is a damaged plan file") from None
+
+
+def checked_prune(saved: SavedPlan, manifest: Manifest, snapshot: LiveSnapshot) -> Plan:
+    """The saved plan with its deletes held to the prune rules again, against this read and the --force it was
+    made with: what they refuse now (a plan file edited by hand, a scope that changed) is among its errors."""
+    plan = saved.plan
+    deletes = {change.job_id for change in plan.changes if change.action is Action.DELETE and change.job_id}
+    if not deletes:
+        return plan
+    refusals = prune_refusals(manifest, snapshot, deletes, saved.options.force)
+    return replace(plan, errors=tuple(dict.fromkeys([*plan.errors, *refusals])))
 
 
 def check_fresh(saved: Plan, manifest: Manifest, snapshot: LiveSnapshot) -> None:
