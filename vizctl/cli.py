@@ -600,13 +600,13 @@ def cmd_plan(args: argparse.Namespace, env: Environment) -> ExitStatus:
 
 def cmd_apply(args: argparse.Namespace, env: Environment) -> ExitStatus:
     from vizctl.apply import ApplySettings
-    from vizctl.manager import check_fresh, load_plan, make_plan
+    from vizctl.manager import check_fresh, checked_prune, load_plan, make_plan
 
     plan_file = _saved_plan_argument(args.paths)
     saved = load_plan(plan_file) if plan_file else None
     if saved is not None:
-        if args.target or args.replace or args.prune:
-            raise UsageError("a saved plan is applied as it is: --target, --replace and --prune belong to `vizctl plan`")
+        if args.target or args.replace or args.prune or args.force:
+            raise UsageError("a saved plan is applied as it is: --target, --replace, --prune and --force belong to `vizctl plan`")
         args.paths = []
         args.files = args.files or list(saved.plan.manifest_files)
     manifest = declared_manifest(args, env)
@@ -620,7 +620,7 @@ def cmd_apply(args: argparse.Namespace, env: Environment) -> ExitStatus:
                 )
             live = target.client.list_all()
             check_fresh(saved.plan, manifest, live)
-            plan = saved.plan
+            plan = checked_prune(saved, manifest, live)
         else:
             plan, live = make_plan(target.client, manifest, plan_options(args), args.parallelism, _details_cache(args, env, target))
         plan = _read_at(plan, target)
@@ -666,13 +666,13 @@ def show_plan(plan: Plan, env: Environment, reporter) -> None:
 
 
 def confirm(env: Environment, question: str, client: ModelArtsClient, instead: str = "pass --auto-approve (-y)") -> None:
-    """Ask for ``yes``; without a terminal, refuse (exit 1) and say how to go on (``instead``). The time a
-    person takes to answer does not count against ``client``'s deadline."""
+    """Ask for ``yes``, exactly (only the line ending is taken off); without a terminal, refuse (exit 1) and say how
+    to go on (``instead``). The time a person takes to answer does not count against ``client``'s deadline."""
     if not env.stdin_isatty:
         raise ConfirmationError(f"confirmation needed, but standard input is not a terminal: {instead}")
     env.err(f"{question} Only 'yes' is accepted: ", end="")
     with client.deadline_paused():
-        answer = env.stdin.readline().strip()
+        answer = env.stdin.readline().removesuffix("\n").removesuffix("\r")
     if answer != "yes":
         raise VizctlError("cancelled; nothing was changed")
 
