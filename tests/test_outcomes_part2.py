@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from cliutil import manifest_of, run, write
+from cliutil import manifest_of, run, spawn, summary_after_ctrl_c, wait_until, write
 from httputil import Recorder
 from vizctl.cli import confirm
 from vizctl.errors import VizctlError
@@ -58,6 +58,20 @@ def test_a_replace_that_gives_up_waiting_for_the_old_job_says_so_at_the_timeout(
         assert (job["outcome"], job["status_name"], again.code) == ("timed out", "KILLING", 3)
         assert job["detail"] == f"gave up waiting for job {old['job_id']} to finish stopping after --timeout 1s: it is still KILLING; the new job was not created"
         assert sim.stats["POST create"] == 0 and sim.stats["DELETE delete"] == 1
+
+
+def test_ctrl_c_while_a_replace_waits_for_the_old_job_says_it_is_not_yet_deleted(tmp_path):
+    with SimServer(SimConfig(**{**FAST, "delete_seconds": 60})) as sim:
+        [old] = seed(sim, "rc-1")
+        m = manifest_of(tmp_path / "m.yaml", "rc-1")
+        process = spawn(sim, "apply", "-f", str(m), "--replace", "rc-1", "-y", "-o", "json")
+        wait_until(lambda: sim.stats["DELETE delete"] == 1)
+        summary = summary_after_ctrl_c(process, '"apply_start"')  # printed before the delete was sent
+        [job] = summary["jobs"]
+        assert (job["outcome"], job["status_name"]) == ("not yet deleted", "KILLING")
+        assert job["detail"] == (f"interrupted while waiting for the old job {old['job_id']} to be deleted: it is still KILLING; "
+                                 "the new job was not created")
+        assert sim.stats["POST create"] == 0
 
 
 # -- wait tells the truth plan tells -----------------------------------------------------------------
@@ -161,14 +175,13 @@ def test_plan_escapes_every_unprintable_character_of_a_live_value(tmp_path):
 
 
 def test_status_shows_the_age_of_a_job_created_two_hours_ago():
-    now = [time.time() - 2 * 3600 - 30]
-    state = SimState(SimConfig(**FAST), clock=lambda: now[0])
+    then: list[float | None] = [time.time() - 2 * 3600 - 30]  # the simulator's clock: set back, then the present (None)
+    state = SimState(SimConfig(**FAST), clock=lambda: time.time() if then[0] is None else then[0])
     with SimServer(SimConfig(**FAST), state=state) as sim:
         seed(sim, "age-old")
-        now[0] = time.time() - 5 * 60
+        then[0] = time.time() - 5 * 60
         seed(sim, "age-new")
-        now[0] = None
-        state._clock = time.time  # from here on the simulator lives in the present
+        then[0] = None
         result = run("status", sim=sim)
         rows = {line.split()[0]: line.split() for line in result.out.splitlines()[1:3]}
         assert rows["age-old"][2] == "2h" and rows["age-new"][2] == "5m", result.out
