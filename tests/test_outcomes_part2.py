@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import http.client
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
 import pytest
@@ -280,50 +278,24 @@ def test_a_prune_regex_matches_whole_names_only(tmp_path):
         assert sorted(j["job_name"] for j in listed(sim) if j["status"] != 9) == ["team-a-new", "team-a-old"]
 
 
-class _Reversing:
-    """An HTTP server in front of the simulator that answers each list page in reverse order, as a server
-    that ignores ``sortBy`` may."""
+def reversing(upstream: str):
+    """An ``answer`` for :class:`Recorder` that passes each request on to ``upstream`` and answers each list page
+    in reverse order, as a server that ignores ``sortBy`` may."""
+    target = urlsplit(upstream)
 
-    def __init__(self, upstream: str):
-        target = urlsplit(upstream)
+    def answer(handler):
+        connection = http.client.HTTPConnection(target.hostname, target.port, timeout=10)
+        headers = {k: v for k, v in handler.headers.items() if k.lower() not in ("host", "connection")}
+        connection.request(handler.command, handler.path, body=handler.body or None, headers=headers)
+        reply = connection.getresponse()
+        data = reply.read()
+        connection.close()
+        if handler.command == "GET" and urlsplit(handler.path).path.endswith("/visualization-jobs") and reply.status == 200:
+            page = json.loads(data)
+            data = json.dumps({**page, "jobs": page["jobs"][::-1]}).encode()
+        return reply.status, {"Content-Type": reply.getheader("Content-Type") or "application/json"}, data
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def _any(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                connection = http.client.HTTPConnection(target.hostname, target.port, timeout=10)
-                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
-                connection.request(self.command, self.path, body=body or None, headers=headers)
-                answer = connection.getresponse()
-                data = answer.read()
-                connection.close()
-                if self.command == "GET" and urlsplit(self.path).path.endswith("/visualization-jobs") and answer.status == 200:
-                    page = json.loads(data)
-                    page["jobs"] = page["jobs"][::-1]
-                    data = json.dumps(page).encode()
-                self.send_response(answer.status)
-                self.send_header("Content-Type", answer.getheader("Content-Type") or "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            do_GET = do_POST = do_PUT = do_DELETE = _any
-
-            def log_message(self, *args):
-                pass
-
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
-
-    def __enter__(self):
-        threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc):
-        self._httpd.shutdown()
-        self._httpd.server_close()
+    return answer
 
 
 def test_the_winner_of_a_create_race_is_the_lowest_job_id_whatever_order_the_list_gives(tmp_path):
@@ -331,7 +303,7 @@ def test_the_winner_of_a_create_race_is_the_lowest_job_id_whatever_order_the_lis
         seed(sim, *[f"filler-{i}" for i in range(8)])  # ids 1..8
         [rival] = seed(sim, "race-1")  # job 9: a concurrent apply's, not listed yet when this run plans
         m = manifest_of(tmp_path / "m.yaml", "race-1")
-        with _Reversing(sim.url) as proxy:  # job 10 (ours) is listed before job 9; as text "10" < "9" too
+        with Recorder(reversing(sim.url)) as proxy:  # job 10 (ours) is listed before job 9; as text "10" < "9" too
             result = run("apply", "-f", str(m), "-y", "-o", "json", env={
                 "VIZCTL_ENDPOINT": proxy.url, "VIZCTL_PROJECT_ID": "proj-1", "VIZCTL_TOKEN": "tok-12345678"})
         assert result.code == 0, result.all
