@@ -49,6 +49,7 @@ def test_a_replace_that_gives_up_waiting_for_the_old_job_says_so_at_the_timeout(
         assert f"✗ rp-1: timed out, KILLING (job {old['job_id']}): {why}" in result.out
         assert "Apply finished with problems" in result.out and ": 1 timed out; 0 of 1 running." in result.out
         assert "stopped" not in result.out and "corrects" not in result.out
+        assert f"{why}\n" in result.out  # no link to the job on its way out
         assert sim.stats["POST create"] == 0 and sim.stats["DELETE delete"] == 1
 
         again = run("apply", "-f", str(m), "--replace", "rp-1", "-y", "--timeout", "1", "-o", "json", sim=sim)  # planned KILLING

@@ -693,13 +693,14 @@ def carry_out(target: Target, plan: Plan, live: LiveSnapshot, reporter, settings
 
 def _with_service_urls(results: list[JobResult], live: LiveSnapshot) -> list[JobResult]:
     """Fill the service URL of jobs apply did not wait for (already running) from the plan's read; a job
-    the last read did not list (no status: deleted, missing) gets none."""
+    the last read did not list (no status: deleted, missing), or showed KILLING (on its way out), gets none."""
+    from vizctl.model import Phase, phase_of
     from vizctl.plan import Action
 
     urls = {job.job_id: job.service_url for job in live.jobs}
     return [
         replace(r, service_url=urls.get(r.job_id or "", ""))
-        if not r.service_url and r.action is not Action.DELETE and r.status is not None else r
+        if not r.service_url and r.action is not Action.DELETE and r.status is not None and phase_of(r.status) is not Phase.STOPPING else r
         for r in results
     ]
 
