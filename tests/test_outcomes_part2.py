@@ -356,12 +356,16 @@ def test_confirm_accepts_exactly_one_word(answer, accepted):
 
     from vizctl.environment import Environment
 
+    from vizctl.auth import TokenAuth
+    from vizctl.client import ModelArtsClient
+
     env = Environment(stdin=io.StringIO(answer), stdout=io.StringIO(), stderr=io.StringIO(), environ={}, stdin_isatty=True)
+    client = ModelArtsClient("http://127.0.0.1:9", "proj-1", TokenAuth("tok-12345678"))  # never called
     if accepted:
-        confirm(env, "Go?")
+        confirm(env, "Go?", client)
     else:
         with pytest.raises(VizctlError, match="cancelled"):
-            confirm(env, "Go?")
+            confirm(env, "Go?", client)
 
 
 def test_a_timed_out_replace_whose_old_job_is_gone_by_the_final_read_keeps_its_reason(tmp_path):

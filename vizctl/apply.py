@@ -464,8 +464,8 @@ class Applier:
         """``read()`` job ``job_id`` again, every 0.25 s backing off to 2 s, while it is listed and not ``done``; its
         last reading (None: no longer listed). --timeout first raises :class:`GaveUp` naming ``what``, Ctrl-C
         too, with the outcome ``interrupted``."""
-        interval = 0.25
-        while (live := read()) is not None and not done(live):
+        interval, live = 0.25, read()
+        while live is not None and not done(live):
             still = f"it is still {live.status_name}" if live.job_id == job_id else f"job {live.job_id} of that name is {live.status_name}"
             if self.stop.is_set():
                 raise GaveUp(f"interrupted while waiting for {what}: {still}", interrupted, live)
@@ -473,6 +473,10 @@ class Applier:
                 raise GaveUp(f"gave up waiting for {what} after --timeout {self.settings.timeout:g}s: {still}", Outcome.TIMED_OUT, live)
             self._sleep(min(interval, self._remaining()))
             interval = min(interval * 2, 2.0)
+            try:
+                live = read()
+            except RetryCancelled:  # the deadline (or Ctrl-C) ended this read: the job stays as last read, said above
+                continue
         return live
 
     # -- ACCEPTED -> WAITING -------------------------------------------------------------
