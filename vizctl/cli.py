@@ -253,7 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
     wait = command(
         "wait", "wait until the declared jobs run; creates nothing",
         "vizctl apply manifests/ -y --no-wait && vizctl wait manifests/ --timeout 10m",
-        reads_api, (0, 1, 3, 64, 130), [manifests, connection, targets, progress],
+        reads_cache, (0, 1, 3, 64, 130), [manifests, connection, targets, progress],  # it plans as plan does, details too
     )
     wait.set_defaults(run=_command("wait"))
 
