@@ -6,12 +6,16 @@ every transition is one method of :class:`Applier`, named in the arrow::
     PLANNED --_send--> ACCEPTED --_settle_races--> WAITING --_wait--> ENDED --_verify--> ENDED
        |   |              (the plan alone decides FAILED, AMBIGUOUS, NOOP: ENDED at once; WAIT: WAITING)
        |   +--_send--> DELETING --_wait--> ENDED: deleted once the list no longer shows the job
-       +--> ENDED: failed (refused), not started (interrupted first); not waited for (--no-wait)
+       +--> ENDED: failed (refused), not started (interrupted first); not waited for (--no-wait);
+                   timed out / not yet deleted (a replace, restart or prune still waiting on the list: GaveUp)
 
 * ``_send``: mutations, up to ``parallelism`` at once. None is retried blindly:
   after an ambiguous failure (timeout, reset, 5xx) or a duplicate-name answer
   the list decides whether it took effect, and the list is given ``list_lag``
   seconds to show a new job before vizctl concludes the create did not happen.
+  A change that must wait on the list first (a KILLING job to finish stopping,
+  a replaced job to be deleted before its name is free) gives up at --timeout or
+  Ctrl-C saying what it waited for, the job's last status and what was not done.
 * ``_settle_races``: a job this run created is checked once the list shows it.
   Another live job with the same name listed before it (the API's job_id
   order) means a concurrent apply created that name first: this run deletes
