@@ -53,7 +53,7 @@ def unanswered_port():
 class Recorder:
     """An HTTP server that records each request (line and headers) and answers with ``answer(handler)``.
 
-    ``answer`` returns (status, headers, body). ``connections`` counts the TCP connections accepted;
+    ``answer`` returns (status, headers, body); the request's body is ``handler.body``. ``connections`` counts the TCP connections accepted;
     the server closes one that is idle for ``idle_timeout`` seconds.
     """
 
@@ -72,7 +72,7 @@ class Recorder:
 
             def _any(self):
                 length = int(self.headers.get("Content-Length") or 0)
-                self.rfile.read(length)
+                self.body = self.rfile.read(length)
                 recorder.requests.append((f"{self.command} {self.path}", dict(self.headers)))
                 status, headers, body = answer(self)
                 self.send_response(status)

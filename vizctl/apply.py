@@ -6,12 +6,16 @@ every transition is one method of :class:`Applier`, named in the arrow::
     PLANNED --_send--> ACCEPTED --_settle_races--> WAITING --_wait--> ENDED --_verify--> ENDED
        |   |              (the plan alone decides FAILED, AMBIGUOUS, NOOP: ENDED at once; WAIT: WAITING)
        |   +--_send--> DELETING --_wait--> ENDED: deleted once the list no longer shows the job
-       +--> ENDED: failed (refused), not started (interrupted first); not waited for (--no-wait)
+       +--> ENDED: failed (refused), not started (interrupted first); not waited for (--no-wait);
+                   timed out / not yet deleted (a replace, restart or prune still waiting on the list: GaveUp)
 
 * ``_send``: mutations, up to ``parallelism`` at once. None is retried blindly:
   after an ambiguous failure (timeout, reset, 5xx) or a duplicate-name answer
   the list decides whether it took effect, and the list is given ``list_lag``
   seconds to show a new job before vizctl concludes the create did not happen.
+  A change that must wait on the list first (a KILLING job to finish stopping,
+  a replaced job to be deleted before its name is free) gives up at --timeout or
+  Ctrl-C saying what it waited for, the job's last status and what was not done.
 * ``_settle_races``: a job this run created is checked once the list shows it.
   Another live job with the same name listed before it (the API's job_id
   order) means a concurrent apply created that name first: this run deletes
@@ -198,6 +202,15 @@ class MutationFailed(VizctlError):
     """One job's mutation failed for good; the message says why."""
 
 
+class GaveUp(MutationFailed):
+    """A mutation's wait for the list ended by --timeout (``outcome`` timed out) or Ctrl-C; ``live`` is the job
+    it waited on as last listed."""
+
+    def __init__(self, message: str, outcome: Outcome, live: LiveJob):
+        super().__init__(message)
+        self.outcome, self.live = outcome, live
+
+
 class State(enum.Enum):
     """Where one job is in an apply (see the module docstring)."""
 
@@ -291,6 +304,9 @@ class Applier:
                 change = job.change
                 try:
                     started = future.result()
+                except GaveUp as exc:
+                    self._end(job, exc.outcome, str(exc), exc.live.status, job_id=change.job_id)
+                    continue
                 except (ApiError, MutationFailed) as exc:
                     self._end(job, Outcome.FAILED, _reason(exc), change.status, job_id=change.job_id)
                     continue
@@ -374,18 +390,23 @@ class Applier:
 
     def _settled(self, job_id: str, name: str) -> LiveJob | None:
         """The job once it is no longer stopping (KILLING ends stopped, or deleted: None)."""
-        seen: list[LiveJob | None] = [None]
-
-        def settled() -> bool:
-            seen[0] = self._listed(job_id, name)
-            return seen[0] is None or seen[0].phase is not Phase.STOPPING
-
-        self._until(settled, f"{name} to finish stopping")
-        return seen[0]
+        return self._while_listed(
+            job_id, lambda: self._listed(job_id, name), f"job {job_id} to finish stopping", done=lambda live: live.phase is not Phase.STOPPING
+        )
 
     def _replace(self, change: Change) -> tuple[str, bool]:
-        self._delete_planned(change)
-        self._until(lambda: not self.client.find_by_name(change.job_name), f"{change.job_name} to disappear after delete")
+        """Delete the old job, wait until no job holds the name (the API may refuse it meanwhile), create."""
+        name = change.job_name
+
+        def holder() -> LiveJob | None:
+            jobs = self.client.find_by_name(name)
+            return next((job for job in jobs if job.job_id == old), jobs[0] if jobs else None)
+
+        try:
+            old = self._delete_planned(change)
+            self._while_listed(old, holder, f"the old job {old} to be deleted", interrupted=Outcome.NOT_DELETED)
+        except GaveUp as exc:
+            raise GaveUp(f"{exc}; the new job was not created", exc.outcome, exc.live) from None
         return self._create(change)
 
     def _delete_planned(self, change: Change) -> str:
@@ -440,13 +461,27 @@ class Applier:
             self._sleep(min(self.backoff.delay(error, attempt), self._remaining()))
         raise MutationFailed(f"{what} failed after {self.settings.mutation_attempts} attempts: {_reason(error)}")
 
-    def _until(self, condition: Callable[[], bool], what: str) -> None:
-        interval = 0.25
-        while not condition():
-            if self.stop.is_set() or self._remaining() <= 0:
-                raise MutationFailed(f"gave up waiting for {what}")
+    def _while_listed(
+        self, job_id: str, read: Callable[[], LiveJob | None], what: str,
+        done: Callable[[LiveJob], bool] = lambda live: False, interrupted: Outcome = Outcome.NOT_STARTED,
+    ) -> LiveJob | None:
+        """``read()`` job ``job_id`` again, every 0.25 s backing off to 2 s, while it is listed and not ``done``; its
+        last reading (None: no longer listed). --timeout first raises :class:`GaveUp` naming ``what``, Ctrl-C
+        too, with the outcome ``interrupted``."""
+        interval, live = 0.25, read()
+        while live is not None and not done(live):
+            still = f"it is still {live.status_name}" if live.job_id == job_id else f"job {live.job_id} of that name is {live.status_name}"
+            if self.stop.is_set():
+                raise GaveUp(f"interrupted while waiting for {what}: {still}", interrupted, live)
+            if self._remaining() <= 0:
+                raise GaveUp(f"gave up waiting for {what} after --timeout {self.settings.timeout:g}s: {still}", Outcome.TIMED_OUT, live)
             self._sleep(min(interval, self._remaining()))
             interval = min(interval * 2, 2.0)
+            try:
+                live = read()
+            except RetryCancelled:  # the deadline (or Ctrl-C) ended this read: the job stays as last read, said above
+                continue
+        return live
 
     # -- ACCEPTED -> WAITING -------------------------------------------------------------
 
@@ -546,7 +581,8 @@ class Applier:
                 self._end(job, result.outcome, detail, live[0].status, job_id=live[0].job_id, service_url=live[0].service_url)
             elif result.status is not None and job.job_id not in listed:  # seen before, whatever its outcome
                 done = result.done or (result.outcome if result.outcome.ok else None)
-                self._end(job, Outcome.MISSING, f"job {job.job_id} is no longer listed", None, done=done)
+                why = f"; at the timeout: {result.detail}" if result.outcome is Outcome.TIMED_OUT else ""  # still true of then
+                self._end(job, Outcome.MISSING, f"job {job.job_id} is no longer listed{why}", None, done=done)
             elif result.running and listed[job.job_id].phase is not Phase.RUNNING:
                 now = listed[job.job_id]
                 outcome = Outcome.FAILED if now.phase is Phase.FAILED else Outcome.STOPPED

@@ -262,7 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
     wait = command(
         "wait", "wait until the declared jobs run; creates nothing",
         "vizctl apply manifests/ -y --no-wait && vizctl wait manifests/ --timeout 10m",
-        reads_api, (0, 1, 3, 64, 130), [manifests, connection, targets, progress],
+        reads_cache, (0, 1, 3, 64, 130), [manifests, connection, targets, progress],  # it plans as plan does, details too
     )
     wait.set_defaults(run=_command("wait"))
 
@@ -621,13 +621,13 @@ def cmd_plan(args: argparse.Namespace, env: Environment) -> ExitStatus:
 
 def cmd_apply(args: argparse.Namespace, env: Environment) -> ExitStatus:
     from vizctl.apply import ApplySettings
-    from vizctl.manager import check_fresh, load_plan, make_plan
+    from vizctl.manager import check_fresh, checked_prune, load_plan, make_plan
 
     plan_file = _saved_plan_argument(args.paths)
     saved = load_plan(plan_file) if plan_file else None
     if saved is not None:
-        if args.target or args.replace or args.prune:
-            raise UsageError("a saved plan is applied as it is: --target, --replace and --prune belong to `vizctl plan`")
+        if args.target or args.replace or args.prune or args.force:
+            raise UsageError("a saved plan is applied as it is: --target, --replace, --prune and --force belong to `vizctl plan`")
         args.paths = []
         args.files = args.files or list(saved.plan.manifest_files)
     manifest = declared_manifest(args, env)
@@ -641,7 +641,7 @@ def cmd_apply(args: argparse.Namespace, env: Environment) -> ExitStatus:
                 )
             live = target.client.list_all()
             check_fresh(saved.plan, manifest, live, saved.variables)
-            plan = saved.plan
+            plan = checked_prune(saved, manifest, live)
         else:
             plan, live = make_plan(target.client, manifest, plan_options(args), args.parallelism, _details_cache(args, env, target))
         plan = _read_at(plan, target)
@@ -687,13 +687,13 @@ def show_plan(plan: Plan, env: Environment, reporter) -> None:
 
 
 def confirm(env: Environment, question: str, client: ModelArtsClient, instead: str = "pass --auto-approve (-y)") -> None:
-    """Ask for ``yes``; without a terminal, refuse (exit 1) and say how to go on (``instead``). The time a
-    person takes to answer does not count against ``client``'s deadline."""
+    """Ask for ``yes``, exactly (only the line ending is taken off); without a terminal, refuse (exit 1) and say how
+    to go on (``instead``). The time a person takes to answer does not count against ``client``'s deadline."""
     if not env.stdin_isatty:
         raise ConfirmationError(f"confirmation needed, but standard input is not a terminal: {instead}")
     env.err(f"{question} Only 'yes' is accepted: ", end="")
     with client.deadline_paused():
-        answer = env.stdin.readline().strip()
+        answer = env.stdin.readline().removesuffix("\n").removesuffix("\r")
     if answer != "yes":
         raise VizctlError("cancelled; nothing was changed")
 
@@ -714,13 +714,14 @@ def carry_out(target: Target, plan: Plan, live: LiveSnapshot, reporter, settings
 
 def _with_service_urls(results: list[JobResult], live: LiveSnapshot) -> list[JobResult]:
     """Fill the service URL of jobs apply did not wait for (already running) from the plan's read; a job
-    the last read did not list (no status: deleted, missing) gets none."""
+    the last read did not list (no status: deleted, missing), or showed KILLING (on its way out), gets none."""
+    from vizctl.model import Phase, phase_of
     from vizctl.plan import Action
 
     urls = {job.job_id: job.service_url for job in live.jobs}
     return [
         replace(r, service_url=urls.get(r.job_id or "", ""))
-        if not r.service_url and r.action is not Action.DELETE and r.status is not None else r
+        if not r.service_url and r.action is not Action.DELETE and r.status is not None and phase_of(r.status) is not Phase.STOPPING else r
         for r in results
     ]
 

@@ -21,7 +21,7 @@ from vizctl.fileio import write_atomically
 from vizctl.manifest import MANIFEST_SUFFIXES, STDIN
 from vizctl.model import LiveJob, LiveSnapshot, Manifest, Phase
 from vizctl.plan import PLAN_FILE_KIND, Action, Plan, fingerprint, plan_field, plan_from_dict, plan_strings, plan_to_dict
-from vizctl.planner import PlanOptions, build_plan, details_needed
+from vizctl.planner import PlanOptions, build_plan, details_needed, prune_refusals
 from vizctl.redact import holds_secret
 
 SENDS_A_CREDENTIAL = ("holds a credential vizctl knows (the value is not shown): the API keeps job values and shows "
@@ -157,6 +157,17 @@ def load_plan(path: str) -> SavedPlan:
         return SavedPlan(plan, endpoint, project_id, saved, variables)
     except StalePlanError as error:
         raise StalePlanError(f"{path}: {error}") from None
+
+
+def checked_prune(saved: SavedPlan, manifest: Manifest, snapshot: LiveSnapshot) -> Plan:
+    """The saved plan with its deletes held to the prune rules again, against this read and the --force it was
+    made with: what they refuse now (a plan file edited by hand, a scope that changed) is among its errors."""
+    plan = saved.plan
+    deletes = {change.job_id for change in plan.changes if change.action is Action.DELETE and change.job_id}
+    if not deletes:
+        return plan
+    refusals = prune_refusals(manifest, snapshot, deletes, saved.options.force)
+    return replace(plan, errors=tuple(dict.fromkeys([*plan.errors, *refusals])))
 
 
 def variable_fingerprints(manifest: Manifest) -> dict[str, str]:

@@ -7,7 +7,7 @@ jobs need a details call, and hands everything to :func:`build_plan`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Collection, Mapping
 
 from vizctl.model import LISTED_FIELDS, JobSpec, LiveJob, LiveSnapshot, Manifest, Phase, PruneScope, job_id_order
 from vizctl.plan import Action, Change, FieldChange, Plan, fingerprint
@@ -254,7 +254,7 @@ def _plan_prune(manifest: Manifest, snapshot: LiveSnapshot, doomed: list[LiveJob
     """Deletes for the undeclared live jobs inside a declared prune scope; each scope's safety limits checked on its own."""
     if not manifest.prune_scopes:
         return [], ["--prune given, but no manifest declares a prune scope (prune: {prefix: ...})"]
-    errors = [e for scope in manifest.prune_scopes if (e := _prune_refusal(scope, snapshot.jobs, doomed, options.force))]
+    errors = prune_refusals(manifest, snapshot, {job.job_id for job in doomed}, options.force)
     deletes = [
         Change(
             job_name=job.job_name,
@@ -268,6 +268,16 @@ def _plan_prune(manifest: Manifest, snapshot: LiveSnapshot, doomed: list[LiveJob
         for job in doomed
     ]
     return deletes, errors
+
+
+def prune_refusals(manifest: Manifest, snapshot: LiveSnapshot, job_ids: Collection[str], force: bool) -> list[str]:
+    """Why deleting the live jobs ``job_ids`` is not a prune ``manifest`` allows (empty: it is): a job declared
+    or outside every prune scope, or a scope's safety limits passed, each scope on its own."""
+    declared = {spec.name for spec in manifest.jobs}
+    doomed = [job for job in snapshot.jobs if job.job_id in job_ids]
+    outside = sorted(job.job_name for job in doomed if job.job_name in declared or not any(s.matches(job.job_name) for s in manifest.prune_scopes))
+    errors = [f"prune would delete jobs that are declared or outside every prune scope: {', '.join(outside)}"] if outside else []
+    return errors + [e for scope in manifest.prune_scopes if (e := _prune_refusal(scope, snapshot.jobs, doomed, force))]
 
 
 def _prune_refusal(scope: PruneScope, live: tuple[LiveJob, ...], doomed: list[LiveJob], force: bool) -> str | None:

@@ -18,7 +18,7 @@ from vizctl.apply import JobResult, Outcome
 from vizctl.environment import Environment
 from vizctl.model import status_name
 from vizctl.plan import Action, Change
-from vizctl.wording import plural
+from vizctl.wording import plural, printable
 
 HEARTBEAT_SECONDS = 10.0
 TTY_REFRESH_SECONDS = 0.5
@@ -91,7 +91,7 @@ class TextReporter:
         self.env.out(f"{verdict(self.command, results)} in {elapsed:.1f}s: {parts or 'nothing to do'}{tail}.")
         width = max((len(r.job_name) for r in results), default=0)
         for r in results:
-            self.env.out(f"  {'✓' if r.outcome.ok else '✗'} {r.job_name:<{width}}  {describe(r)}" + (f"  {r.service_url}" if r.service_url else ""))
+            self.env.out(f"  {'✓' if r.outcome.ok else '✗'} {r.job_name:<{width}}  {describe(r)}" + (f"  {printable(r.service_url)}" if r.service_url else ""))
 
     def _line(self, text: str) -> None:
         prefix = CLEAR_LINE if self._live_line else ""
@@ -100,13 +100,14 @@ class TextReporter:
 
 
 def describe(result: JobResult) -> str:
-    """``created, RUNNING (job 12)``, ``failed, IMAGE_FAILED (job 9): why``, ``created, not yet running, INIT (job 3)``."""
+    """``created, RUNNING (job 12)``, ``failed, IMAGE_FAILED (job 9): why``, ``created, not yet running, INIT (job 3)``;
+    what the API said (an id, an error) escaped where unprintable."""
     text = result.outcome.value if result.done is None else f"{result.done.value}, {result.outcome.value}"
     if result.status is not None:
         text += f", {status_name(result.status)}"
     if result.job_id:
         text += f" (job {result.job_id})"
-    return text + (f": {result.detail}" if result.detail else "")
+    return printable(text + (f": {result.detail}" if result.detail else ""))
 
 
 class JsonReporter:
@@ -118,7 +119,7 @@ class JsonReporter:
         self.command = command
 
     def emit(self, event: str, **fields: Any) -> None:
-        self.env.out(json.dumps({"type": event, "time": round(time.time(), 3), **fields}, ensure_ascii=False))
+        self.env.out(printable(json.dumps({"type": event, "time": round(time.time(), 3), **fields}, ensure_ascii=False)))
 
     def action_started(self, change: Change) -> None:
         self.emit("apply_start", job_name=change.job_name, action=change.action.value, job_id=change.job_id)

@@ -6,18 +6,26 @@ import argparse
 import contextlib
 from typing import Iterator
 
-from vizctl.cli import Target, _read_at, connect, declared_manifest, plan_options
+from vizctl.cli import Target, _details_cache, _read_at, connect, declared_manifest, plan_options
 from vizctl.environment import Environment
+from vizctl.manager import make_plan
 from vizctl.model import LiveSnapshot
 from vizctl.plan import Plan
 from vizctl.planner import build_plan
 
 
 @contextlib.contextmanager
-def declared_plan(args: argparse.Namespace, env: Environment) -> Iterator[tuple[Target, LiveSnapshot, Plan]]:
-    """Connect, list the live jobs once and plan the declared jobs (no details calls: only status matters
-    here); the plan says where it was read, as apply's does."""
+def declared_plan(args: argparse.Namespace, env: Environment, details: bool = False) -> Iterator[tuple[Target, LiveSnapshot, Plan]]:
+    """Connect, list the live jobs once and plan the declared jobs; the plan says where it was read, as apply's does.
+
+    With ``details`` the plan is plan's own (the details of a job whose declared fields the list does not
+    show are read, through the details cache); without, only the list is read: status is all that matters.
+    """
     manifest = declared_manifest(args, env)
     with connect(args, env, args.parallelism) as target:
-        live = target.client.list_all()
-        yield target, live, _read_at(build_plan(manifest, live, {}, plan_options(args)), target)
+        if details:
+            plan, live = make_plan(target.client, manifest, plan_options(args), args.parallelism, _details_cache(args, env, target))
+        else:
+            live = target.client.list_all()
+            plan = build_plan(manifest, live, {}, plan_options(args))
+        yield target, live, _read_at(plan, target)

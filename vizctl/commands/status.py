@@ -11,7 +11,7 @@ from vizctl.cli import connect, declared_manifest
 from vizctl.environment import Environment
 from vizctl.errors import ExitStatus
 from vizctl.model import LiveSnapshot
-from vizctl.wording import plural
+from vizctl.wording import plural, printable
 
 MISSING = "MISSING"
 
@@ -23,7 +23,7 @@ def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
     rows = status_rows(live, declared, time.time())
     if args.output == "json":
         missing = [row["job_name"] for row in rows if row["status_name"] == MISSING]
-        env.out(json.dumps({"jobs": [r for r in rows if r["status_name"] != MISSING], "missing": missing}, indent=2, ensure_ascii=False))
+        env.out(printable(json.dumps({"jobs": [r for r in rows if r["status_name"] != MISSING], "missing": missing}, indent=2, ensure_ascii=False), lines=True))
     else:
         env.out(render_table(rows, declared is not None))
     return ExitStatus.OK
@@ -48,11 +48,11 @@ def status_rows(live: LiveSnapshot, declared: Sequence[str] | None, now: float) 
 
 
 def render_table(rows: list[dict[str, Any]], declared: bool) -> str:
-    """``NAME  STATUS  AGE  SERVICE URL`` columns and a count."""
+    """``NAME  STATUS  AGE  SERVICE URL`` columns and a count; what the API said is escaped where unprintable."""
     if not rows:
         return "No jobs."
     table = [("NAME", "STATUS", "AGE", "SERVICE URL")] + [
-        (r["job_name"], r["status_name"], age(r["age_seconds"]), r["service_url"] or "-") for r in rows
+        (printable(r["job_name"]), r["status_name"], age(r["age_seconds"]), printable(r["service_url"] or "-")) for r in rows
     ]
     widths = [max(len(row[i]) for row in table) for i in range(3)]
     lines = [f"{a:<{widths[0]}}  {b:<{widths[1]}}  {c:>{widths[2]}}  {d}" for a, b, c, d in table]

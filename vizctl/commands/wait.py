@@ -1,8 +1,9 @@
 """``vizctl wait``: wait until the declared jobs run, creating and changing nothing.
 
-It plans as ``apply`` does, turns every change into a wait (or, for a job
-that will not start by itself, a failure that says why) and lets the
-:class:`~vizctl.apply.Applier` run that plan: nothing is sent but list calls.
+It plans as ``plan`` does, keeps the jobs to wait for and the problems plan
+names, turns every change apply would make into a problem that says so
+(drifted, or failed for a job that will not start by itself) and lets the
+:class:`~vizctl.apply.Applier` run that plan: nothing is sent but reads.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from vizctl.plan import Action, Change, Plan
 
 def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
     reporter = reporter_for(args, env)
-    with declared_plan(args, env) as (target, live, declared):
+    with declared_plan(args, env, details=True) as (target, live, declared):  # the truth plan tells
         plan = waiting_plan(declared)
         if plan.errors:
             raise PlanError("; ".join(plan.errors))
@@ -31,18 +32,20 @@ def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
 
 def waiting_plan(plan: Plan) -> Plan:
     """The plan with nothing to send: jobs starting are waited for, running ones (and stopped ones allowed to stay
-    stopped) are done, the rest fail."""
+    stopped) are done; a job apply would change is not as declared, so it ends drifted (running or starting) or
+    failed (stopped or failed: it will not run by itself), as apply ends a job it cannot make as declared."""
     return replace(plan, changes=tuple(_wait_for(change) for change in plan.changes))
 
 
+_FIXED_BY = {Action.CREATE: "creates", Action.UPDATE: "updates", Action.REPLACE: "replaces", Action.RESTART: "restarts"}
+
+
 def _wait_for(change: Change) -> Change:
-    if change.action in (Action.NOOP, Action.KEEP_STOPPED, Action.WAIT, Action.FAILED, Action.AMBIGUOUS):
-        return change  # a keep-stopped job may stay stopped, as apply lets it
+    if not change.action.is_change:
+        return change  # as plan says it: waited for, done, or a problem apply will not fix either
+    fix = f"`vizctl apply` {_FIXED_BY[change.action]} it"
     if change.action is Action.CREATE:
-        return replace(change, action=Action.FAILED, reason="not found in the live project: nothing to wait for (`vizctl apply` creates it)")
-    phase = phase_of(change.status if change.status is not None else 0)
-    if phase is Phase.RUNNING:
-        return replace(change, action=Action.NOOP, reason="running")
-    if phase is Phase.PENDING:
-        return replace(change, action=Action.WAIT, reason=f"job is {change.status_name}")
-    return replace(change, action=Action.FAILED, reason=f"job is {change.status_name}: it will not run by itself (`vizctl apply` restarts it)")
+        return replace(change, action=Action.FAILED, reason=f"not found in the live project: nothing to wait for ({fix})")
+    if phase_of(change.status if change.status is not None else 0) in (Phase.RUNNING, Phase.PENDING):
+        return replace(change, action=Action.DRIFTED, notes=(f"{change.reason}: {fix}", *change.notes))
+    return replace(change, action=Action.FAILED, reason=f"job is {change.status_name}: it will not run by itself ({fix})")

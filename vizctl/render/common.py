@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from vizctl.plan import Action, Change, Plan
-from vizctl.wording import plural
+from vizctl.wording import plural, printable
 
 SYMBOLS = {
     Action.CREATE: "+",
@@ -47,8 +47,8 @@ LEGEND = {
 
 
 def show(value: Any) -> str:
-    """A field value as a plan shows it: JSON, so strings are quoted and maps stay maps."""
-    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    """A field value as a plan shows it: JSON, so strings are quoted and maps stay maps; nothing unprintable."""
+    return printable(json.dumps(value, ensure_ascii=False, sort_keys=True))
 
 
 
