@@ -199,6 +199,8 @@ def test_with_a_slow_api_apply_ends_near_its_timeout_and_says_what_may_have_happ
     assert "Apply complete" not in result.out and "ran out" in result.all
     if result.code == 3:  # the create was sent: its answer came too late to know
         assert "ran out while creating a job" in result.out and "it may have been carried out" in result.out
+        assert "✗ a  status unknown: create a: --timeout (3 s) ran out while creating a job" in result.out
+        assert "a  failed" not in result.out
 
 
 def test_the_wait_for_the_jobs_counts_from_the_start_of_the_command(tmp_path):

@@ -202,6 +202,11 @@ class MutationFailed(VizctlError):
     """One job's mutation failed for good; the message says why."""
 
 
+class Unsettled(MutationFailed):
+    """Ctrl-C or --timeout cut a mutation, or the look at the list after it, short where it may have taken
+    effect: its outcome is ``status unknown``, never ``failed``."""
+
+
 class GaveUp(MutationFailed):
     """A mutation's wait for the list ended by --timeout (``outcome`` timed out) or Ctrl-C; ``live`` is the job
     it waited on as last listed."""
@@ -306,6 +311,9 @@ class Applier:
                     started = future.result()
                 except GaveUp as exc:
                     self._end(job, exc.outcome, str(exc), exc.live.status, job_id=change.job_id)
+                    continue
+                except Unsettled as exc:
+                    self._end(job, Outcome.UNKNOWN, str(exc), change.status, job_id=change.job_id)
                     continue
                 except (ApiError, MutationFailed) as exc:
                     self._end(job, Outcome.FAILED, _reason(exc), change.status, job_id=change.job_id)
@@ -440,18 +448,24 @@ class Applier:
         return found[0].job_id if found else None
 
     def _attempt(self, call: Callable[[], T], verify: Callable[[], str | None], what: str, idempotent: bool = False) -> T | str:
-        """Run a mutation; after an ambiguous failure ask ``verify`` whether it took effect before trying again."""
-        error: ApiError | None = None
+        """Run a mutation; after an ambiguous failure ask ``verify`` whether it took effect before trying again.
+        Ctrl-C or --timeout ending a try or that look short ends it (:meth:`_cut_short`)."""
+        error: ApiError | None = None  # the last failure, which the list did not show to have taken effect
         for attempt in range(1, self.settings.mutation_attempts + 1):
             try:
                 return call()  # the client itself waits out and resends a throttled request
+            except RetryCancelled as cut:
+                raise self._cut_short(what, error, cut, unsure=cut.ambiguous) from cut
             except ApiError as exc:
                 error = exc
                 duplicate = isinstance(exc, ApiResponseError) and exc.error_code == DUPLICATE_NAME_CODE
                 if not (exc.ambiguous or duplicate):
                     raise
             if not idempotent:
-                done = verify()
+                try:
+                    done = verify()
+                except RetryCancelled as cut:  # no time left to look whether it took effect
+                    raise self._cut_short(what, error, cut, unsure=True) from cut
                 if done is not None:
                     return done
             if duplicate:
@@ -460,6 +474,18 @@ class Applier:
                 raise MutationFailed(f"{what} failed after {plural(attempt, 'attempt')}, then Ctrl-C: {_reason(error)}")
             self._sleep(min(self.backoff.delay(error, attempt), self._remaining()))
         raise MutationFailed(f"{what} failed after {self.settings.mutation_attempts} attempts: {_reason(error)}")
+
+    @staticmethod
+    def _cut_short(what: str, error: ApiError | None, cut: RetryCancelled, unsure: bool) -> VizctlError:
+        """What a mutation cut short by Ctrl-C or --timeout (``cut``) ends as: :class:`Unsettled` where a try may have
+        taken effect (``unsure``), else failed, keeping the earlier try's reason (``error``) beside the cut's."""
+        if unsure and error is None:  # the cut itself says the try may have been carried out
+            return Unsettled(f"{what}: {_reason(cut)}")
+        if unsure:
+            return Unsettled(f"{what} may have been carried out: {_reason(error)}; then {_reason(cut)}")
+        if error is None:
+            return cut
+        return MutationFailed(f"{what} failed: {_reason(error)}; then {_reason(cut)}")
 
     def _while_listed(
         self, job_id: str, read: Callable[[], LiveJob | None], what: str,

@@ -205,8 +205,10 @@ class ModelArtsClient:
         unchanged = "" if changed else "; nothing was changed"
         if sent:
             maybe = "" if op in READS else "; it may have been carried out (`vizctl plan` shows whether)"
-            return DeadlineExceeded(f"{limit} ran out while {doing}: {_where(request)} got no answer in the time left"
-                                    f"{maybe}{unchanged}")
+            error = DeadlineExceeded(f"{limit} ran out while {doing}: {_where(request)} got no answer in the time left"
+                                     f"{maybe}{unchanged}")
+            error.ambiguous = op not in READS
+            return error
         if why:
             return DeadlineExceeded(f"{doing} stopped: {why}, beyond {limit} ({_where(request)}){unchanged}")
         return DeadlineExceeded(f"{limit} ran out before {doing}: {_where(request)} was not sent{unchanged}")

@@ -16,7 +16,7 @@ The tree::
         │   ├── RequestTimeout      no answer within --request-timeout        ambiguous, retried
         │   └── UnreachableError    refused, unknown host, no connection: nothing sent; retried once
         ├── RetryCancelled          a retry not sent: Ctrl-C, or it was due after --timeout
-        │   └── DeadlineExceeded    --timeout ran out: a request not sent, or its answer cut off
+        │   └── DeadlineExceeded    --timeout ran out: a request not sent, or its answer cut off (then ambiguous for a change)
         ├── ProtocolError           an answer that is not the API's (HTML, cut) ambiguous, retried
         │   └── InconsistentList    the list kept disagreeing with itself (list_all re-reads)
         └── ApiResponseError        an error answer: HTTP status + ModelArts error_code
