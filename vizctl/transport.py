@@ -127,9 +127,11 @@ class RequestsTransport:
                 raise TransportError(f"connection failed ({where}): an interim answer ({answer.status_code} "
                                      f"{answer.reason}) where the answer was due; the connection was dropped")
             body = answer.content if answer.is_redirect else answer.raw.read(decode_content=True)  # requests read a redirect's
+            if exchange.expired:  # cut at the deadline: http.client may take a cut header block for a whole (empty) answer
+                raise RequestTimeout(f"no answer within {timeout:g} s, the --request-timeout ({where})")
+        except TransportError:
+            raise
         except Exception as exc:  # noqa: BLE001  # requests' and urllib3's errors, mapped to vizctl's in one place
-            if isinstance(exc, TransportError):
-                raise
             raise self._failure(exc, exchange, timeout, where, request, proxy) from exc
         finally:
             _WATCHDOG.release(exchange)
