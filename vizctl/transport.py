@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import functools
 import heapq
-import http.client
-import ipaddress
 import re
 import socket
 import sys
@@ -90,10 +88,11 @@ class RequestsTransport:
     """A :class:`Transport` on one ``requests.Session``; never retries by itself (vizctl's retry policy does).
 
     The session's adapter keeps up to ``pool_size`` kept-alive connections per
-    origin (vizctl sends at most ``--parallelism`` requests at once). The session
-    reads nothing of the process environment (no ~/.netrc, no proxy variables):
-    proxies, NO_PROXY and the CAs to trust come from :class:`HttpSettings`.
-    Redirects are not followed: a 3xx is the answer.
+    origin (vizctl sends at most ``--parallelism`` requests at once). Requests go
+    to the adapter as vizctl built them: nothing is read from the process
+    environment or ~/.netrc, no cookie is kept, and proxies, NO_PROXY and the CAs
+    to trust come from :class:`HttpSettings`. Redirects are not followed: a 3xx is
+    the answer.
     """
 
     def __init__(self, pool_size: int = 10, http: HttpSettings = HttpSettings()):
@@ -109,24 +108,26 @@ class RequestsTransport:
         proxy = self._proxy(url)
         if proxy:
             where += f" through the proxy {_proxy_address(proxy)}"
-        session = self._open()
-        import requests  # loaded by _open already: a name lookup
+        adapter = self._adapter(url.scheme == "https" or (proxy or "").startswith("https"))
+        import requests  # loaded by _adapter already: a name lookup
 
         try:
-            prepared = requests.Request(request.method, url.geturl(), params=list(request.params), data=request.body,
-                                        headers={**_HEADERS, **request.headers}).prepare()
+            prepared = requests.PreparedRequest()  # only what vizctl sends: no cookies, no auth from the URL or ~/.netrc
+            prepared.prepare_method(request.method)
+            prepared.prepare_url(url.geturl(), list(request.params))
+            prepared.prepare_headers({**_HEADERS, **request.headers})
+            prepared.prepare_body(request.body, None)
         except (requests.exceptions.RequestException, ValueError) as exc:
             raise LocalRequestError(f"the request could not be built ({where}): {type(exc).__name__}; check the endpoint setting") from None
         exchange = _Exchange(time.monotonic() + timeout)
         _WATCHDOG.watch(exchange)
-        try:
-            answer = session.send(prepared, timeout=(timeout, timeout), allow_redirects=False, stream=True,
-                                  proxies={url.scheme: proxy} if proxy else {})
+        try:  # the adapter never follows a redirect: a 3xx is the answer
+            answer = adapter.send(prepared, stream=True, timeout=(timeout, timeout), proxies={url.scheme: proxy} if proxy else {})
             if answer.status_code < 200:  # an interim answer read as the final one: the real one is still on the wire
                 answer.close()
                 raise TransportError(f"connection failed ({where}): an interim answer ({answer.status_code} "
                                      f"{answer.reason}) where the answer was due; the connection was dropped")
-            body = answer.content if answer.is_redirect else answer.raw.read(decode_content=True)  # requests read a redirect's
+            body = answer.raw.read(decode_content=True)
             if exchange.expired:  # cut at the deadline: http.client may take a cut header block for a whole (empty) answer
                 raise RequestTimeout(f"no answer within {timeout:g} s, the --request-timeout ({where})")
         except TransportError:
@@ -143,12 +144,16 @@ class RequestsTransport:
         if session is not None:
             session.close()
 
-    def _open(self) -> Any:
-        """The session, made on first use (the SSL context is checked then, before anything is sent)."""
+    def _adapter(self, tls: bool) -> Any:
+        """The session's adapter, made on first use; with ``tls``, its SSL context too (made and checked before
+        anything is sent; a plain-HTTP endpoint never loads a CA)."""
         with self._lock:
             if self._session is None:
-                self._session = _new_session(self._pool_size, _ssl_context(self._http.verify))
-            return self._session
+                self._session = _new_session(self._pool_size)
+            adapter = self._session.get_adapter("https://")
+            if tls and adapter.context is None:
+                adapter.context = _ssl_context(self._http.verify)
+            return adapter
 
     def _proxy(self, url: SplitResult) -> str | None:
         proxy = self._http.proxies.get(url.scheme)
@@ -326,8 +331,9 @@ def _adapter_class() -> type:
              "https": type("_TLSPool", (HTTPSConnectionPool,), {"ConnectionCls": tls_connection})}
 
     class Adapter(HTTPAdapter):
-        def __init__(self, pool_size: int, context: Any):
-            self._context = context
+        context: Any = None  # the SSL context, set by the transport before the first https request
+
+        def __init__(self, pool_size: int):
             super().__init__(pool_maxsize=pool_size, max_retries=0)
 
         def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
@@ -336,7 +342,7 @@ def _adapter_class() -> type:
 
         def proxy_manager_for(self, proxy: str, **kwargs: Any) -> Any:
             fresh = proxy not in self.proxy_manager
-            manager = super().proxy_manager_for(proxy, **kwargs, **({} if proxy.startswith("socks") else {"proxy_ssl_context": self._context}))
+            manager = super().proxy_manager_for(proxy, **kwargs, **({"proxy_ssl_context": self.context} if proxy.startswith("https") else {}))
             if fresh and not proxy.startswith("socks"):
                 manager.pool_classes_by_scheme = pools
             return manager
@@ -346,7 +352,7 @@ def _adapter_class() -> type:
 
         def build_connection_pool_key_attributes(self, request: Any, verify: Any, cert: Any = None) -> Any:
             host, _ = super().build_connection_pool_key_attributes(request, verify, cert)
-            return host, {"ssl_context": self._context, "cert_reqs": self._context.verify_mode}
+            return host, {"ssl_context": self.context, "cert_reqs": self.context.verify_mode} if self.context else {}
 
         def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
             """Nothing to set per request: what to trust is in the SSL context, made once."""
@@ -354,13 +360,13 @@ def _adapter_class() -> type:
     return Adapter
 
 
-def _new_session(pool_size: int, context: Any) -> Any:
-    """A requests.Session that reads nothing from the environment, with vizctl's adapter for http and https."""
+def _new_session(pool_size: int) -> Any:
+    """A requests.Session that reads nothing from the environment, with vizctl's one adapter for http and https."""
     import requests
 
     session = requests.Session()
     session.trust_env = False  # no ~/.netrc replacing the signed Authorization header, no proxy variables behind vizctl's back
-    adapter = _adapter_class()(pool_size, context)
+    adapter = _adapter_class()(pool_size)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session
@@ -461,6 +467,8 @@ def _bypass(host: str, no_proxy: tuple[str, ...], port: int | None = None) -> bo
             if name and (host == name or host.endswith("." + name)):
                 return True
         elif "/" in name:
+            import ipaddress
+
             try:
                 if address in ipaddress.ip_network(name, strict=False):
                     return True
@@ -472,6 +480,8 @@ def _bypass(host: str, no_proxy: tuple[str, ...], port: int | None = None) -> bo
 
 
 def _address(text: str) -> Any:
+    import ipaddress
+
     try:
         return ipaddress.ip_address(text)
     except ValueError:
@@ -520,6 +530,8 @@ def _causes(exc: BaseException | None) -> Iterator[BaseException]:
 def _reason(causes: list[BaseException]) -> str:
     """A short, printable reason from the innermost error: 'Connection reset by peer', not a repr; bytes that are
     not HTTP are quoted."""
+    import http.client  # loaded with requests already
+
     exc = causes[-1]
     for cause in causes:
         if isinstance(cause, (OSError, http.client.HTTPException)) and not type(cause).__module__.startswith(("urllib3", "requests")):
