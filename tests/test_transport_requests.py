@@ -15,7 +15,7 @@ import trustme
 
 from cliutil import manifest_of, run
 from httputil import ConnectProxy, RawServer, Recorder, tls_sim, trickled
-from vizctl.errors import RequestTimeout, UnreachableError
+from vizctl.errors import RequestTimeout, TransportError, UnreachableError
 from vizctl.sim.config import SimConfig
 from vizctl.sim.server import SimServer
 from vizctl.transport import HttpSettings, Request, RequestsTransport, _ssl_context
@@ -113,6 +113,17 @@ def test_a_proxys_refusal_echoing_its_credentials_prints_none_of_them(tmp_path):
     assert result.code == 1 and "407" in result.out + result.err
     for form in ("s3cret-PW%25", "s3cret-PW%", "carol:s3cret-PW%", "Y2Fyb2w6czNjcmV0LVBXJQ=="):
         assert form not in result.out + result.err, form
+
+
+def test_an_answer_echoing_the_token_or_the_proxy_password_is_quoted_without_them():
+    echo = [b"HTTP/1.1 2xx tok-echo-4321 pw-echo-8765\r\n\r\n", None]  # not a status line: quoted in the error
+    with RawServer(lambda line: echo) as proxy:
+        transport = RequestsTransport(http=HttpSettings(proxies={"http": proxy.url.replace("http://", "http://u:pw-echo-8765@")}))
+        with pytest.raises(TransportError) as failed:
+            transport.send(Request("GET", "http://modelarts.example/x", headers={"X-Auth-Token": "tok-echo-4321"}), 5)
+    message = str(failed.value)
+    assert "not an HTTP answer" in message and "***" in message
+    assert "tok-echo-4321" not in message and "pw-echo-8765" not in message
 
 
 def test_the_session_never_reads_netrc_over_the_token(tmp_path, monkeypatch):

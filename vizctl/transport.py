@@ -125,11 +125,11 @@ class RequestsTransport:
             answer = adapter.send(prepared, stream=True, timeout=(timeout, timeout), proxies={url.scheme: proxy} if proxy else {})
             if answer.status_code < 200:  # an interim answer read as the final one: the real one is still on the wire
                 answer.close()
-                raise TransportError(f"connection failed ({where}): an interim answer ({answer.status_code} "
-                                     f"{answer.reason}) where the answer was due; the connection was dropped")
+                raise TransportError(self._scrub(f"connection failed ({where}): an interim answer ({answer.status_code} "
+                                                 f"{answer.reason}) where the answer was due; the connection was dropped", request))
             body = answer.raw.read(decode_content=True)
             if exchange.expired:  # cut at the deadline: http.client may take a cut header block for a whole (empty) answer
-                raise RequestTimeout(f"no answer within {timeout:g} s, the --request-timeout ({where})")
+                raise RequestTimeout(self._scrub(f"no answer within {timeout:g} s, the --request-timeout ({where})", request))
         except TransportError:
             raise
         except Exception as exc:  # noqa: BLE001  # requests' and urllib3's errors, mapped to vizctl's in one place
@@ -169,43 +169,45 @@ class RequestsTransport:
     def _failure(self, exc: BaseException, exchange: "_Exchange", timeout: float, where: str, request: Request,
                  proxy: str | None) -> Exception:
         """vizctl's error for what ``requests`` raised: before anything was sent (unreachable) or after (ambiguous)."""
-        import requests
-
-        what = "proxy (HTTPS_PROXY / HTTP_PROXY / NO_PROXY)" if proxy else "endpoint"
-        causes = list(_causes(exc))
-        if isinstance(exc, requests.exceptions.InvalidSchema):  # a socks:// proxy without PySocks
-            return LocalRequestError(f"the request could not be built ({where}): a SOCKS proxy needs PySocks "
-                                     "(pip install 'requests[socks]'); check HTTPS_PROXY / HTTP_PROXY")
-        if isinstance(exc, requests.exceptions.InvalidURL):
-            return LocalRequestError(f"the request could not be built ({where}): the URL is not valid; check the endpoint setting")
-        timed_out = exchange.expired or any(isinstance(c, (socket.timeout, TimeoutError)) or "TimeoutError" in type(c).__name__
-                                            for c in causes)
-        if not exchange.unsent:
-            if timed_out:
-                return RequestTimeout(f"no answer within {timeout:g} s, the --request-timeout ({where})")
-            decoding = next((c for c in causes if type(c).__name__ == "DecodeError"), None)
-            if decoding is not None:
-                coding = (exchange.coding or "content").lower()
-                return TransportError(f"the answer's {coding} body could not be decoded ({where})")
-            return TransportError(f"connection failed ({where}): {self._scrub(_reason(causes), request)}")
-        if timed_out:  # nothing was sent: a firewall or a wrong address, not a slow API
-            return UnreachableError(f"no connection within {timeout:g} s, the --request-timeout ({where})")
-        if any(isinstance(c, socket.gaierror) for c in causes):
-            return UnreachableError(f"cannot resolve the host name ({where}): check the {what}")
-        if any(isinstance(c, ConnectionRefusedError) for c in causes):
-            return UnreachableError(f"connection refused ({where}): is the {what} right and the service up?")
-        untrusted = next((c for c in causes if getattr(c, "verify_message", None)), None)  # ssl.SSLCertVerificationError
-        if untrusted is not None:
-            hint = _CERTIFICATE_HINTS.get(untrusted.verify_code, "trust its CA with --ca-bundle FILE")
-            host = urlsplit(request.url).hostname
-            return UnreachableError(f"the TLS certificate of {host} is not trusted ({where}): "
-                                    f"{untrusted.verify_message.rstrip('.')}; {hint} (or turn the check off with --insecure)")
-        return UnreachableError(f"no connection ({where}): {self._scrub(_reason(causes), request)}"
-                                + (f"; check the {what}" if proxy else ""))
+        error_class, text = _classified(exc, exchange, timeout, where, request, proxy)
+        return error_class(self._scrub(text, request))
 
     def _scrub(self, text: str, request: Request) -> str:
         """``text`` without any header value of ``request``, the proxies' credentials, or user:password@ in URLs."""
         return _USERINFO.sub(r"\1***@", redact(text, [*request.headers.values(), *self._secrets]))
+
+
+def _classified(exc: BaseException, exchange: "_Exchange", timeout: float, where: str, request: Request,
+                proxy: str | None) -> tuple[type[Exception], str]:
+    """The error class and message for what requests raised (unscrubbed: the transport scrubs every message)."""
+    import requests
+
+    what = "proxy (HTTPS_PROXY / HTTP_PROXY / NO_PROXY)" if proxy else "endpoint"
+    causes = list(_causes(exc))
+    if isinstance(exc, requests.exceptions.InvalidSchema):  # a socks:// proxy without PySocks
+        return LocalRequestError, (f"the request could not be built ({where}): a SOCKS proxy needs PySocks "
+                                   "(pip install 'requests[socks]'); check HTTPS_PROXY / HTTP_PROXY")
+    if isinstance(exc, requests.exceptions.InvalidURL):
+        return LocalRequestError, f"the request could not be built ({where}): the URL is not valid; check the endpoint setting"
+    timed_out = exchange.expired or any(isinstance(c, TimeoutError) or "TimeoutError" in type(c).__name__ for c in causes)
+    if not exchange.unsent:
+        if timed_out:
+            return RequestTimeout, f"no answer within {timeout:g} s, the --request-timeout ({where})"
+        if any(type(c).__name__ == "DecodeError" for c in causes):
+            return TransportError, f"the answer's {(exchange.coding or 'content').lower()} body could not be decoded ({where})"
+        return TransportError, f"connection failed ({where}): {_reason(causes)}"
+    if timed_out:  # nothing was sent: a firewall or a wrong address, not a slow API
+        return UnreachableError, f"no connection within {timeout:g} s, the --request-timeout ({where})"
+    if any(isinstance(c, socket.gaierror) for c in causes):
+        return UnreachableError, f"cannot resolve the host name ({where}): check the {what}"
+    if any(isinstance(c, ConnectionRefusedError) for c in causes):
+        return UnreachableError, f"connection refused ({where}): is the {what} right and the service up?"
+    untrusted = next((c for c in causes if getattr(c, "verify_message", None)), None)  # ssl.SSLCertVerificationError
+    if untrusted is not None:
+        hint = _CERTIFICATE_HINTS.get(untrusted.verify_code, "trust its CA with --ca-bundle FILE")
+        return UnreachableError, (f"the TLS certificate of {urlsplit(request.url).hostname} is not trusted ({where}): "
+                                  f"{untrusted.verify_message.rstrip('.')}; {hint} (or turn the check off with --insecure)")
+    return UnreachableError, f"no connection ({where}): {_reason(causes)}" + (f"; check the {what}" if proxy else "")
 
 
 # -- the deadline of one exchange --------------------------------------------------------------------------------
