@@ -6,9 +6,14 @@ from __future__ import annotations
 import base64
 import json
 import os
+import select
+import socket
+import ssl
 import subprocess
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import trustme
@@ -203,6 +208,36 @@ def test_certifis_cas_are_trusted_besides_the_system_store(tmp_path, ca, ca_file
     monkeypatch.setattr(certifi, "where", lambda: str(ca_file))
     with tls_sim(SimConfig(**FAST), ca) as sim:
         assert RequestsTransport().send(Request("GET", sim.url + "/x"), 5).status == 404
+
+
+def test_parallel_tls_handshakes_are_not_serialized(ca, ca_file, monkeypatch):
+    """Two connections at once: both send their ClientHello before the server answers either. A client holding one
+    lock across every handshake of its context (truststore 0.10 does) sends one, and waits for its answer first."""
+    import certifi
+
+    monkeypatch.setattr(certifi, "where", lambda: str(ca_file))  # the default (system store + certifi) path
+    server_side = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ca.issue_cert("127.0.0.1").configure_cert(server_side)
+    listener = socket.create_server(("127.0.0.1", 0), backlog=8)
+    hellos = []
+
+    def serve():
+        raws = [listener.accept()[0], listener.accept()[0]]
+        deadline = time.monotonic() + 1
+        while len(hellos) < 2 and time.monotonic() < deadline:  # which connections have sent their ClientHello
+            hellos[:] = select.select(raws, [], [], 0.05)[0]
+        for raw in raws:
+            with server_side.wrap_socket(raw, server_side=True) as tls:
+                while b"\r\n\r\n" not in tls.recv(65536):
+                    pass
+                tls.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}")
+
+    threading.Thread(target=serve, daemon=True).start()
+    transport = RequestsTransport()
+    url = f"https://127.0.0.1:{listener.getsockname()[1]}/x"
+    with listener, ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(lambda n: transport.send(Request("GET", url), 5).status, range(2)))
+    assert answers == [200, 200] and len(hellos) == 2
 
 
 def test_insecure_prints_vizctls_one_warning_and_nothing_of_urllib3(tmp_path, ca):

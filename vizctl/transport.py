@@ -375,16 +375,22 @@ def _new_session(pool_size: int) -> Any:
 
 
 def _ssl_context(verify: bool | str) -> Any:
-    """The one SSL context of a transport. True: the system's trust store (through ``truststore``, as pip does) plus
-    certifi's CAs, so a CA only in the system store works and an empty system store still trusts the public CAs;
-    a path: only the CAs of that file or hashed directory, as requests reads it; False: no verification."""
+    """The one SSL context of a transport. True: the system's trust store plus certifi's CAs (as pip does), so a
+    corporate CA only in the system store works and an empty system store (python.org's macOS builds) still trusts
+    the public CAs; the system store is the OS verifier through ``truststore`` on macOS and Windows, and OpenSSL's
+    default paths elsewhere (what truststore reads there too, without its lock that serializes every TLS handshake
+    of a context). A path: only the CAs of that file or hashed directory, as requests reads it. False: no checks."""
     import ssl
 
     if verify is True:
         import certifi
-        import truststore
 
-        context = truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        if sys.platform in ("darwin", "win32"):
+            import truststore
+
+            context = truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        else:
+            context = ssl.create_default_context()
         context.load_verify_locations(certifi.where())
         return context
     try:
