@@ -21,9 +21,9 @@ from vizctl import endpoints, iam
 from vizctl.auth import AgencyAuth, Auth, Keys, PasswordAuth, RenewingTransport, SignerAuth, TokenAuth
 from vizctl.environment import Environment
 from vizctl.errors import AuthError, ConfigError, ExitStatus, VizctlError
-from vizctl.redact import MIN_SECRET_LENGTH, register, register_basic, too_short
+from vizctl.redact import MIN_SECRET_LENGTH, too_short
 from vizctl.settings import NAMES, Settings, masked, proxy_credentials, proxy_url, resolve
-from vizctl.transport import HttpSettings, Request, RequestsTransport, Response, Transport
+from vizctl.transport import HttpSettings, Request, RequestsTransport, Response, Transport, register_proxy_secrets
 
 NO_ENDPOINT = (
     "no API endpoint configured: pass --region NAME or --endpoint URL (or set VIZCTL_REGION or VIZCTL_ENDPOINT), "
@@ -187,12 +187,11 @@ def register_proxy(proxy: str, variable: str) -> str:
     """``proxy``, its password registered as it is written, decoded and in the ``Basic`` header; a short one refused."""
     credentials = proxy_credentials(proxy)
     if credentials:
-        user, password = credentials
+        password = credentials[1]
         if too_short(password):
             raise ConfigError(f"the password in {variable} is shorter than {MIN_SECRET_LENGTH} characters: too short "
                               "for vizctl to keep out of its output (a proxy's error page may echo it)")
-        register_basic(user, password)
-        register(proxy_url(proxy).password)
+        register_proxy_secrets(proxy)
     return proxy
 
 

@@ -25,7 +25,8 @@ from urllib.parse import SplitResult, unquote, urlsplit
 
 from vizctl import __version__
 from vizctl.errors import LocalRequestError, RequestTimeout, TransportError, UnreachableError
-from vizctl.redact import redact
+from vizctl.redact import redact, register, register_basic
+from vizctl.settings import proxy_credentials, proxy_url
 
 _BAD_HEADER_VALUE = re.compile(r"^\s|\s$|[\r\n\0]")
 _USERINFO = re.compile(r"(//)[^/@\s]+@")
@@ -100,7 +101,8 @@ class RequestsTransport:
         self._pool_size = max(pool_size, 1)
         self._session: Any = None
         self._lock = threading.Lock()
-        self._secrets = tuple(proxy_secrets(http.proxies.values()))
+        for proxy in http.proxies.values():
+            register_proxy_secrets(proxy)
 
     def send(self, request: Request, timeout: float) -> Response:
         _check_headers(request)
@@ -159,7 +161,7 @@ class RequestsTransport:
         proxy = self._http.proxies.get(url.scheme)
         if not proxy or _bypass(url.hostname or "", self._http.no_proxy, url.port or (443 if url.scheme == "https" else 80)):
             return None
-        proxy = _proxy_url(proxy)
+        proxy = proxy_url(proxy).geturl()
         scheme = proxy.partition("://")[0].lower()
         if scheme not in _PROXY_SCHEMES:
             raise LocalRequestError(f"the proxy URL's scheme {scheme}:// is not one vizctl speaks (http://, https:// or "
@@ -173,8 +175,9 @@ class RequestsTransport:
         return error_class(self._scrub(text, request))
 
     def _scrub(self, text: str, request: Request) -> str:
-        """``text`` without any header value of ``request``, the proxies' credentials, or user:password@ in URLs."""
-        return _USERINFO.sub(r"\1***@", redact(text, [*request.headers.values(), *self._secrets]))
+        """``text`` without any registered secret (the proxies' passwords among them), any header value of ``request``,
+        or user:password@ in URLs."""
+        return _USERINFO.sub(r"\1***@", redact(text, request.headers.values()))
 
 
 def _classified(exc: BaseException, exchange: "_Exchange", timeout: float, where: str, request: Request,
@@ -426,11 +429,6 @@ def _target(request: Request) -> tuple[SplitResult, str]:
     return url._replace(netloc=url.netloc.rpartition("@")[2], path=url.path or "/"), where
 
 
-def _proxy_url(proxy: str) -> str:
-    """A proxy URL with its scheme; one without (``host:3128``) is http://, as curl and requests read it."""
-    return proxy if "://" in proxy else f"http://{proxy}"
-
-
 def _proxy_address(proxy: str) -> str:
     parts = urlsplit(proxy)
     return f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 1080 if parts.scheme.startswith('socks') else 80)}"
@@ -438,23 +436,19 @@ def _proxy_address(proxy: str) -> str:
 
 def _proxy_authorization(proxy: str) -> dict[str, str]:
     """The Proxy-Authorization header for a proxy URL with user[:password]@, or none."""
-    parts = urlsplit(_proxy_url(proxy))
+    parts = proxy_url(proxy)
     if parts.username is None:
         return {}
-    return {"Proxy-Authorization": "Basic " + b64encode(_proxy_pair(parts).encode()).decode()}
+    pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+    return {"Proxy-Authorization": "Basic " + b64encode(pair.encode()).decode()}
 
 
-def _proxy_pair(parts: SplitResult) -> str:
-    return f"{unquote(parts.username or '')}:{unquote(parts.password or '')}"
-
-
-def proxy_secrets(proxies: Any) -> Iterator[str]:
-    """Every form a proxy URL's password may be echoed in: as written, decoded, user:password and its Base64."""
-    for proxy in proxies:
-        parts = urlsplit(_proxy_url(proxy))
-        if parts.password:
-            pair = _proxy_pair(parts)
-            yield from (parts.password, unquote(parts.password), pair, b64encode(pair.encode()).decode())
+def register_proxy_secrets(proxy: str) -> None:
+    """A proxy URL's password, as written, decoded and in its Basic header, masked in all output (vizctl.redact)."""
+    credentials = proxy_credentials(proxy)
+    if credentials:
+        register_basic(*credentials)
+        register(proxy_url(proxy).password)
 
 
 def _bypass(host: str, no_proxy: tuple[str, ...], port: int | None = None) -> bool:
