@@ -104,17 +104,23 @@ class _Server(ThreadingHTTPServer):
 
 
 class ConnectProxy(Recorder):
-    """An HTTP proxy that only tunnels (CONNECT host:port), recording each CONNECT and its headers."""
+    """An HTTP proxy that only tunnels (CONNECT host:port, [v6]:port), recording each CONNECT and its headers.
 
-    def __init__(self):
+    With ``ca`` it is an https:// proxy (TLS to the proxy, a certificate for 127.0.0.1 from that CA); ``close_unanswered``
+    closes each CONNECT without a word, as a proxy that drops the tunnel does."""
+
+    def __init__(self, ca: trustme.CA | None = None, close_unanswered: bool = False):
         super().__init__(answer=None)
         recorder = self
 
         class Tunnel(self._httpd.RequestHandlerClass):
             def do_CONNECT(self):
                 recorder.requests.append((f"CONNECT {self.path}", dict(self.headers)))
+                if close_unanswered:
+                    self.close_connection = True
+                    return
                 host, _, port = self.path.rpartition(":")
-                upstream = socket.create_connection((host, int(port)), timeout=5)
+                upstream = socket.create_connection((host.strip("[]"), int(port)), timeout=5)
                 self.send_response(200, "Connection established")
                 self.end_headers()
                 self.wfile.flush()
@@ -122,6 +128,11 @@ class ConnectProxy(Recorder):
                 self.close_connection = True
 
         self._httpd.RequestHandlerClass = Tunnel
+        if ca is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ca.issue_cert("127.0.0.1").configure_cert(context)
+            self._httpd.socket = context.wrap_socket(self._httpd.socket, server_side=True)
+            self.url = self.url.replace("http://", "https://")
 
 
 def _pipe(a: socket.socket, b: socket.socket) -> None:
@@ -142,15 +153,16 @@ class RawServer:
     """A TCP server that answers each request with exactly the bytes ``answer(request_line)`` returns, for answers
     no well-behaved server library writes (interim 1xx answers, cut bodies, early answers).
 
-    ``answer`` returns a list of byte strings, sent 20 ms apart; ``None`` in it closes the connection there.
+    ``answer`` returns a list of byte strings, sent ``apart`` seconds apart (20 ms; :func:`trickled` cuts an answer
+    into single bytes); ``None`` in it closes the connection there.
     A request's body is read only when ``read_bodies`` is set. ``connections`` counts the connections accepted,
     ``closed_by_client`` those the client closed while the server waited for its next request.
     """
 
-    def __init__(self, answer, read_bodies: bool = True):
+    def __init__(self, answer, read_bodies: bool = True, apart: float = 0.02):
         self.connections = self.closed_by_client = 0
-        self._answer, self._read_bodies = answer, read_bodies
-        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._answer, self._read_bodies, self._apart = answer, read_bodies, apart
+        self._listener = socket.create_server(("127.0.0.1", 0), backlog=64)
         self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
 
     def __enter__(self) -> "RawServer":
@@ -190,4 +202,9 @@ class RawServer:
                     if piece is None:
                         return
                     client.sendall(piece)
-                    time.sleep(0.02)
+                    time.sleep(self._apart)
+
+
+def trickled(answer: bytes) -> list[bytes]:
+    """An answer as RawServer pieces of one byte each: a server that sends a byte at a time."""
+    return [answer[i:i + 1] for i in range(len(answer))]

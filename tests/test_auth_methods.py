@@ -249,8 +249,8 @@ def test_tls_flags(tmp_path):
         assert insecure.code == 0 and "Warning: TLS certificate verification is off" in insecure.err
         missing = run("plan", "-f", str(m), env={**env, "REQUESTS_CA_BUNDLE": str(tmp_path / "nope.pem")})
         assert missing.code == 1 and "env REQUESTS_CA_BUNDLE: no such file" in missing.err
-        folder = run("plan", "-f", str(m), env={**env, "REQUESTS_CA_BUNDLE": str(tmp_path)})
-        assert folder.code == 1 and "is a directory" in folder.err and "SSL_CERT_DIR" in folder.err
+        folder = run("plan", "-f", str(m), env={**env, "REQUESTS_CA_BUNDLE": str(tmp_path)})  # hashed certificates, as requests takes it
+        assert folder.code == 0 and "directory" not in folder.err
 
 
 def test_user_agent_names_vizctl_and_its_version():

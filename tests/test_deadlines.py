@@ -30,7 +30,7 @@ from vizctl.progress import JsonReporter
 from vizctl.retry import RateLimiter
 from vizctl.sim.config import SimConfig
 from vizctl.sim.server import SimServer
-from vizctl.transport import HttpTransport
+from vizctl.transport import RequestsTransport
 
 SLACK = 3.0  # seconds a loaded machine may add to a deadline
 JSON = {"Content-Type": "application/json"}
@@ -167,7 +167,7 @@ class Recording:
     """The real transport, noting the timeout each request was handed."""
 
     def __init__(self):
-        self.inner, self.timeouts = HttpTransport(), []
+        self.inner, self.timeouts = RequestsTransport(), []
 
     def send(self, request, timeout):
         self.timeouts.append(timeout)

@@ -457,7 +457,7 @@ def connect(args: argparse.Namespace, env: Environment, parallelism: int = 10) -
     from vizctl.connection import explain_auth_error, open_connection
     from vizctl.errors import AuthError, DeadlineExceeded, RequestTimeout, UnreachableError
     from vizctl.settings import Value, check_clean
-    from vizctl.transport import HttpTransport
+    from vizctl.transport import RequestsTransport
 
     started = time.monotonic()  # the deadline counts from here: logging in and looking up the project are part of the command
     if args.sim:
@@ -477,7 +477,7 @@ def connect(args: argparse.Namespace, env: Environment, parallelism: int = 10) -
         server = SimServer(SimConfig(), state_path=os.path.join(env.cwd, SIM_STATE_PATH)).start()
         try:
             project = args.project_id or SIM_PROJECT_ID
-            transport = HttpTransport(pool_size=parallelism + 4)
+            transport = RequestsTransport(pool_size=parallelism + 4)
             yield Target(_client(server.url, project, TokenAuth(token or SIM_TOKEN), transport, args, env, started), SIM_ENDPOINT_LABEL, project)
         finally:
             transport.close()

@@ -85,7 +85,7 @@ from vizctl.errors import (
 from vizctl.model import LiveJob, LiveSnapshot, Status
 from vizctl.redact import redact
 from vizctl.retry import RateLimiter, RetryPolicy, gateway_limit
-from vizctl.transport import HttpTransport, Request, Response, Transport
+from vizctl.transport import Request, RequestsTransport, Response, Transport
 
 T = TypeVar("T")
 MAX_PER_PAGE = 1000
@@ -150,7 +150,7 @@ class ModelArtsClient:
     ):
         self.base_url = f"{endpoint.rstrip('/')}/v1/{quote(project_id, safe='')}/visualization-jobs"
         self.auth = auth
-        self.transport = transport or HttpTransport()
+        self.transport = transport or RequestsTransport()
         self.timeout = timeout
         self.retry = retry
         self.rate_limiter = rate_limiter

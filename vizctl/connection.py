@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import stat
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -20,9 +21,9 @@ from vizctl import endpoints, iam
 from vizctl.auth import AgencyAuth, Auth, Keys, PasswordAuth, RenewingTransport, SignerAuth, TokenAuth
 from vizctl.environment import Environment
 from vizctl.errors import AuthError, ConfigError, ExitStatus, VizctlError
-from vizctl.redact import MIN_SECRET_LENGTH, register, register_basic, too_short
+from vizctl.redact import MIN_SECRET_LENGTH, too_short
 from vizctl.settings import NAMES, Settings, masked, proxy_credentials, proxy_url, resolve
-from vizctl.transport import HttpSettings, HttpTransport, Request, Response, Transport
+from vizctl.transport import HttpSettings, Request, RequestsTransport, Response, Transport, register_proxy_secrets
 
 NO_ENDPOINT = (
     "no API endpoint configured: pass --region NAME or --endpoint URL (or set VIZCTL_REGION or VIZCTL_ENDPOINT), "
@@ -53,7 +54,7 @@ def open_connection(args: argparse.Namespace, env: Environment, pool_size: int) 
     if getattr(args, "debug", False):
         env.verbosity = max(env.verbosity, 2)
     settings = _settings(args, env)
-    transport: Transport = HttpTransport(pool_size, http_settings(args, settings, env))
+    transport: Transport = RequestsTransport(pool_size, http_settings(args, settings, env))
     if getattr(args, "debug", False):
         transport = DebugTransport(transport, env)
     endpoint = _endpoint(settings)
@@ -161,7 +162,8 @@ def _agency_auth(settings: Settings, transport: Transport, env: Environment, ask
 
 
 def http_settings(args: argparse.Namespace, settings: Settings, env: Environment) -> HttpSettings:
-    """TLS verification (on unless --insecure; --ca-bundle / REQUESTS_CA_BUNDLE) and proxies from HTTPS_PROXY / NO_PROXY."""
+    """TLS verification (on unless --insecure; --ca-bundle / REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE: a file or a directory of
+    hashed certificates) and proxies from HTTPS_PROXY / HTTP_PROXY / NO_PROXY; the proxies' passwords become secrets."""
     verify: bool | str = True
     if getattr(args, "insecure", False):
         env.err("Warning: TLS certificate verification is off (--insecure): anyone on the network path can read "
@@ -169,11 +171,9 @@ def http_settings(args: argparse.Namespace, settings: Settings, env: Environment
         verify = False
     elif settings.get("ca_bundle"):
         verify = settings.get("ca_bundle")
-        if os.path.isdir(verify):
-            raise ConfigError(f"{settings.source('ca_bundle')}: {verify} is a directory: give the file of PEM CA certificates "
-                              "(a directory of hashed certificates goes in SSL_CERT_DIR)")
-        if not os.path.isfile(verify):
-            raise ConfigError(f"{settings.source('ca_bundle')}: no such file: {verify}")
+        problem = _ca_bundle_problem(verify)
+        if problem:
+            raise ConfigError(f"{settings.source('ca_bundle')}: {problem}")
     proxies = {}
     for scheme in ("https", "http"):
         variable = next((v for v in (f"{scheme.upper()}_PROXY", f"{scheme}_proxy") if env.getenv(v)), None)
@@ -187,13 +187,27 @@ def register_proxy(proxy: str, variable: str) -> str:
     """``proxy``, its password registered as it is written, decoded and in the ``Basic`` header; a short one refused."""
     credentials = proxy_credentials(proxy)
     if credentials:
-        user, password = credentials
+        password = credentials[1]
         if too_short(password):
             raise ConfigError(f"the password in {variable} is shorter than {MIN_SECRET_LENGTH} characters: too short "
                               "for vizctl to keep out of its output (a proxy's error page may echo it)")
-        register_basic(user, password)
-        register(proxy_url(proxy).password)
+        register_proxy_secrets(proxy)
     return proxy
+
+
+def _ca_bundle_problem(path: str) -> str | None:
+    """What is wrong with a CA bundle path, said plainly (never opened here: a FIFO would block), or None."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return f"no such file: {path}"
+    if stat.S_ISDIR(info.st_mode):
+        return None  # a directory of hashed certificates (c_rehash / openssl rehash), as requests takes it
+    if not stat.S_ISREG(info.st_mode):
+        return f"{path} is not a CA bundle (not a regular file): give a file of PEM CA certificates or a directory of hashed ones"
+    if info.st_size == 0:
+        return f"{path} is not a CA bundle (the file is empty): give a file of PEM CA certificates"
+    return None
 
 
 def explain_auth_error(error: AuthError, settings: Settings, auth: Auth, env: Environment) -> VizctlError:
