@@ -69,7 +69,7 @@ def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
     source = ManifestSource(paths, env.environ, declared_manifest(args, env))
     settings = Settings(
         interval=args.interval, jitter=args.jitter, heal=args.heal, suspend=args.suspend, suspend_file=args.suspend_file,
-        alert_after=args.alert_after, options=plan_options(args), parallelism=args.parallelism, list_lag=args.list_lag,
+        alert_after=args.alert_after, options=plan_options(args), parallelism=args.parallelism, list_lag=args.list_lag, once=args.once,
     )
     metrics = Metrics(args.interval)
     stop = threading.Event()

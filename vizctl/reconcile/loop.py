@@ -52,6 +52,7 @@ class Settings:
     options: PlanOptions = PlanOptions()
     parallelism: int = 10
     list_lag: float = DEFAULT_LIST_LAG
+    once: bool = False  # one check: a failed read is the command's error, not a line of its own
 
 
 @dataclass(frozen=True)
@@ -181,6 +182,8 @@ class Reconciler:
         if shown == self._shown:
             return
         self._shown = shown
+        if check.state is Sync.FAILED and check.plan is None and self.settings.once:
+            return
         if check.state is Sync.FAILED:
             self._say(f"Check failed: {check.error}; nothing was changed")
             if check.plan is None:

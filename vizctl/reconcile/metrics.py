@@ -8,6 +8,7 @@ Each :class:`Metrics` has a registry of its own (no process-wide state).
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -131,8 +132,9 @@ class MetricsServer:
             def log_message(self, format: str, *args) -> None:  # scrapes are not worth a log line
                 pass
 
+        server = type("Server", (ThreadingHTTPServer,), {"address_family": socket.AF_INET6 if ":" in address[0] else socket.AF_INET})
         try:
-            self._httpd = ThreadingHTTPServer(address, Handler)
+            self._httpd = server(address, Handler)
         except OSError as exc:
             raise ConfigError(f"cannot serve metrics on {address[0]}:{address[1]}: {exc.strerror or exc}") from None
         self._httpd.daemon_threads = True
