@@ -100,3 +100,36 @@ def test_metrics_addr(text, address):
 def test_a_bad_metrics_addr_is_a_usage_error(text):
     with pytest.raises(UsageError, match="--metrics-addr must be HOST:PORT"):
         listen_address(text)
+
+
+class Shifting(dict):
+    """Environment variables whose DESC changes each time it is read: files that read differently every time."""
+
+    reads = 0
+
+    def get(self, key, default=None):
+        if key == "DESC":
+            self.reads += 1
+            return f"v{self.reads}"
+        return super().get(key, default)
+
+    def __getitem__(self, key):
+        return self.get(key)
+
+    def __contains__(self, key):
+        return key == "DESC" or super().__contains__(key)
+
+
+def test_manifests_that_read_differently_twice_in_a_row_are_not_used_until_they_settle(tmp_path):
+    from vizctl.manifest import load_manifests
+    from vizctl.reconcile.loop import ManifestSource
+
+    path = tmp_path / "m.yaml"
+    path.write_text("jobs:\n  - job_name: a\n    train_url: /b/\n    job_desc: ${DESC}\n")
+    first = load_manifests([str(path)], {"DESC": "first"})
+    source = ManifestSource([str(path)], Shifting(), first)
+    assert source.refresh() is first and source.problem is None  # being changed right now
+    source.environ = {"DESC": "settled"}
+    assert source.refresh().jobs[0].body["job_desc"] == "settled"
+    path.write_text("jobs:\n  - job_name: not a name!\n")
+    assert source.refresh().jobs[0].body["job_desc"] == "settled" and "not a name!" in source.problem.report()
