@@ -481,3 +481,13 @@ def test_steady_state_is_one_list_read_per_check_and_no_details_reads(tmp_path, 
     assert stats["GET list"] == 20 * 2  # one page and the newest-first cross-check, per check
     assert set(stats) == {"GET list", "GET detail"}
     assert result.err.count("2 API requests (list 2)") == 19
+
+
+def test_the_reconcile_benchmark_runs_and_counts_one_list_read_per_check(tmp_path):
+    out = tmp_path / "r.md"
+    bench = subprocess.run([sys.executable, "benchmarks/reconcile.py", "--checks", "15", "--out", str(out)],
+                           cwd=REPO, capture_output=True, text=True, timeout=180)
+    assert bench.returncode in (0, 3), bench.stderr  # times are the benchmark's to judge; calls are not
+    rows = {line.split("|")[1].strip(): line.split("|")[2].strip() for line in out.read_text().splitlines() if line.startswith("| ")}
+    assert rows["list calls per check = pages + 1 (3)"] == "3"
+    assert rows["details calls: the first check's 200, then none"] == "200"
