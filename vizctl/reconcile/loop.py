@@ -20,7 +20,7 @@ import random
 import threading
 import time
 from dataclasses import dataclass, replace
-from typing import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 
 from vizctl.apply import Applier, ApplySettings, JobResult
 from vizctl.details_cache import DetailsCache
@@ -37,6 +37,9 @@ from vizctl.reconcile.metrics import Metrics, deltas
 from vizctl.reconcile.state import Sync, Tracker, Transition, job_sync, problems, sync_of
 from vizctl.render import RENDERERS
 from vizctl.wording import plural
+
+if TYPE_CHECKING:
+    from vizctl.cli import Target
 
 
 @dataclass(frozen=True)
@@ -93,7 +96,7 @@ class Reconciler:
 
     def __init__(
         self,
-        target,  # vizctl.cli.Target
+        target: Target,
         manifests: ManifestSource,
         settings: Settings,
         env: Environment,
@@ -116,29 +119,27 @@ class Reconciler:
     # -- one check -----------------------------------------------------------------
 
     def check(self) -> Check:
-        """Plan the manifests against the live jobs; heal the plan when asked and allowed."""
+        """Plan the manifests against the live jobs (no change yet: see :meth:`heal`)."""
         started = time.monotonic()
         self.metrics.started_check()
         manifest = self.manifests.refresh()
         try:
-            plan, live = make_plan(self.target.client, manifest, self.settings.options, self.settings.parallelism, self.cache)
+            plan, _ = make_plan(self.target.client, manifest, self.settings.options, self.settings.parallelism, self.cache)
         except ApiError as exc:
             return Check(Sync.FAILED, error=exc, seconds=time.monotonic() - started)
         plan = replace(plan, endpoint=self.target.endpoint_label, project_id=self.target.project_id)
         state = sync_of(plan)
         error = VizctlError("the plan has errors: " + "; ".join(problems(plan))) if state is Sync.FAILED else None
-        healed: tuple[JobResult, ...] = ()
-        suspended = self.suspended()
-        if state is Sync.DRIFTED and plan.has_changes and self.settings.heal and not suspended and not self.stop.is_set():
-            healed = tuple(self._heal(plan))
-        return Check(state, plan, error, healed, suspended and self.settings.heal and plan.has_changes, time.monotonic() - started)
+        held_back = state is Sync.DRIFTED and plan.has_changes and self.settings.heal and self.suspended()
+        return Check(state, plan, error, suspended=held_back, seconds=time.monotonic() - started)
 
-    def suspended(self) -> bool:
-        """Is healing paused: ``--suspend``, or the suspend file exists?"""
-        path = self.settings.suspend_file
-        return self.settings.suspend or (path is not None and os.path.exists(path))
-
-    def _heal(self, plan: Plan) -> list[JobResult]:
+    def heal(self, check: Check) -> Check:
+        """The check, after carrying out its plan when healing is on, not suspended, and the plan has
+        changes and no errors (a failed read has no plan: it never acts)."""
+        plan = check.plan
+        wanted = plan is not None and check.state is Sync.DRIFTED and plan.has_changes and self.settings.heal
+        if not wanted or check.suspended or self.stop.is_set():
+            return check
         changes = [c for c in plan.changes if c.action.is_change]
         self._say(f"Healing {plural(len(changes), 'change')}: " + ", ".join(f"{c.job_name} {c.action.value}" for c in changes))
         settings = ApplySettings(parallelism=self.settings.parallelism, wait=False, list_lag=self.settings.list_lag)
@@ -146,13 +147,27 @@ class Reconciler:
         for result in results:
             if result.action.is_change:
                 self.metrics.heals.labels(result.action.value, result.outcome.value).inc()
-        return results
+        return replace(check, healed=tuple(results))
+
+    def suspended(self) -> bool:
+        """Is healing paused: ``--suspend``, or the suspend file exists?"""
+        path = self.settings.suspend_file
+        return self.settings.suspend or (path is not None and os.path.exists(path))
 
     # -- reporting -----------------------------------------------------------------
 
-    def record(self, check: Check, calls: Mapping[str, int] = {}) -> Transition | None:
-        """Tell the check: output when something changed, metrics always, an alert on a transition."""
+    def report(self, check: Check) -> Transition | None:
+        """Tell what the check found: output when something changed, an alert on a transition."""
         self.checks += 1
+        self._manifests_changed()
+        self._print(check)
+        self.tracker, transition = self.tracker.observe(check.state)
+        if transition is not None:
+            self.notifier.send(self._alert(check, transition))
+        return transition
+
+    def measure(self, check: Check, calls: Mapping[str, int]) -> None:
+        """The metrics of a check, healing included."""
         self.metrics.record_check(check.state, check.seconds)
         self.metrics.record_calls(dict(calls))
         self.metrics.suspended.set(1 if self.suspended() else 0)
@@ -160,20 +175,15 @@ class Reconciler:
             self.metrics.record_plan(check.plan)
         if check.state is Sync.FAILED:
             self.metrics.errors.labels("api" if check.plan is None else "plan").inc()
-        self._manifests_changed()
-        self._print(check)
         self.env.log(
             f"check {self.checks}: {check.state.value} in {check.seconds:.2f} s, "
             f"{plural(sum(calls.values()), 'API request')} ({', '.join(f'{k} {v}' for k, v in sorted(calls.items()) if v) or 'none'})"
         )
-        self.tracker, transition = self.tracker.observe(check.state)
-        if transition is not None:
-            self.notifier.send(self._alert(check, transition))
-        return transition
 
     def _print(self, check: Check) -> None:
         text = self._render(check.plan, self.env.colors) if check.plan is not None else ""
-        shown = (check.state, text if check.error is None else str(check.error))
+        # in sync is told once; drift and failure again when what they are changes
+        shown = (check.state, "" if check.state is Sync.IN_SYNC else text if check.error is None else str(check.error))
         if check.suspended != self._was_suspended:
             self._was_suspended = check.suspended
             if check.suspended:
@@ -238,11 +248,15 @@ class Reconciler:
     # -- the loop ------------------------------------------------------------------
 
     def run_once(self) -> Check:
-        """One check, recorded; its API calls counted."""
+        """One check: planned, reported, healed, measured (its API calls counted)."""
         before = dict(self.target.client.calls)
+        started = time.monotonic()
         check = self.check()
-        if not (self.stop.is_set() and check.state is Sync.FAILED and check.plan is None):  # a read cut short by the stop tells nothing
-            self.record(check, deltas(dict(self.target.client.calls), before))
+        if self.stop.is_set() and check.state is Sync.FAILED and check.plan is None:
+            return check  # a read cut short by the stop tells nothing
+        self.report(check)
+        check = replace(self.heal(check), seconds=time.monotonic() - started)
+        self.measure(check, deltas(dict(self.target.client.calls), before))
         return check
 
     def run(self, max_checks: int | None = None) -> None:
