@@ -20,6 +20,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from cliutil import REPO, TOKEN, manifest_of, run, spawn, wait_for_line, wait_until, write
+from soak import scale
 from vizctl.model import Phase, phase_of
 from vizctl.sim.config import SimConfig
 from vizctl.sim.server import SimServer
@@ -29,6 +30,7 @@ FAST = dict(startup_seconds=0.3, delete_seconds=0.1, stop_seconds=0.1, retry_aft
 INTERVAL = 0.4  # seconds between checks; the jitter is 10% of it
 SLACK = 2.0  # seconds a loaded machine may add to any deadline below
 SECRET = "s3cr3t-hook-token"
+OUTAGE = scale(4, 30)  # seconds the API is gone: about ten checks; a soak run (VIZCTL_SOAK=1) takes the 30 s
 
 
 class Hook:
@@ -282,6 +284,7 @@ class SimProcess:
         return [j["job_name"] for j in SimState(SimConfig(), self.state).list_jobs("proj-1", {"per_page": "1000"})["jobs"]]
 
 
+@pytest.mark.hardening
 def test_an_api_outage_neither_crashes_the_loop_nor_alerts_more_than_once_and_its_end_once(tmp_path, cache_dir):
     sim = SimProcess(tmp_path).start()
     m = manifest_of(tmp_path / "m.yaml", "ou-a")
@@ -290,8 +293,8 @@ def test_an_api_outage_neither_crashes_the_loop_nor_alerts_more_than_once_and_it
         try:
             with controller(sim, str(m), "--heal", "--webhook", hook.url) as process:
                 time.sleep(INTERVAL)
-                sim.kill()  # the API is gone for 4 s: about ten checks
-                time.sleep(4)
+                sim.kill()
+                time.sleep(OUTAGE)
                 assert process.poll() is None
                 sim.start()
                 wait_until(lambda: hook.events() == ["failed", "in_sync"], timeout=20)
@@ -365,14 +368,15 @@ def test_a_suspend_file_pauses_healing_while_detection_goes_on(tmp_path, cache_d
 # -- signals ---------------------------------------------------------------------------------------
 
 
-def test_sigterm_mid_heal_finishes_in_flight_work_exits_0_within_10_s_and_leaves_no_duplicate(tmp_path, cache_dir):
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
+def test_sigterm_or_ctrl_c_mid_heal_finishes_in_flight_work_exits_0_within_10_s_and_leaves_no_duplicate(tmp_path, cache_dir, stop):
     names = [f"st-{i}" for i in range(8)]
     with SimServer(SimConfig(latency=1.0, **FAST)) as sim:
         m = manifest_of(tmp_path / "m.yaml", *names)
         process = spawn(sim, "reconcile", str(m), "--heal", "--interval", str(INTERVAL), "--parallelism", "2")
         wait_for_line(process, "Healing 8 changes", timeout=30)
         time.sleep(0.5)  # two creates in flight
-        process.send_signal(signal.SIGTERM)
+        process.send_signal(stop)
         signalled = time.monotonic()
         out, err = process.communicate(timeout=20)
         assert process.returncode == 0, err
@@ -414,6 +418,14 @@ def test_once_exits_like_plan_detailed_exitcode(tmp_path, cache_dir):
         seed(sim, "on-a")  # two live jobs with one name: the plan has an error
         failed = run("reconcile", str(m), "--once", "--heal", sim=sim)
         assert failed.code == 1 and "2 live jobs are named on-a" in failed.err and len(live(sim)) == 2
+
+
+def test_suspend_reports_drift_and_heals_nothing(tmp_path, cache_dir):
+    with SimServer(SimConfig(**FAST)) as sim:
+        m = manifest_of(tmp_path / "m.yaml", "su-a")
+        result = run("reconcile", str(m), "--once", "--heal", "--suspend", sim=sim)
+        assert result.code == 2 and "Healing is suspended: drift is reported, not changed" in result.out
+        assert live(sim) == [] and sim.stats_snapshot().get("POST create", 0) == 0
 
 
 def test_once_on_an_unreachable_api_is_one_readable_error(tmp_path, cache_dir):
