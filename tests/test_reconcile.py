@@ -368,26 +368,36 @@ def test_a_suspend_file_pauses_healing_while_detection_goes_on(tmp_path, cache_d
 # -- signals ---------------------------------------------------------------------------------------
 
 
+def signalled_mid_heal(sim, m, parallelism, stopping, after):
+    """Start healing ``m``'s jobs, send ``stopping`` ``after`` seconds into it: (exit code, stderr, seconds to the exit)."""
+    process = spawn(sim, "reconcile", str(m), "--heal", "--interval", str(INTERVAL), "--parallelism", str(parallelism))
+    wait_for_line(process, "Healing", timeout=30)
+    time.sleep(after)
+    process.send_signal(stopping)
+    signalled = time.monotonic()
+    _, err = process.communicate(timeout=20)
+    return process.returncode, err, time.monotonic() - signalled
+
+
+def heal_the_rest(sim, m, names):
+    """The next run heals what is left; every declared job then exists exactly once. Its exit code."""
+    sim.config.update({"latency": 0.0})
+    code = run("reconcile", str(m), "--once", "--heal", sim=sim).code
+    assert Counter(j["job_name"] for j in live(sim)) == Counter(names)
+    return code
+
+
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
 def test_sigterm_or_ctrl_c_mid_heal_finishes_in_flight_work_exits_0_within_10_s_and_leaves_no_duplicate(tmp_path, cache_dir, stop):
     names = [f"st-{i}" for i in range(8)]
     with SimServer(SimConfig(latency=1.0, **FAST)) as sim:
         m = manifest_of(tmp_path / "m.yaml", *names)
-        process = spawn(sim, "reconcile", str(m), "--heal", "--interval", str(INTERVAL), "--parallelism", "2")
-        wait_for_line(process, "Healing 8 changes", timeout=30)
-        time.sleep(0.5)  # two creates in flight
-        process.send_signal(stop)
-        signalled = time.monotonic()
-        out, err = process.communicate(timeout=20)
-        assert process.returncode == 0, err
-        assert time.monotonic() - signalled < 10
+        code, err, took = signalled_mid_heal(sim, m, 2, stop, after=0.5)  # two creates in flight
+        assert code == 0 and took < 10, err
         assert "stopping: finishing the check in flight" in err
         made = Counter(j["job_name"] for j in live(sim))
         assert 1 <= len(made) < len(names) and set(made.values()) == {1}  # it stopped sending, and what it sent, it sent once
-        sim.config.update({"latency": 0.0})
-        result = run("reconcile", str(m), "--once", "--heal", sim=sim)
-        assert result.code == 2, result.all  # it found drift, and healed it
-        assert Counter(j["job_name"] for j in live(sim)) == Counter(names)
+        assert heal_the_rest(sim, m, names) == 2  # it found drift, and healed it
 
 
 @pytest.mark.parametrize("after", [0.0, 0.6, 1.3])
@@ -395,14 +405,8 @@ def test_sigkill_at_any_moment_of_a_heal_leaves_no_duplicate_behind(tmp_path, ca
     names = [f"sk-{i}" for i in range(6)]
     with SimServer(SimConfig(latency=0.5, **FAST)) as sim:
         m = manifest_of(tmp_path / "m.yaml", *names)
-        process = spawn(sim, "reconcile", str(m), "--heal", "--interval", str(INTERVAL), "--parallelism", "3")
-        wait_for_line(process, "Healing", timeout=30)
-        time.sleep(after)
-        process.kill()
-        process.communicate(timeout=20)
-        sim.config.update({"latency": 0.0})
-        assert run("reconcile", str(m), "--once", "--heal", sim=sim).code in (0, 2)
-        assert Counter(j["job_name"] for j in live(sim)) == Counter(names)
+        assert signalled_mid_heal(sim, m, 3, signal.SIGKILL, after)[0] == -signal.SIGKILL
+        assert heal_the_rest(sim, m, names) in (0, 2)
 
 
 # -- --once, for a CI cron ------------------------------------------------------------------------
