@@ -18,6 +18,7 @@ from vizctl.cli import _checked, _details_cache, connect, declared_manifest, dur
 from vizctl.environment import Environment
 from vizctl.errors import ExitStatus, PlanError, UsageError
 from vizctl.model import DEFAULT_LIST_LAG
+from vizctl.wording import plural
 
 DEFAULT_INTERVAL = 300.0
 STOP_GRACE = 9.0  # seconds from SIGTERM to exit 0, even if a request in flight has not finished
@@ -56,7 +57,6 @@ def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
     from vizctl.reconcile.alerts import Notifier, webhooks
     from vizctl.reconcile.loop import ManifestSource, Reconciler, Settings
     from vizctl.reconcile.metrics import CountingRateLimiter, Metrics, MetricsServer, listen_address
-    from vizctl.reconcile.state import Sync
 
     paths = [*(args.files or []), *args.paths]
     if "-" in paths:
@@ -81,10 +81,10 @@ def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
         reconciler = Reconciler(target, source, settings, env, metrics, notifier, _details_cache(args, env, target), stop)
         try:
             if args.once:
-                return _once_status(reconciler.run_once(), Sync)
+                return _once_status(reconciler.run_once())
             mode = "healing" if args.heal else "detect only"
             where = f"; metrics on http://{address[0]}:{server.port}/metrics" if server else ""
-            env.err(f"vizctl: reconciling {len(source.good.jobs)} declared job(s) every {args.interval:g}s ({mode}){where}")
+            env.err(f"vizctl: reconciling {plural(len(source.good.jobs), 'declared job')} every {args.interval:g}s ({mode}){where}")
             with _stopped_by_signals(stop, env):
                 reconciler.run(args.max_checks)
             return ExitStatus.OK
@@ -94,11 +94,13 @@ def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
                 server.close()
 
 
-def _once_status(check, sync) -> ExitStatus:
+def _once_status(check) -> ExitStatus:
     """``--once`` exits like ``plan --detailed-exitcode``; a failed read or a plan with errors is its error."""
-    if check.state is sync.FAILED:
+    from vizctl.reconcile.state import Sync
+
+    if check.state is Sync.FAILED:
         raise check.error if check.plan is None else PlanError(str(check.error))
-    return ExitStatus.CHANGES if check.state is sync.DRIFTED else ExitStatus.OK
+    return ExitStatus.CHANGES if check.state is Sync.DRIFTED else ExitStatus.OK
 
 
 @contextlib.contextmanager
