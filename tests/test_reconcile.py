@@ -186,14 +186,15 @@ def test_a_failing_webhook_is_retried_a_bounded_number_of_times_logged_without_i
     dead.close()  # nothing listens there
     with SimServer(SimConfig(**FAST)) as sim, Hook(fail_first=2) as flaky:
         m = manifest_of(tmp_path / "m.yaml", "wh-a")
-        with controller(sim, str(m), "--webhook", flaky.url, "--webhook", dead_url) as process:
+        with controller(sim, str(m), "--webhook", flaky.url, "--webhook", dead_url, "-vv") as process:  # every request logged
             wait_until(lambda: flaky.events() == ["drifted"], timeout=15)
             time.sleep(2 * INTERVAL)
             assert process.poll() is None
         assert flaky.refused == 2 and flaky.events() == ["drifted"]
         assert "json webhook 1: delivery failed (HTTP 500); trying again in 1 s" in process.output
         assert "json webhook 2: delivery failed" in process.output and "giving up on this alert" in process.output
-        # controller() checked: neither URL's secret path was printed
+        assert "GET /v1/proj-1/visualization-jobs" in process.output  # -vv logged the API requests
+        # controller() checked: neither URL's secret path was printed, nor the token
 
 
 # -- metrics ----------------------------------------------------------------------------------
