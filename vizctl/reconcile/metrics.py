@@ -14,6 +14,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
 
 from vizctl.errors import ConfigError, UsageError
 from vizctl.plan import Plan
@@ -29,8 +30,8 @@ class Metrics:
     def __init__(self, interval: float):
         self.registry = CollectorRegistry()
         r = self.registry
-        self.job_info = Gauge("vizctl_job_info", "A declared job: its live status and whether it is as declared (always 1).",
-                              ["job_name", "status", "sync"], registry=r)
+        self.job_info = JobInfo()
+        r.register(self.job_info)
         self.reconciles = Counter("vizctl_reconcile_total", "Reconcile checks, by what they found.", ["result"], registry=r)
         self.errors = Counter("vizctl_reconcile_errors_total", "Checks that failed, by cause: api, plan or manifests.", ["kind"], registry=r)
         self.duration = Histogram("vizctl_reconcile_duration_seconds", "Time of one check, healing included.",
@@ -61,13 +62,9 @@ class Metrics:
 
     def record_plan(self, plan: Plan) -> None:
         """One series per job of a plan read without error; the jobs of earlier checks are forgotten."""
-        self.job_info.clear()
-        drifted = 0
-        for change in plan.changes:
-            sync = job_sync(change)
-            drifted += sync == "drifted"
-            self.job_info.labels(change.job_name, change.status_name or "MISSING", sync).set(1)
-        self.drifted.set(drifted)
+        rows = tuple((change.job_name, change.status_name or "MISSING", job_sync(change)) for change in plan.changes)
+        self.job_info.rows = rows  # swapped whole: a scrape sees one check's jobs, never half of two
+        self.drifted.set(sum(1 for *_, sync in rows if sync == "drifted"))
         self.last_success.set(time.time())
         self.ready = True
 
@@ -87,6 +84,26 @@ class Metrics:
     def page(self) -> bytes:
         """The exposition text of every metric."""
         return generate_latest(self.registry)
+
+
+class JobInfo:
+    """``vizctl_job_info{job_name,status,sync}``: one series per job of the last good check (value 1)."""
+
+    def __init__(self):
+        self.rows: tuple[tuple[str, str, str], ...] = ()
+
+    def describe(self) -> list[GaugeMetricFamily]:
+        return [self._family()]
+
+    def collect(self) -> list[GaugeMetricFamily]:
+        family = self._family()
+        for row in self.rows:
+            family.add_metric(row, 1)
+        return [family]
+
+    def _family(self) -> GaugeMetricFamily:
+        return GaugeMetricFamily("vizctl_job_info", "A declared job: its live status and whether it is as declared (always 1).",
+                                 labels=["job_name", "status", "sync"])
 
 
 class CountingRateLimiter(RateLimiter):
