@@ -508,3 +508,17 @@ def test_the_reconcile_benchmark_runs_and_counts_one_list_read_per_check(tmp_pat
     rows = {line.split("|")[1].strip(): line.split("|")[2].strip() for line in out.read_text().splitlines() if line.startswith("| ")}
     assert rows["list calls per check = pages + 1 (3)"] == "3"
     assert rows["details calls: the first check's 200, then none"] == "200"
+
+
+def test_timeout_bounds_each_check_not_the_loop(tmp_path, cache_dir):
+    with SimServer(SimConfig(**FAST)) as sim:
+        m = manifest_of(tmp_path / "m.yaml", "to-a")
+        seed(sim, "to-a")
+        started = time.monotonic()
+        result = run("reconcile", str(m), "--interval", "0.3", "--timeout", "1", "--max-checks", "8", sim=sim)
+        assert time.monotonic() - started > 2  # the loop outlived --timeout ...
+        assert result.code == 0 and "Check failed" not in result.all, result.all  # ... and no check ran out of time
+        sim.config.update({"latency": 3.0})
+        started = time.monotonic()
+        slow = run("reconcile", str(m), "--once", "--timeout", "1", sim=sim)
+        assert slow.code == 1 and "--timeout" in slow.err and time.monotonic() - started < 2.5, slow.all

@@ -21,12 +21,10 @@ from vizctl.model import DEFAULT_LIST_LAG
 from vizctl.wording import plural
 
 DEFAULT_INTERVAL = 300.0
+DEFAULT_CHECK_TIMEOUT = 300.0
 STOP_GRACE = 9.0  # seconds from SIGTERM to exit 0, even if a request in flight has not finished
 ALERT_GRACE = 3.0  # seconds to deliver the alerts still queued at exit
-ENV = (
-    "VIZCTL_WEBHOOK_URL        a --webhook URL, kept out of the command line",
-    "VIZCTL_SLACK_WEBHOOK_URL  a --slack-webhook URL, kept out of the command line",
-)
+ENV = (f"{'webhooks:':<32}VIZCTL_WEBHOOK_URL VIZCTL_SLACK_WEBHOOK_URL (a webhook URL is a secret: never printed)",)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,6 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       help="each wait is the interval give or take this fraction of it (default %(default)s)")
     loop.add_argument("--once", action="store_true", help="one check, then exit like `plan --detailed-exitcode`: 0 in sync, 2 drifted, 1 error")
     loop.add_argument("--max-checks", type=_whole, metavar="N", help="stop after N checks (exit 0)")
+    loop.add_argument("--timeout", type=duration, default=DEFAULT_CHECK_TIMEOUT, metavar="DURATION",
+                      help="end each check within this long, its reads, retries and healing included (default 5m)")
     heal = parser.add_argument_group("healing")
     heal.add_argument("--heal", action="store_true", help="carry out what apply would (create, update, restart, replace where the manifest says so)")
     heal.add_argument("--prune", action="store_true",
@@ -69,7 +69,7 @@ def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
     source = ManifestSource(paths, env.environ, declared_manifest(args, env))
     settings = Settings(
         interval=args.interval, jitter=args.jitter, heal=args.heal, suspend=args.suspend, suspend_file=args.suspend_file,
-        alert_after=args.alert_after, options=plan_options(args), parallelism=args.parallelism, list_lag=args.list_lag, once=args.once,
+        alert_after=args.alert_after, options=plan_options(args), parallelism=args.parallelism, list_lag=args.list_lag, timeout=args.timeout, once=args.once,
     )
     metrics = Metrics(args.interval)
     stop = threading.Event()

@@ -55,6 +55,7 @@ class Settings:
     options: PlanOptions = PlanOptions()
     parallelism: int = 10
     list_lag: float = DEFAULT_LIST_LAG
+    timeout: float = 300.0  # each check (healing included) ends within this long
     once: bool = False  # one check: a failed read is the command's error, not a line of its own
 
 
@@ -121,6 +122,7 @@ class Reconciler:
     def check(self) -> Check:
         """Plan the manifests against the live jobs (no change yet: see :meth:`heal`)."""
         started = time.monotonic()
+        self.target.client.start_deadline(self.settings.timeout, started)  # per check: the loop itself runs on
         self.metrics.started_check()
         manifest = self.manifests.refresh()
         try:
@@ -142,7 +144,7 @@ class Reconciler:
             return check
         changes = [c for c in plan.changes if c.action.is_change]
         self._say(f"Healing {plural(len(changes), 'change')}: " + ", ".join(f"{c.job_name} {c.action.value}" for c in changes))
-        settings = ApplySettings(parallelism=self.settings.parallelism, wait=False, list_lag=self.settings.list_lag)
+        settings = ApplySettings(parallelism=self.settings.parallelism, timeout=self.settings.timeout, wait=False, list_lag=self.settings.list_lag)
         results = Applier(self.target.client, TextReporter(self.env, "apply"), settings, stop=self.stop).run(plan)
         for result in results:
             if result.action.is_change:
