@@ -273,6 +273,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     destroy.set_defaults(run=_command("destroy"))
 
+    from vizctl.commands import reconcile as reconcile_flags
+
+    reconcile = command(
+        "reconcile", "keep the live jobs as declared: check every interval, alert on drift, heal with --heal",
+        "vizctl reconcile manifests/ --interval 5m --heal --metrics-addr :9090 --slack-webhook \"$SLACK_URL\"\n"
+        "vizctl reconcile manifests/ --once     # a CI cron's drift check: exit 0 in sync, 2 drifted",
+        (*reads_cache, *reconcile_flags.ENV), (0, 1, 2, 64), [manifests, connection, targets],
+    )
+    reconcile_flags.add_arguments(reconcile)
+    reconcile.set_defaults(run=_command("reconcile"))
+
     show = command("show", "render a plan saved with `vizctl plan --out`", "vizctl show plan.json --output markdown")
     show.add_argument("plan_file", metavar="PLANFILE", help="the saved plan")
     show.add_argument("--output", "-o", choices=OUTPUTS, default="text", help="plan format (default text)")
