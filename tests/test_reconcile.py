@@ -234,7 +234,8 @@ def test_metrics_health_and_readiness_are_served_over_http(tmp_path, cache_dir):
             sim.state.stop_job("proj-1", str(a["job_id"]))
             wait_until(lambda: ("vizctl_job_info", (("job_name", "mx-a"), ("status", "KILLED"), ("sync", "drifted"))) in samples(scrape(port)[1]), timeout=10)
             sim.config.update({"rate_429": 0.5})
-            wait_until(lambda: samples(scrape(port)[1]).get(("vizctl_api_throttled_total", ())), timeout=10)
+            wait_until(lambda: samples(scrape(port)[1]).get(("vizctl_api_throttled_total", ()))
+                       and samples(scrape(port)[1]).get(("vizctl_reconcile_duration_seconds_count", ()), 0) >= 3, timeout=10)
             status, text = scrape(port)
         finally:
             process.send_signal(signal.SIGTERM)

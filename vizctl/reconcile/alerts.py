@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from vizctl import __version__
 from vizctl.errors import ApiError, ConfigError, UsageError
-from vizctl.transport import HttpTransport, Request, Transport
+from vizctl.transport import Request, RequestsTransport, Transport
 
 ATTEMPTS = 3
 TIMEOUT = 5.0
@@ -113,7 +113,7 @@ class Notifier:
         self.hooks = hooks
         self.log = log
         self.delivered = delivered
-        self._transport = transport or HttpTransport(pool_size=2)
+        self._transport = transport or RequestsTransport(pool_size=2)
         self._queue: queue.Queue[Alert | None] = queue.Queue(QUEUE_SIZE)
         self._closing = threading.Event()
         self._thread = threading.Thread(target=self._work, name="vizctl-alerts", daemon=True)
