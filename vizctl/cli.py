@@ -127,12 +127,14 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see `{self.prog} --help`)")
 
 
-def _epilog(example: str, env: Sequence[str] = (), exits: Sequence[int] = (0, 1, 64)) -> str:
-    """The end of a command's --help: a worked example, the variables it reads, its exit codes."""
+def _epilog(example: str, env: Sequence[str] = (), exits: Sequence[int | tuple[int, str]] = (0, 1, 64)) -> str:
+    """The end of a command's --help: a worked example, the variables it reads, its exit codes (a code, or a
+    code and what it means for this command)."""
     lines = ["example:", *(f"  {line}" for line in example.splitlines())]
     if env:
         lines += ["", "environment:", *(f"  {line}" for line in env)]
-    lines += ["", "exit codes:", *(f"  {code:<3} {EXIT_CODES[code]}" for code in exits)]
+    said = [exit if isinstance(exit, tuple) else (exit, EXIT_CODES[exit]) for exit in exits]
+    lines += ["", "exit codes:", *(f"  {code:<3} {meaning}" for code, meaning in said)]
     return "\n".join(lines)
 
 
@@ -166,7 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     reads_api, reads_cache = connection_env(), connection_env(cache=True)
 
-    def command(name: str, help: str, example: str, env: Sequence[str] = OUTPUT_ENV, exits: Sequence[int] = (0, 1, 64), parents=(), asks: str = ""):
+    def command(name: str, help: str, example: str, env: Sequence[str] = OUTPUT_ENV, exits: Sequence[int | tuple[int, str]] = (0, 1, 64), parents=(), asks: str = ""):
         sub = commands.add_parser(
             name, help=help, description=help[0].upper() + help[1:] + "." + (f"\n{asks}" if asks else ""), parents=[common, *parents],
             epilog=_epilog(example, env, exits), formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -279,7 +281,10 @@ def build_parser() -> argparse.ArgumentParser:
         "reconcile", "keep the live jobs as declared: check every interval, alert on drift, heal with --heal",
         "vizctl reconcile manifests/ --interval 5m --heal --metrics-addr :9090 --slack-webhook \"$SLACK_URL\"\n"
         "vizctl reconcile manifests/ --once     # a CI cron's drift check: exit 0 in sync, 2 drifted",
-        (*reads_cache, *reconcile_flags.ENV), (0, 1, 2, 64), [manifests, connection, targets],
+        (*reads_cache, *reconcile_flags.ENV),
+        (0, 1, (2, "--once: the live jobs differ from the manifests (drifted)"), 64,
+         (130, "a second SIGTERM or Ctrl-C (the first finishes the check in flight and exits 0)")),
+        [manifests, connection, targets],
     )
     reconcile_flags.add_arguments(reconcile)
     reconcile.set_defaults(run=_command("reconcile"))
