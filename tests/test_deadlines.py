@@ -296,3 +296,13 @@ def test_the_appliers_own_waits_end_by_the_clients_deadline(tmp_path):
         applier = Applier(client, JsonReporter(Environment(stdout=io.StringIO())), ApplySettings(list_lag=0, wait=False), sleep=sleeps.append)
         [result] = applier.run(plan)
     assert result.outcome.value == "failed" and len(sleeps) == 5 and max(sleeps) <= 2.0, (result, sleeps)
+
+
+def test_an_apply_that_times_out_waiting_still_reads_the_list_a_last_time_within_its_timeout(tmp_path):
+    with SimServer(SimConfig(startup_seconds=60)) as sim:
+        result, took = timed("apply", str(manifest_of(tmp_path / "m.yaml", "slow-a")), "-y", "--timeout", "3", sim=sim)
+        whole_reads = sum(n for route, n in sim.stats.items() if route.startswith("GET list"))
+    assert result.code == 3 and took < 3 + SLACK, (took, result.all)
+    assert "✗ slow-a  timed out, INIT (job 1): still INIT after 3s" in result.out
+    assert "final read of the list failed" not in result.out, result.out  # the wait left the final read its time
+    assert whole_reads >= 3, sim.stats  # the plan's, the wait's rounds and the final one

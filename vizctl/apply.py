@@ -27,7 +27,8 @@ every transition is one method of :class:`Applier`, named in the arrow::
   runs or fails and each DELETING job is no longer listed (the API deletes
   asynchronously: KILLING, then gone; DELETE_FAILED ends it ``failed``), or the
   timeout passes; a list that fails for good ends the wait with ``status
-  unknown``; Ctrl-C with ``not yet running`` / ``not yet deleted``.
+  unknown``; Ctrl-C with ``not yet running`` / ``not yet deleted``. Every wait gives up early enough
+  to leave the final read its time (the longest list read yet) before the command's --timeout.
 * ``_verify``: after any change or wait, the whole list once more: a declared
   name with several live jobs ends ``duplicate`` (a winner of a race first gives
   the losers ``list_lag`` seconds to delete theirs), a job no longer listed ends
@@ -51,7 +52,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Callable, Protocol, TypeVar
 
-from vizctl.client import ModelArtsClient
+from vizctl.client import MIN_REQUEST_SECONDS, ModelArtsClient
 from vizctl.errors import DUPLICATE_NAME_CODE, NOT_ALLOWED_CODE, NOT_FOUND_CODE, ApiError, ApiResponseError, RetryCancelled, VizctlError
 from vizctl.model import DEFAULT_LIST_LAG, LiveJob, LiveSnapshot, Phase, Status, job_id_order, phase_of
 from vizctl.plan import Action, Change, Plan
@@ -267,6 +268,7 @@ class Applier:
         self.backoff = RetryPolicy(backoff=0.5, max_backoff=5.0)
         self._started = clock()
         self._read_failure = ""  # why the last whole-list read failed
+        self._final_read_reserve = 0.0  # the longest list read yet: what the waits leave before --timeout for the final read
 
     def run(self, plan: Plan) -> list[JobResult]:
         """Carry out ``plan``; one result per change, in plan order (two jobs to prune may share a name)."""
@@ -542,7 +544,7 @@ class Applier:
         failure = ""
         while pending:
             try:
-                snapshot = self.client.list_newest(job.job_id or "" for job in pending)
+                snapshot = self._timed_read(lambda: self.client.list_newest(job.job_id or "" for job in pending))
             except RetryCancelled:  # interrupted, or --timeout passed, while throttled: reported below
                 break
             except ApiError as exc:
@@ -624,7 +626,7 @@ class Applier:
 
         def read() -> LiveSnapshot | None:
             try:
-                return self.client.list_all()
+                return self._timed_read(self.client.list_all)
             except ApiError as exc:
                 self._read_failure = _reason(exc)
                 return None
@@ -660,9 +662,20 @@ class Applier:
         else:
             self.reporter.job_corrected(job.result, earlier)
 
+    def _timed_read(self, read: Callable[[], LiveSnapshot]) -> LiveSnapshot:
+        """``read()`` the list, keeping the longest such read as the time the final read is left before --timeout."""
+        started = self.clock()
+        try:
+            return read()
+        finally:
+            self._final_read_reserve = min(max(self._final_read_reserve, self.clock() - started), self.settings.timeout / 2)
+
     def _remaining(self) -> float:
-        """Seconds left of ``timeout``, and never more than the client's deadline (the whole command's) leaves."""
-        return min(self.settings.timeout - (self.clock() - self._started), self.client.time_left())
+        """Seconds left of ``timeout``, and never more than the client's deadline (the whole command's) leaves,
+        less the time a final read of the list takes: a wait that gives up leaves time to look once more."""
+        left = min(self.settings.timeout - (self.clock() - self._started), self.client.time_left())
+        left -= self._final_read_reserve + 2 * MIN_REQUEST_SECONDS  # the client sends nothing with less left
+        return left if left >= 0.001 else 0.0  # a remainder too small to sleep is none (a clock may not pass it)
 
     def _sleep(self, seconds: float) -> None:
         if self.sleep is not None:
