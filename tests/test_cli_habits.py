@@ -107,12 +107,12 @@ def test_every_command_help_has_an_example_environment_and_exit_codes():
 
 
 def test_output_names_match_the_renderers():
-    from vizctl.render import RENDERERS
+    from vizctl.planning.render import RENDERERS
 
     assert OUTPUTS == tuple(RENDERERS)
 
 
-HEAVY = ("requests", "urllib3", "deepdiff", "jsonschema", "yaml", "vizctl.sim.server", "vizctl.sim.state", "vizctl.client", "vizctl.apply", "vizctl.manifest", "vizctl.planner")
+HEAVY = ("requests", "urllib3", "deepdiff", "jsonschema", "yaml", "vizctl.sim.server", "vizctl.sim.state", "vizctl.api.client", "vizctl.applying.machine", "vizctl.manifests.loader", "vizctl.planning.planner")
 
 
 @pytest.mark.parametrize("argv", [["--version"], ["--help"], ["plan", "--help"], ["version"], ["schema"], ["completion", "bash"]])
@@ -146,4 +146,4 @@ def test_apply_and_plan_need_only_the_declared_dependencies(tmp_path):
     *_, codes, modules = done.stderr.split("\n")
     assert codes == "[0, 0]", done.stderr[-2000:]  # created and running, then no changes
     loaded = set(modules.split())
-    assert {"vizctl.transport", "requests"} <= loaded and "trustme" not in loaded
+    assert {"vizctl.api.transport", "requests"} <= loaded and "trustme" not in loaded

@@ -26,14 +26,14 @@ from vizctl.errors import ConfigError, ConfirmationError, ExitStatus, OutputErro
 from vizctl.wording import plural
 
 if TYPE_CHECKING:
-    from vizctl.apply import Applier, ApplySettings, JobResult
-    from vizctl.auth import Auth
-    from vizctl.details_cache import DetailsCache
-    from vizctl.transport import Transport
-    from vizctl.client import ModelArtsClient
+    from vizctl.applying.machine import Applier, ApplySettings, JobResult
+    from vizctl.api.auth import Auth
+    from vizctl.planning.details_cache import DetailsCache
+    from vizctl.api.transport import Transport
+    from vizctl.api.client import ModelArtsClient
     from vizctl.model import LiveSnapshot, Manifest
-    from vizctl.plan import Plan
-    from vizctl.planner import PlanOptions
+    from vizctl.planning.plan import Plan
+    from vizctl.planning.planner import PlanOptions
 
 SIM_STATE_PATH = os.path.join(".vizctl", "sim-state.json")
 SIM_PROJECT_ID = "sim-project"
@@ -93,15 +93,15 @@ EXIT_CODES = {
     64: "bad command line",
     130: "interrupted (Ctrl-C)",
 }
-FILE_ENV = ("HW_SHARED_CONFIG_FILE", "HUAWEICLOUD_SDK_CREDENTIALS_FILE", "OS_CLOUD")  # the files vizctl.settings reads besides VIZCTL_CONFIG
+FILE_ENV = ("HW_SHARED_CONFIG_FILE", "HUAWEICLOUD_SDK_CREDENTIALS_FILE", "OS_CLOUD")  # the files vizctl.api.settings reads besides VIZCTL_CONFIG
 CONFIRMATION = "asks for 'yes' on a terminal (any other answer cancels: exit 1); without a terminal it needs -y"
 
 
 def connection_env(cache: bool = False, manifests: bool = True) -> tuple[str, ...]:
     """The environment variables a command that talks to the API reads: the setting names come
-    from :mod:`vizctl.settings`; proxies, the details cache (``cache``) and colour are read
-    in :mod:`vizctl.connection` / :mod:`vizctl.details_cache`."""
-    from vizctl.settings import ECOSYSTEM_VARIABLES, NAMES
+    from :mod:`vizctl.api.settings`; proxies, the details cache (``cache``) and colour are read
+    in :mod:`vizctl.api.connection` / :mod:`vizctl.planning.details_cache`."""
+    from vizctl.api.settings import ECOSYSTEM_VARIABLES, NAMES
 
     groups = [("vizctl", [f"VIZCTL_{name.upper()}" for name in NAMES])]
     groups += [(label, list(dict.fromkeys(variable for variable, _ in pairs))) for label, pairs in ECOSYSTEM_VARIABLES]
@@ -193,7 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--parallelism", type=_count, default=DEFAULT_PARALLELISM, metavar="N", help="API requests at once: mutations, details reads (default %(default)s)")
     group.add_argument("--no-cache", action="store_true", help="read every job's details from the API; do not use or update the details cache")
     group.add_argument("--max-rps", type=_positive, default=DEFAULT_MAX_RPS, metavar="N", help="most API requests in any second (default: no cap; the API's 429s slow vizctl down)")
-    from vizctl.settings import add_connection_arguments
+    from vizctl.api.settings import add_connection_arguments
 
     add_connection_arguments(group)
 
@@ -316,7 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
         "show", parents=[common, connection], help="every setting with its source, secrets masked",
         epilog=_epilog("vizctl config show --region eu-de", connection_env(manifests=False), (0, 1, 64)), formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    config_show.set_defaults(run=_lazy("vizctl.connection", "cmd_config_show"))
+    config_show.set_defaults(run=_lazy("vizctl.api.connection", "cmd_config_show"))
 
     sim = commands.add_parser("sim", help="the ModelArts API simulator")
     sim_commands = sim.add_subparsers(dest="sim_command", metavar="SUBCOMMAND", parser_class=_Parser, required=True)
@@ -348,7 +348,7 @@ def _port(text: str) -> int:
 
 
 PATHS_HELP = {"apply": "manifest files or directories, like -f; or one plan file saved with `vizctl plan --out`, applied as is"}
-OUTPUTS = ("text", "json", "markdown")  # vizctl.render.RENDERERS; tests check they agree
+OUTPUTS = ("text", "json", "markdown")  # vizctl.planning.render.RENDERERS; tests check they agree
 GLOBAL_FLAG_STOPS = ("-h", "--help", "--version", "-", "--")
 
 
@@ -467,13 +467,13 @@ class Target:
 
 @contextlib.contextmanager
 def connect(args: argparse.Namespace, env: Environment, parallelism: int = 10) -> Iterator[Target]:
-    """A client for the configured cloud (see :mod:`vizctl.connection`), or for an in-process simulator with ``--sim``."""
-    from vizctl.auth import TokenAuth
-    from vizctl.client import MIN_REQUEST_SECONDS
-    from vizctl.connection import explain_auth_error, open_connection
+    """A client for the configured cloud (see :mod:`vizctl.api.connection`), or for an in-process simulator with ``--sim``."""
+    from vizctl.api.auth import TokenAuth
+    from vizctl.api.client import MIN_REQUEST_SECONDS
+    from vizctl.api.connection import explain_auth_error, open_connection
     from vizctl.errors import AuthError, DeadlineExceeded, RequestTimeout, UnreachableError
-    from vizctl.settings import Value, check_clean
-    from vizctl.transport import RequestsTransport
+    from vizctl.api.settings import Value, check_clean
+    from vizctl.api.transport import RequestsTransport
 
     started = time.monotonic()  # the deadline counts from here: logging in and looking up the project are part of the command
     if args.sim:
@@ -530,8 +530,8 @@ def _make_sim_state_dir(cwd: str) -> None:
 def _client(endpoint: str, project: str, auth: Auth, transport: Transport, args: argparse.Namespace, env: Environment,
             started: float) -> ModelArtsClient:
     """The command's client; its deadline (``--timeout``) counts from ``started``."""
-    from vizctl.client import ModelArtsClient
-    from vizctl.retry import RateLimiter
+    from vizctl.api.client import ModelArtsClient
+    from vizctl.api.retry import RateLimiter
 
     for secret in auth.secrets():
         env.add_secret(secret)
@@ -551,7 +551,7 @@ def _client(endpoint: str, project: str, auth: Auth, transport: Transport, args:
 
 def _details_cache(args: argparse.Namespace, env: Environment, target: Target) -> DetailsCache | None:
     """The details cache of this endpoint and project, unless ``--no-cache`` or no cache directory is known."""
-    from vizctl.details_cache import DetailsCache, cache_path
+    from vizctl.planning.details_cache import DetailsCache, cache_path
 
     path = None if args.no_cache else cache_path(env)
     return None if path is None else DetailsCache(path, target.endpoint_label, target.project_id, lambda message: env.err(f"vizctl: {message}"))
@@ -563,7 +563,7 @@ def _details_cache(args: argparse.Namespace, env: Environment, target: Target) -
 def declared_manifest(args: argparse.Namespace, env: Environment) -> Manifest:
     """The manifests named by ``-f`` and by path arguments (``-`` is standard input), loaded and validated."""
     from vizctl.errors import ManifestError
-    from vizctl.manifest import load_manifests
+    from vizctl.manifests.loader import load_manifests
 
     paths = [*(args.files or []), *getattr(args, "paths", [])]
     if not paths:
@@ -584,7 +584,7 @@ def _say_skipped(env: Environment, paths: Sequence[str]) -> None:
 
 def plan_options(args: argparse.Namespace) -> PlanOptions:
     """The planning flags; commands without ``--replace`` / ``--prune`` get their defaults."""
-    from vizctl.planner import PlanOptions
+    from vizctl.planning.planner import PlanOptions
 
     return PlanOptions(
         frozenset(args.target), frozenset(getattr(args, "replace", ())), getattr(args, "prune", False), getattr(args, "force", False)
@@ -604,9 +604,9 @@ def cmd_version(args: argparse.Namespace, env: Environment) -> ExitStatus:
 
 
 def cmd_plan(args: argparse.Namespace, env: Environment) -> ExitStatus:
-    from vizctl.manager import check_plan_destination, make_plan, save_plan
-    from vizctl.plan import Action
-    from vizctl.render import RENDERERS
+    from vizctl.planning.manager import check_plan_destination, make_plan, save_plan
+    from vizctl.planning.plan import Action
+    from vizctl.planning.render import RENDERERS
 
     manifest = declared_manifest(args, env)
     if args.out:
@@ -636,8 +636,8 @@ def cmd_plan(args: argparse.Namespace, env: Environment) -> ExitStatus:
 
 
 def cmd_apply(args: argparse.Namespace, env: Environment) -> ExitStatus:
-    from vizctl.apply import ApplySettings
-    from vizctl.manager import check_fresh, checked_prune, load_plan, make_plan
+    from vizctl.applying.machine import ApplySettings
+    from vizctl.planning.manager import check_fresh, checked_prune, load_plan, make_plan
 
     plan_file = _saved_plan_argument(args.paths)
     saved = load_plan(plan_file) if plan_file else None
@@ -684,16 +684,16 @@ def _read_at(plan: Plan, target: Target) -> Plan:
 
 def reporter_for(args: argparse.Namespace, env: Environment):
     """The progress output of apply, wait or destroy: text for people, ``--output json`` one event per line."""
-    from vizctl.progress import JsonReporter, TextReporter
+    from vizctl.applying.progress import JsonReporter, TextReporter
 
     return (JsonReporter if args.output == "json" else TextReporter)(env, args.command)
 
 
 def show_plan(plan: Plan, env: Environment, reporter) -> None:
     """The plan before it is carried out: as text, or as the ``plan`` event of ``--output json``."""
-    from vizctl.plan import plan_to_dict
-    from vizctl.progress import JsonReporter
-    from vizctl.render import RENDERERS
+    from vizctl.planning.plan import plan_to_dict
+    from vizctl.applying.progress import JsonReporter
+    from vizctl.planning.render import RENDERERS
 
     if isinstance(reporter, JsonReporter):
         reporter.emit("plan", plan=plan_to_dict(plan))
@@ -716,7 +716,7 @@ def confirm(env: Environment, question: str, client: ModelArtsClient, instead: s
 
 def carry_out(target: Target, plan: Plan, live: LiveSnapshot, reporter, settings: ApplySettings, env: Environment) -> ExitStatus:
     """Run ``plan`` (Ctrl-C aware), print the summary with service URLs, and say how it ended."""
-    from vizctl.apply import Applier
+    from vizctl.applying.machine import Applier
 
     applier = Applier(target.client, reporter, settings)
     target.client.cancel = applier.stop  # Ctrl-C ends every retry wait; the command's deadline (connect) ends the rest
@@ -732,7 +732,7 @@ def _with_service_urls(results: list[JobResult], live: LiveSnapshot) -> list[Job
     """Fill the service URL of jobs apply did not wait for (already running) from the plan's read; a job
     the last read did not list (no status: deleted, missing), or showed KILLING (on its way out), gets none."""
     from vizctl.model import Phase, phase_of
-    from vizctl.plan import Action
+    from vizctl.planning.plan import Action
 
     urls = {job.job_id: job.service_url for job in live.jobs}
     return [
@@ -764,7 +764,7 @@ def _run_interruptibly(applier: Applier, plan: Plan, reporter) -> tuple[list[Job
 
 
 def _converged(results: list[JobResult], waited: bool) -> bool:
-    from vizctl.plan import Action
+    from vizctl.planning.plan import Action
 
     if not all(r.outcome.ok for r in results):
         return False

@@ -8,10 +8,10 @@ from typing import Iterator
 
 from vizctl.cli import Target, _details_cache, _read_at, connect, declared_manifest, plan_options
 from vizctl.environment import Environment
-from vizctl.manager import make_plan
+from vizctl.planning.manager import make_plan
 from vizctl.model import LiveSnapshot
-from vizctl.plan import Plan
-from vizctl.planner import build_plan
+from vizctl.planning.plan import Plan
+from vizctl.planning.planner import build_plan
 
 
 @contextlib.contextmanager

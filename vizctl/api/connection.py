@@ -1,10 +1,10 @@
 """From settings to a working connection: endpoint, project id, auth and HTTP setup; and `vizctl config show`.
 
-:func:`open_connection` resolves the settings (:mod:`vizctl.settings`), derives
+:func:`open_connection` resolves the settings (:mod:`vizctl.api.settings`), derives
 what is not given (the endpoint and IAM from the region, the project id from
 IAM) and picks the auth method. Every secret of the settings and of the proxy
 URLs is registered with :mod:`vizctl.redact` before anything can print it
-(:mod:`vizctl.iam` registers those the answers carry).
+(:mod:`vizctl.api.iam` registers those the answers carry).
 """
 
 from __future__ import annotations
@@ -17,13 +17,14 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from urllib.parse import urlsplit
 
-from vizctl import endpoints, iam
-from vizctl.auth import AgencyAuth, Auth, Keys, PasswordAuth, RenewingTransport, SignerAuth, TokenAuth
+from vizctl.api import endpoints
+from vizctl.api import iam
+from vizctl.api.auth import AgencyAuth, Auth, Keys, PasswordAuth, RenewingTransport, SignerAuth, TokenAuth
 from vizctl.environment import Environment
 from vizctl.errors import AuthError, ConfigError, ExitStatus, VizctlError
 from vizctl.redact import MIN_SECRET_LENGTH, too_short
-from vizctl.settings import NAMES, Settings, masked, proxy_credentials, proxy_url, resolve
-from vizctl.transport import HttpSettings, Request, RequestsTransport, Response, Transport, register_proxy_secrets
+from vizctl.api.settings import NAMES, Settings, masked, proxy_credentials, proxy_url, resolve
+from vizctl.api.transport import HttpSettings, Request, RequestsTransport, Response, Transport, register_proxy_secrets
 
 NO_ENDPOINT = (
     "no API endpoint configured: pass --region NAME or --endpoint URL (or set VIZCTL_REGION or VIZCTL_ENDPOINT), "
