@@ -41,7 +41,7 @@ import yaml
 
 import vizctl
 from vizctl.api.auth import TokenAuth
-from vizctl.cli import build_parser
+from vizctl.cli_parser import build_parser
 from vizctl.api.client import ModelArtsClient
 from vizctl.manifests.loader import load_manifests
 from vizctl.planning.planner import PlanOptions, build_plan

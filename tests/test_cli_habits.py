@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from cliutil import manifest_of, run
-from vizctl.cli import EXIT_CODES, OUTPUTS, build_parser, duration, hoist_global_flags, subcommands
+from vizctl.cli_parser import EXIT_CODES, OUTPUTS, build_parser, duration, hoist_global_flags, subcommands
 from vizctl.errors import ExitStatus
 from vizctl.sim.config import SimConfig
 from vizctl.sim.server import SimServer

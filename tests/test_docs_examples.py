@@ -35,7 +35,7 @@ from typing import Callable
 import pytest
 
 from cliutil import run, write
-from vizctl.cli import build_parser, connection_env, subcommands
+from vizctl.cli_parser import build_parser, connection_env, subcommands
 from vizctl.environment import Environment
 from vizctl.manifests.loader import load_manifests
 from vizctl.sim.config import SimConfig

@@ -12,7 +12,7 @@ import pytest
 
 from cliutil import manifest_of, run, spawn, summary_after_ctrl_c, wait_until, write
 from httputil import Recorder
-from vizctl.cli import confirm
+from vizctl.applying.run import confirm
 from vizctl.errors import VizctlError
 from vizctl.sim.config import SimConfig
 from vizctl.sim.server import SimServer

@@ -10,7 +10,7 @@ import argparse
 from dataclasses import replace
 
 from vizctl.applying.machine import ApplySettings
-from vizctl.cli import carry_out, confirm, reporter_for, show_plan
+from vizctl.applying.run import carry_out, confirm, reporter_for, show_plan
 from vizctl.commands.declared import declared_plan
 from vizctl.environment import Environment
 from vizctl.errors import ExitStatus, PlanError

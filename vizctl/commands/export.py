@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from vizctl import __version__
-from vizctl.cli import connect
+from vizctl.session import connect
 from vizctl.environment import Environment
 from vizctl.manifests.variables import escape
 from vizctl.errors import ExitStatus

@@ -39,7 +39,7 @@ from vizctl.planning.render import RENDERERS
 from vizctl.wording import plural
 
 if TYPE_CHECKING:
-    from vizctl.cli import Target
+    from vizctl.session import Target
 
 
 @dataclass(frozen=True)
