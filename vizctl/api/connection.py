@@ -17,8 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from urllib.parse import urlsplit
 
-from vizctl.api import endpoints
-from vizctl.api import iam
+from vizctl.api import endpoints, iam
 from vizctl.api.auth import AgencyAuth, Auth, Keys, PasswordAuth, RenewingTransport, SignerAuth, TokenAuth
 from vizctl.environment import Environment
 from vizctl.errors import AuthError, ConfigError, VizctlError
