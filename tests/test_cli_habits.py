@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from cliutil import manifest_of, run
-from vizctl.cli_parser import EXIT_CODES, OUTPUTS, build_parser, duration, hoist_global_flags, subcommands
+from vizctl.cli_parser import COMMANDS, EXIT_CODES, OUTPUTS, build_parser, duration, hoist_global_flags, subcommands
 from vizctl.errors import ExitStatus
 from vizctl.sim.config import SimConfig
 from vizctl.sim.server import SimServer
@@ -110,6 +110,19 @@ def test_output_names_match_the_renderers():
     from vizctl.planning.render import RENDERERS
 
     assert OUTPUTS == tuple(RENDERERS)
+
+
+def test_every_command_runs_its_own_module_and_no_command_imports_cli():
+    """COMMANDS names each command's module, each with run(args, env); the commands stand below vizctl.cli."""
+    import importlib
+
+    parser = build_parser()
+    paths = {(name, sub) if subcommands(p) else (name,) for name, p in subcommands(parser).items() for sub in subcommands(p) or [None]}
+    assert {tuple(name.split()) for name in COMMANDS} == paths
+    for name, module in COMMANDS.items():
+        assert callable(importlib.import_module(module).run), name
+    for source in (REPO / "vizctl" / "commands").glob("*.py"):
+        assert "vizctl.cli import" not in source.read_text(encoding="utf-8"), source.name
 
 
 HEAVY = ("requests", "urllib3", "deepdiff", "jsonschema", "yaml", "vizctl.sim.server", "vizctl.sim.state", "vizctl.api.client", "vizctl.applying.machine", "vizctl.manifests.loader", "vizctl.planning.planner")
