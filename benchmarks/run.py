@@ -40,15 +40,15 @@ import requests
 import yaml
 
 import vizctl
-from vizctl.auth import TokenAuth
-from vizctl.cli import build_parser
-from vizctl.client import ModelArtsClient
-from vizctl.manifest import load_manifests
-from vizctl.planner import PlanOptions, build_plan
-from vizctl.render import RENDERERS
+from vizctl.api.auth import TokenAuth
+from vizctl.cli_parser import build_parser
+from vizctl.api.client import ModelArtsClient
+from vizctl.manifests.loader import load_manifests
+from vizctl.planning.planner import PlanOptions, build_plan
+from vizctl.planning.render import RENDERERS
 from vizctl.sim.config import SimConfig
 from vizctl.sim.server import SimServer
-from vizctl.transport import RequestsTransport
+from vizctl.api.transport import RequestsTransport
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)

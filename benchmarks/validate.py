@@ -60,7 +60,7 @@ def hostile_inputs() -> dict[str, str]:
 def run_hostile(path: str) -> None:
     """In a fresh process: load ``path``, print seconds, peak MB and the first problem."""
     from vizctl.errors import ManifestError
-    from vizctl.manifest import load_manifests
+    from vizctl.manifests.loader import load_manifests
 
     started = time.perf_counter()
     try:

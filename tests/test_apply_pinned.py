@@ -10,12 +10,12 @@ import pytest
 
 from cliutil import TOKEN, manifest_of, run
 from test_apply_truth import saved_plan
-from vizctl.apply import Applier, ApplySettings
-from vizctl.auth import TokenAuth
-from vizctl.client import ModelArtsClient
+from vizctl.applying.machine import Applier, ApplySettings
+from vizctl.api.auth import TokenAuth
+from vizctl.api.client import ModelArtsClient
 from vizctl.environment import Environment
-from vizctl.manager import load_plan
-from vizctl.progress import JsonReporter
+from vizctl.planning.manager import load_plan
+from vizctl.applying.progress import JsonReporter
 from vizctl.sim.config import SimConfig
 from vizctl.sim.server import SimServer
 from vizctl.sim.state import SimState

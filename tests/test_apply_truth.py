@@ -14,13 +14,13 @@ import pytest
 
 from cliutil import TOKEN, manifest_of, run, run_in_thread, spawn, wait_until
 from soak import scale
-from vizctl.apply import Applier, ApplySettings, PollSchedule
-from vizctl.auth import TokenAuth
-from vizctl.client import ModelArtsClient
+from vizctl.applying.machine import Applier, ApplySettings, PollSchedule
+from vizctl.api.auth import TokenAuth
+from vizctl.api.client import ModelArtsClient
 from vizctl.environment import Environment
-from vizctl.manager import load_plan
+from vizctl.planning.manager import load_plan
 from vizctl.model import LiveJob, Status
-from vizctl.progress import JsonReporter
+from vizctl.applying.progress import JsonReporter
 from vizctl.sim.config import SimConfig
 from vizctl.sim.server import SimServer
 from vizctl.sim.state import SimState

@@ -10,8 +10,8 @@ import pytest
 import requests
 
 from cliutil import manifest_of, run
-from vizctl.client import ModelArtsClient
-from vizctl.connection import open_connection
+from vizctl.api.client import ModelArtsClient
+from vizctl.api.connection import open_connection
 from vizctl.environment import Environment
 from vizctl.sim.config import SimConfig
 from vizctl.sim.server import SimServer
@@ -255,13 +255,13 @@ def test_tls_flags(tmp_path):
 
 def test_user_agent_names_vizctl_and_its_version():
     from vizctl import __version__
-    from vizctl.transport import USER_AGENT
+    from vizctl.api.transport import USER_AGENT
 
     assert USER_AGENT.startswith(f"vizctl/{__version__} python/")
 
 
 def test_no_proxy_matches_hosts_and_domain_suffixes():
-    from vizctl.transport import _bypass
+    from vizctl.api.transport import _bypass
 
     rules = ("localhost", ".corp.example", "10.0.0.1")
     assert _bypass("iam.corp.example", rules) and _bypass("corp.example", rules) and _bypass("10.0.0.1", rules)

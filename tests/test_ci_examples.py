@@ -19,8 +19,8 @@ import yaml
 
 from cliutil import TOKEN, manifest_of, run
 from vizctl import __version__
-from vizctl.cli import build_parser, hoist_global_flags
-from vizctl.settings import ECOSYSTEM_VARIABLES, NAMES
+from vizctl.cli_parser import build_parser, hoist_global_flags
+from vizctl.api.settings import ECOSYSTEM_VARIABLES, NAMES
 from vizctl.sim.config import SimConfig
 from vizctl.sim.server import SimServer
 

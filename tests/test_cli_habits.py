@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from cliutil import manifest_of, run
-from vizctl.cli import EXIT_CODES, OUTPUTS, build_parser, duration, hoist_global_flags, subcommands
+from vizctl.cli_parser import COMMANDS, EXIT_CODES, OUTPUTS, build_parser, duration, hoist_global_flags, subcommands
 from vizctl.errors import ExitStatus
 from vizctl.sim.config import SimConfig
 from vizctl.sim.server import SimServer
@@ -107,12 +107,25 @@ def test_every_command_help_has_an_example_environment_and_exit_codes():
 
 
 def test_output_names_match_the_renderers():
-    from vizctl.render import RENDERERS
+    from vizctl.planning.render import RENDERERS
 
     assert OUTPUTS == tuple(RENDERERS)
 
 
-HEAVY = ("requests", "urllib3", "deepdiff", "jsonschema", "yaml", "vizctl.sim.server", "vizctl.sim.state", "vizctl.client", "vizctl.apply", "vizctl.manifest", "vizctl.planner")
+def test_every_command_runs_its_own_module_and_no_command_imports_cli():
+    """COMMANDS names each command's module, each with run(args, env); the commands stand below vizctl.cli."""
+    import importlib
+
+    parser = build_parser()
+    paths = {(name, sub) if subcommands(p) else (name,) for name, p in subcommands(parser).items() for sub in subcommands(p) or [None]}
+    assert {tuple(name.split()) for name in COMMANDS} == paths
+    for name, module in COMMANDS.items():
+        assert callable(importlib.import_module(module).run), name
+    for source in (REPO / "vizctl" / "commands").glob("*.py"):
+        assert "vizctl.cli import" not in source.read_text(encoding="utf-8"), source.name
+
+
+HEAVY = ("requests", "urllib3", "deepdiff", "jsonschema", "yaml", "vizctl.sim.server", "vizctl.sim.state", "vizctl.api.client", "vizctl.applying.machine", "vizctl.manifests.loader", "vizctl.planning.planner")
 
 
 @pytest.mark.parametrize("argv", [["--version"], ["--help"], ["plan", "--help"], ["version"], ["schema"], ["completion", "bash"]])
@@ -146,4 +159,4 @@ def test_apply_and_plan_need_only_the_declared_dependencies(tmp_path):
     *_, codes, modules = done.stderr.split("\n")
     assert codes == "[0, 0]", done.stderr[-2000:]  # created and running, then no changes
     loaded = set(modules.split())
-    assert {"vizctl.transport", "requests"} <= loaded and "trustme" not in loaded
+    assert {"vizctl.api.transport", "requests"} <= loaded and "trustme" not in loaded

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from vizctl.auth import TokenAuth
-from vizctl.client import ListPage, ModelArtsClient, _list_problem, parse_answer
+from vizctl.api.auth import TokenAuth
+from vizctl.api.client import ListPage, ModelArtsClient, _list_problem, parse_answer
 from vizctl.errors import ApiResponseError, AuthError, ServerError, ThrottledError, TransportError
-from vizctl.retry import RateLimiter, RetryPolicy
+from vizctl.api.retry import RateLimiter, RetryPolicy
 from vizctl.sim.config import SimConfig
 from vizctl.sim.server import SimServer
 from vizctl.model import LiveJob
-from vizctl.transport import Request, Response
+from vizctl.api.transport import Request, Response
 
 
 def client_for(sim, sleeps=None, **kwargs):

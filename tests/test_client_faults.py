@@ -15,8 +15,8 @@ from cliutil import TOKEN, manifest_of, run, spawn, wait_for_line
 from httputil import unanswered_port
 from soak import scale
 from test_apply_faults import start_apply
-from vizctl.auth import TokenAuth
-from vizctl.client import LIST_READS, ModelArtsClient
+from vizctl.api.auth import TokenAuth
+from vizctl.api.client import LIST_READS, ModelArtsClient
 from vizctl.errors import (
     LocalRequestError,
     ProtocolError,
@@ -26,7 +26,7 @@ from vizctl.errors import (
     UnreachableError,
     UnsuccessfulAnswer,
 )
-from vizctl.retry import RetryPolicy
+from vizctl.api.retry import RetryPolicy
 from vizctl.sim.config import ANSWER_FAULTS, SimConfig
 from vizctl.sim.server import SimServer
 

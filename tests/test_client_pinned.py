@@ -11,13 +11,13 @@ import pytest
 
 from test_auth_methods import AK, SK, aksk_env, connect, sim_with
 from test_client import client_for
-from vizctl.auth import TokenAuth
-from vizctl.client import ModelArtsClient, parse_answer
+from vizctl.api.auth import TokenAuth
+from vizctl.api.client import ModelArtsClient, parse_answer
 from vizctl.errors import ApiResponseError, AuthError, ProtocolError, RedirectAnswer, RetryCancelled, ServerError, ThrottledError, UnsuccessfulAnswer
-from vizctl.retry import RateLimiter, RetryPolicy
+from vizctl.api.retry import RateLimiter, RetryPolicy
 from vizctl.sim.config import SimConfig
 from vizctl.sim.server import SimServer
-from vizctl.transport import Request, Response
+from vizctl.api.transport import Request, Response
 
 NAMES = ["x-1", "x-10", "x-11", "x-12", "y-1", "y-2", "y-3"]
 

@@ -17,20 +17,20 @@ import pytest
 from cliutil import TOKEN, manifest_of, run
 from httputil import Recorder
 from test_auth_methods import PASSWORD, calls, connect, password_env, sim_with
-from vizctl.apply import Applier, ApplySettings
-from vizctl.auth import TokenAuth
+from vizctl.applying.machine import Applier, ApplySettings
+from vizctl.api.auth import TokenAuth
 from vizctl.cli import main
-from vizctl.client import ModelArtsClient
+from vizctl.api.client import ModelArtsClient
 from vizctl.environment import Environment
 from vizctl.errors import AuthError, DeadlineExceeded
-from vizctl.manifest import load_manifests
+from vizctl.manifests.loader import load_manifests
 from vizctl.model import LiveSnapshot
-from vizctl.planner import PlanOptions, build_plan
-from vizctl.progress import JsonReporter
-from vizctl.retry import RateLimiter
+from vizctl.planning.planner import PlanOptions, build_plan
+from vizctl.applying.progress import JsonReporter
+from vizctl.api.retry import RateLimiter
 from vizctl.sim.config import SimConfig
 from vizctl.sim.server import SimServer
-from vizctl.transport import RequestsTransport
+from vizctl.api.transport import RequestsTransport
 
 SLACK = 3.0  # seconds a loaded machine may add to a deadline
 JSON = {"Content-Type": "application/json"}

@@ -35,9 +35,9 @@ from typing import Callable
 import pytest
 
 from cliutil import run, write
-from vizctl.cli import build_parser, connection_env, subcommands
+from vizctl.cli_parser import build_parser, connection_env, subcommands
 from vizctl.environment import Environment
-from vizctl.manifest import load_manifests
+from vizctl.manifests.loader import load_manifests
 from vizctl.sim.config import SimConfig
 from vizctl.sim.server import SimServer
 from vizctl.sim.state import SimState
@@ -417,7 +417,7 @@ def test_help_names_every_environment_variable_the_command_reads(command, tmp_pa
 
 
 def test_the_variable_list_comes_from_the_settings():
-    from vizctl.settings import ECOSYSTEM_VARIABLES, NAMES
+    from vizctl.api.settings import ECOSYSTEM_VARIABLES, NAMES
 
     listed = " ".join(connection_env())
     assert all(f"VIZCTL_{name.upper()}" in listed for name in NAMES)

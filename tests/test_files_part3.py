@@ -21,14 +21,14 @@ from hypothesis import strategies as st
 
 from cliutil import TOKEN, manifest_of, run, write
 from httputil import Recorder
-from vizctl.auth import TokenAuth
-from vizctl.client import ModelArtsClient
+from vizctl.api.auth import TokenAuth
+from vizctl.api.client import ModelArtsClient
 from vizctl.commands.export import declarable, manifest_text
 from vizctl.errors import ProtocolError
-from vizctl import manifest
-from vizctl.manifest import load_manifests
+from vizctl.manifests import loader as manifest
+from vizctl.manifests.loader import load_manifests
 from vizctl.model import LiveJob
-from vizctl.retry import RetryPolicy
+from vizctl.api.retry import RetryPolicy
 from vizctl.sim.config import SimConfig
 from vizctl.sim.server import SimServer
 

@@ -1,4 +1,4 @@
-"""Loading and validating manifests (vizctl.manifest, vizctl.yamlpos)."""
+"""Loading and validating manifests (vizctl.manifests.loader, vizctl.manifests.positions)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from jsonschema import Draft202012Validator
 
-from vizctl import manifest as manifest_mod
+from vizctl.manifests import loader as manifest_mod
 from vizctl.errors import ManifestError, Problem
-from vizctl.manifest import load_manifests, load_schema
+from vizctl.manifests.loader import load_manifests, load_schema
 from vizctl.model import BODY_FIELDS, Location
 
 REPO = Path(__file__).resolve().parent.parent
@@ -852,7 +852,7 @@ def test_valid_manifests_are_checked_without_importing_jsonschema():
 
     code = (
         "import sys\n"
-        "from vizctl.manifest import load_manifests\n"
+        "from vizctl.manifests.loader import load_manifests\n"
         "load_manifests(['examples/'], {}, None)\n"
         "print('jsonschema' in sys.modules)\n"
         "try:\n"

@@ -19,9 +19,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from soak import scale
-from vizctl import envsubst, manifest, schemacheck, yamlpos
+from vizctl.manifests import variables as envsubst
+from vizctl.manifests import loader as manifest
+from vizctl.manifests import schemacheck
+from vizctl.manifests import positions as yamlpos
 from vizctl.errors import ManifestError
-from vizctl.manifest import load_manifests, load_schema
+from vizctl.manifests.loader import load_manifests, load_schema
 
 # CI (CI=true) runs the same examples every time, so a red build always means a change did it.
 settings.register_profile("ci", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow],

@@ -11,9 +11,9 @@ import pytest
 
 from cliutil import run
 from test_manifest import work  # noqa: F401 - the fixture: a scratch directory and a file writer
-from vizctl import yamlpos
+from vizctl.manifests import positions as yamlpos
 from vizctl.errors import ManifestError
-from vizctl.manifest import MAX_FILE_BYTES, load_manifests
+from vizctl.manifests.loader import MAX_FILE_BYTES, load_manifests
 from vizctl.sim.config import SimConfig
 from vizctl.sim.server import SimServer
 

@@ -14,21 +14,21 @@ import pytest
 from cliutil import TOKEN
 from test_planner import _team, live, manifest, one, snap, spec
 
-from vizctl.apply import Applier, ApplySettings
-from vizctl.auth import TokenAuth
+from vizctl.applying.machine import Applier, ApplySettings
+from vizctl.api.auth import TokenAuth
 from vizctl.cli import exit_status_for
-from vizctl.client import ModelArtsClient
+from vizctl.api.client import ModelArtsClient
 from vizctl.environment import Environment
 from vizctl.errors import (
     ApiError, ApiResponseError, AuthError, ConfigError, ConfirmationError, ExitStatus, InconsistentList,
     LocalRequestError, ManifestError, PlanError, ProtocolError, Problem, RequestTimeout, RetryCancelled, ServerError,
     StalePlanError, ThrottledError, TransportError, UnreachableError, UnsuccessfulAnswer, UsageError, VizctlError,
 )
-from vizctl.manager import check_fresh, load_plan, make_plan, save_plan
+from vizctl.planning.manager import check_fresh, load_plan, make_plan, save_plan
 from vizctl.model import LiveSnapshot, Location, Manifest, PruneScope, status_name
-from vizctl.plan import Action, plan_from_dict, plan_to_dict
-from vizctl.planner import PlanOptions, build_plan
-from vizctl.progress import JsonReporter
+from vizctl.planning.plan import Action, plan_from_dict, plan_to_dict
+from vizctl.planning.planner import PlanOptions, build_plan
+from vizctl.applying.progress import JsonReporter
 from vizctl.sim.config import SimConfig
 from vizctl.sim.server import SimServer
 

@@ -10,13 +10,13 @@ import json
 from collections import Counter
 
 from cliutil import TOKEN, manifest_of, run, run_in_thread, spawn, summary_after_ctrl_c, wait_until, write
-from vizctl.apply import Applier, ApplySettings, JobResult, Outcome
-from vizctl.auth import TokenAuth
-from vizctl.client import ModelArtsClient
+from vizctl.applying.machine import Applier, ApplySettings, JobResult, Outcome
+from vizctl.api.auth import TokenAuth
+from vizctl.api.client import ModelArtsClient
 from vizctl.environment import Environment
-from vizctl.manager import load_plan
-from vizctl.plan import Action
-from vizctl.progress import JsonReporter, TextReporter
+from vizctl.planning.manager import load_plan
+from vizctl.planning.plan import Action
+from vizctl.applying.progress import JsonReporter, TextReporter
 from vizctl.sim.config import SimConfig
 from vizctl.sim.server import SimServer
 

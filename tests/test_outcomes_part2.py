@@ -12,7 +12,7 @@ import pytest
 
 from cliutil import manifest_of, run, spawn, summary_after_ctrl_c, wait_until, write
 from httputil import Recorder
-from vizctl.cli import confirm
+from vizctl.applying.run import confirm
 from vizctl.errors import VizctlError
 from vizctl.sim.config import SimConfig
 from vizctl.sim.server import SimServer
@@ -356,8 +356,8 @@ def test_confirm_accepts_exactly_one_word(answer, accepted):
 
     from vizctl.environment import Environment
 
-    from vizctl.auth import TokenAuth
-    from vizctl.client import ModelArtsClient
+    from vizctl.api.auth import TokenAuth
+    from vizctl.api.client import ModelArtsClient
 
     env = Environment(stdin=io.StringIO(answer), stdout=io.StringIO(), stderr=io.StringIO(), environ={}, stdin_isatty=True)
     client = ModelArtsClient("http://127.0.0.1:9", "proj-1", TokenAuth("tok-12345678"))  # never called
@@ -370,12 +370,12 @@ def test_confirm_accepts_exactly_one_word(answer, accepted):
 
 def test_a_timed_out_replace_whose_old_job_is_gone_by_the_final_read_keeps_its_reason(tmp_path):
     from cliutil import TOKEN
-    from vizctl.apply import Applier, ApplySettings
-    from vizctl.auth import TokenAuth
-    from vizctl.client import ModelArtsClient
+    from vizctl.applying.machine import Applier, ApplySettings
+    from vizctl.api.auth import TokenAuth
+    from vizctl.api.client import ModelArtsClient
     from vizctl.environment import Environment
-    from vizctl.manager import load_plan
-    from vizctl.progress import JsonReporter
+    from vizctl.planning.manager import load_plan
+    from vizctl.applying.progress import JsonReporter
 
     now = [1_700_000_000.0]  # one stepped clock for the simulator and the applier: no real waiting
 
@@ -397,7 +397,7 @@ def test_a_timed_out_replace_whose_old_job_is_gone_by_the_final_read_keeps_its_r
         started = now[0]
         applier = Applier(client, reporter, ApplySettings(timeout=3, list_lag=0), clock=lambda: now[0], sleep=sleep)
         [result] = applier.run(load_plan(str(plan_file)).plan)
-    from vizctl.client import MIN_REQUEST_SECONDS
+    from vizctl.api.client import MIN_REQUEST_SECONDS
 
     # the wait ended at the timeout, less the time it leaves the final read (here no list read took any)
     assert now[0] - started - 60 == pytest.approx(3 - 2 * MIN_REQUEST_SECONDS, abs=1e-3)
@@ -425,7 +425,7 @@ def test_printable_escapes_what_could_drive_a_terminal_as_json_does(text, shown)
 
 def test_prune_refusals_name_jobs_outside_the_scopes_and_each_scope_past_its_limits():
     from vizctl.model import JobSpec, LiveJob, LiveSnapshot, Location, Manifest, PruneScope
-    from vizctl.planner import prune_refusals
+    from vizctl.planning.planner import prune_refusals
 
     here = Location("m.yaml", 1)
     live = LiveSnapshot(jobs=tuple(LiveJob(str(i), f"pr-{i}", 8) for i in range(10)) + (LiveJob("99", "other", 8),))

@@ -211,7 +211,7 @@ def test_target_that_selects_nothing_is_not_called_no_jobs_declared(tmp_path, si
 
 def test_restart_stopped_is_read_from_defaults_and_jobs_and_checked(tmp_path):
     from vizctl.errors import ManifestError
-    from vizctl.manifest import load_manifests
+    from vizctl.manifests.loader import load_manifests
 
     m = write(tmp_path / "m.yaml", """\
         defaults: {restart_stopped: false}

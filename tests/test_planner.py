@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from vizctl.model import JobSpec, LiveJob, LiveSnapshot, Location, Manifest, PruneScope
-from vizctl.plan import Action, plan_from_dict, plan_to_dict
-from vizctl.planner import PlanOptions, build_plan, details_needed
+from vizctl.planning.plan import Action, plan_from_dict, plan_to_dict
+from vizctl.planning.planner import PlanOptions, build_plan, details_needed
 
 
 def spec(name, train_url="/b/logs/", line=1, **extra):
@@ -281,7 +281,7 @@ def test_format_1_plan_file_reads_its_no_op_with_unfixed_drift_as_drifted():
 
 
 def test_diff_of_list_items_added_and_removed_has_no_placeholder_values():
-    from vizctl.planner import _diff
+    from vizctl.planning.planner import _diff
 
     added = _diff({"flavor": {"codes": ["a"]}}, {"flavor": {"codes": ["a", "b"]}})
     removed = _diff({"flavor": {"codes": ["a", "b"]}}, {"flavor": {"codes": ["a"]}})
@@ -290,7 +290,7 @@ def test_diff_of_list_items_added_and_removed_has_no_placeholder_values():
 
 
 def test_diff_sees_type_changes_and_ignores_list_order():
-    from vizctl.planner import _diff
+    from vizctl.planning.planner import _diff
 
     assert [(d.path, d.before, d.after) for d in _diff({"schedule": {"duration": 4.0}}, {"schedule": {"duration": 4}})] == [
         ("schedule.duration", 4.0, 4)
@@ -306,7 +306,7 @@ def test_equal_jobs_and_plain_drift_are_planned_without_loading_deepdiff():
     code = (
         "import sys\n"
         "from vizctl.model import JobSpec, LiveJob, LiveSnapshot, Location, Manifest\n"
-        "from vizctl.planner import build_plan\n"
+        "from vizctl.planning.planner import build_plan\n"
         "body = {'job_name': 'a', 'train_url': '/b/', 'job_desc': 'd', 'schedule': {'type': 'stop', 'duration': 4}}\n"
         "spec = JobSpec('a', body, Location('m.yaml', 1))\n"
         "live = LiveJob('1', 'a', 8, job_desc='d', train_url='/b/')\n"

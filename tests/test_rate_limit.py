@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from cliutil import run
-from vizctl.retry import RateLimiter, gateway_limit
+from vizctl.api.retry import RateLimiter, gateway_limit
 from vizctl.sim.config import SimConfig
 from vizctl.sim.server import SimServer
 

@@ -18,17 +18,17 @@ import pytest
 import requests
 
 from cliutil import manifest_of, run
-from vizctl.apply import Applier, ApplySettings, Outcome
-from vizctl.auth import TokenAuth
-from vizctl.client import ModelArtsClient
+from vizctl.applying.machine import Applier, ApplySettings, Outcome
+from vizctl.api.auth import TokenAuth
+from vizctl.api.client import ModelArtsClient
 from vizctl.commands.destroy import destroy_plan
 from vizctl.environment import Environment
 from vizctl.errors import ThrottledError
-from vizctl.manager import make_plan
-from vizctl.manifest import load_manifests
-from vizctl.planner import PlanOptions
-from vizctl.progress import JsonReporter
-from vizctl.retry import RetryPolicy
+from vizctl.planning.manager import make_plan
+from vizctl.manifests.loader import load_manifests
+from vizctl.planning.planner import PlanOptions
+from vizctl.applying.progress import JsonReporter
+from vizctl.api.retry import RetryPolicy
 from vizctl.sim import SimConfig, SimServer, add_arguments
 
 AUTH = {"X-Auth-Token": "any-token"}
@@ -266,7 +266,7 @@ def test_sim_serve_refuses_a_damaged_state_file_in_one_line(tmp_path):
 
 def test_a_job_desc_no_answer_carried_is_unknown_not_empty():
     from vizctl.model import LiveJob
-    from vizctl.planner import live_fields
+    from vizctl.planning.planner import live_fields
 
     listed = LiveJob(job_id="1", job_name="a", status=8, job_desc=None, train_url="/b/")
     assert live_fields(listed, None) == {"train_url": "/b/"}  # shown as nothing, never drift

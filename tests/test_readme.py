@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from vizctl.cli import build_parser, subcommands
+from vizctl.cli_parser import build_parser, subcommands
 
 REPO = Path(__file__).resolve().parent.parent
 README = (REPO / "README.md").read_text()

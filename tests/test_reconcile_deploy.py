@@ -9,8 +9,8 @@ import shlex
 import yaml
 
 from cliutil import REPO
-from vizctl.cli import build_parser, hoist_global_flags
-from vizctl.manifest import load_manifests
+from vizctl.cli_parser import build_parser, hoist_global_flags
+from vizctl.manifests.loader import load_manifests
 
 DEPLOY = REPO / "deploy"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from vizctl.errors import UsageError
-from vizctl.plan import Action, Change, Plan
+from vizctl.planning.plan import Action, Change, Plan
 from vizctl.reconcile.alerts import Alert, Webhook, body_for, webhooks
 from vizctl.reconcile.metrics import listen_address
 from vizctl.reconcile.state import Sync, Tracker, job_sync, sync_of
@@ -121,7 +121,7 @@ class Shifting(dict):
 
 
 def test_manifests_that_read_differently_twice_in_a_row_are_not_used_until_they_settle(tmp_path):
-    from vizctl.manifest import load_manifests
+    from vizctl.manifests.loader import load_manifests
     from vizctl.reconcile.loop import ManifestSource
 
     path = tmp_path / "m.yaml"

@@ -27,13 +27,13 @@ from pathlib import Path
 import pytest
 
 from vizctl.errors import StalePlanError
-from vizctl.manager import load_plan
+from vizctl.planning.manager import load_plan
 from vizctl.model import JobSpec, LiveJob, LiveSnapshot, Location, Manifest, PruneScope, Status
-from vizctl.plan import Action, Plan, plan_from_dict
-from vizctl.planner import PlanOptions, build_plan
-from vizctl.render import RENDERERS
-from vizctl.render.common import LEGEND, SYMBOLS
-from vizctl.render.markdown import LIMIT
+from vizctl.planning.plan import Action, Plan, plan_from_dict
+from vizctl.planning.planner import PlanOptions, build_plan
+from vizctl.planning.render import RENDERERS
+from vizctl.planning.render.common import LEGEND, SYMBOLS
+from vizctl.planning.render.markdown import LIMIT
 
 GOLDEN = Path(__file__).parent / "golden"
 DOCS = Path(__file__).parent.parent / "docs" / "plan-json.md"

@@ -9,8 +9,8 @@ import pytest
 
 from cliutil import run, write
 from vizctl.errors import ConfigError
-from vizctl.settings import resolve
-from vizctl import endpoints
+from vizctl.api.settings import resolve
+from vizctl.api import endpoints
 
 NO_FLAGS: dict = {}
 

@@ -7,7 +7,7 @@ from datetime import datetime
 
 import pytest
 
-from vizctl import signer
+from vizctl.api import signer
 
 DATE = "20200608T023900Z"
 AK, SK = "AccessKey", "SecretKey"

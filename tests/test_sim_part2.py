@@ -18,7 +18,7 @@ import pytest
 import requests
 
 from cliutil import REPO, manifest_of, run
-from vizctl import signer
+from vizctl.api import signer
 from vizctl.sim.config import SimConfig
 from vizctl.sim.server import SimServer
 

@@ -19,7 +19,7 @@ from httputil import ConnectProxy, Recorder, tls_sim
 from vizctl.errors import LocalRequestError, TransportError, UnreachableError
 from vizctl.sim.config import SimConfig
 from vizctl.sim.server import SimServer
-from vizctl.transport import USER_AGENT, HttpSettings, RequestsTransport, Request
+from vizctl.api.transport import USER_AGENT, HttpSettings, RequestsTransport, Request
 
 FAST = dict(startup_seconds=0.2, delete_seconds=0.1, stop_seconds=0.1)
 EMPTY_PAGE = json.dumps({"is_success": True, "jobs": [], "job_total_count": 0, "job_count_limit": 100, "quotas": 100}).encode()

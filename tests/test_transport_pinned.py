@@ -12,7 +12,7 @@ import pytest
 
 from httputil import ConnectProxy, RawServer, Recorder, unanswered_port
 from vizctl.errors import LocalRequestError, RequestTimeout, TransportError, UnreachableError
-from vizctl.transport import USER_AGENT, HttpSettings, RequestsTransport, Request, _bypass
+from vizctl.api.transport import USER_AGENT, HttpSettings, RequestsTransport, Request, _bypass
 
 
 def ok(body: bytes) -> bytes:

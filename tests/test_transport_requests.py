@@ -23,7 +23,7 @@ from httputil import ConnectProxy, RawServer, Recorder, tls_sim, trickled
 from vizctl.errors import RequestTimeout, TransportError, UnreachableError
 from vizctl.sim.config import SimConfig
 from vizctl.sim.server import SimServer
-from vizctl.transport import HttpSettings, Request, RequestsTransport, _ssl_context
+from vizctl.api.transport import HttpSettings, Request, RequestsTransport, _ssl_context
 
 FAST = dict(startup_seconds=0.2, delete_seconds=0.1, stop_seconds=0.1)
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

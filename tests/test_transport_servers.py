@@ -9,7 +9,7 @@ import pytest
 
 from httputil import RawServer, Recorder
 from vizctl.errors import TransportError, UnreachableError
-from vizctl.transport import HttpSettings, RequestsTransport, Request
+from vizctl.api.transport import HttpSettings, RequestsTransport, Request
 
 
 def ok(body: bytes) -> bytes:

@@ -29,7 +29,7 @@ The tree::
 ``ApiError.ambiguous`` tells whether a mutation may have been carried out
 despite the error: such a create is never sent again before the live list says
 the job does not exist. ``ApiError.retryable`` tells whether a read may be sent
-again unchanged (the client does, under :class:`~vizctl.retry.RetryPolicy`);
+again unchanged (the client does, under :class:`~vizctl.api.retry.RetryPolicy`);
 ``max_attempts`` caps that for errors where retrying long is pointless.
 
 :func:`exit_status_for` in ``cli.py`` is the one place errors become exit codes.

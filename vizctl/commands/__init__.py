@@ -1,4 +1,6 @@
-"""The commands beyond validate / plan / apply, one module each with ``run(args, env)``.
+"""The commands, one module each with ``run(args, env)``.
 
-``vizctl.cli`` imports a command's module only when that command runs.
+:data:`vizctl.cli_parser.COMMANDS` names each command's module; ``vizctl.cli`` imports it only when that
+command runs. No command imports ``vizctl.cli``: what several share is below them, in :mod:`vizctl.session`
+(manifests, planning flags, the API target) and :mod:`vizctl.applying.run` (confirm, carry a plan out).
 """

@@ -1,6 +1,6 @@
 """``vizctl completion bash|zsh|fish``: shell completion scripts, made from the parser itself.
 
-The commands, flags and flag values come from :func:`vizctl.cli.build_parser`,
+The commands, flags and flag values come from :func:`vizctl.cli_parser.build_parser`,
 so the scripts cannot fall behind the command line. zsh reuses the bash script
 through ``bashcompinit``.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import shlex
 
-from vizctl.cli import build_parser, subcommands
+from vizctl.cli_parser import build_parser, subcommands
 from vizctl.environment import Environment
 from vizctl.errors import ExitStatus
 

@@ -6,12 +6,12 @@ import argparse
 import contextlib
 from typing import Iterator
 
-from vizctl.cli import Target, _details_cache, _read_at, connect, declared_manifest, plan_options
+from vizctl.session import Target, connect, declared_manifest, details_cache, plan_options, read_at
 from vizctl.environment import Environment
-from vizctl.manager import make_plan
+from vizctl.planning.manager import make_plan
 from vizctl.model import LiveSnapshot
-from vizctl.plan import Plan
-from vizctl.planner import build_plan
+from vizctl.planning.plan import Plan
+from vizctl.planning.planner import build_plan
 
 
 @contextlib.contextmanager
@@ -24,8 +24,8 @@ def declared_plan(args: argparse.Namespace, env: Environment, details: bool = Fa
     manifest = declared_manifest(args, env)
     with connect(args, env, args.parallelism) as target:
         if details:
-            plan, live = make_plan(target.client, manifest, plan_options(args), args.parallelism, _details_cache(args, env, target))
+            plan, live = make_plan(target.client, manifest, plan_options(args), args.parallelism, details_cache(args, env, target))
         else:
             live = target.client.list_all()
             plan = build_plan(manifest, live, {}, plan_options(args))
-        yield target, live, _read_at(plan, target)
+        yield target, live, read_at(plan, target)

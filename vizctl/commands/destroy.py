@@ -9,12 +9,12 @@ from __future__ import annotations
 import argparse
 from dataclasses import replace
 
-from vizctl.apply import ApplySettings
-from vizctl.cli import carry_out, confirm, reporter_for, show_plan
+from vizctl.applying.machine import ApplySettings
+from vizctl.applying.run import carry_out, confirm, reporter_for, show_plan
 from vizctl.commands.declared import declared_plan
 from vizctl.environment import Environment
 from vizctl.errors import ExitStatus, PlanError
-from vizctl.plan import Action, Change, Plan
+from vizctl.planning.plan import Action, Change, Plan
 from vizctl.wording import plural
 
 

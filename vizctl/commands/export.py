@@ -18,13 +18,13 @@ from typing import Any
 import yaml
 
 from vizctl import __version__
-from vizctl.cli import connect
+from vizctl.session import connect
 from vizctl.environment import Environment
-from vizctl.envsubst import escape
+from vizctl.manifests.variables import escape
 from vizctl.errors import ExitStatus
-from vizctl.manifest import JOB_NAME_RE, job_problems
+from vizctl.manifests.loader import JOB_NAME_RE, job_problems
 from vizctl.model import LiveJob, Phase
-from vizctl.planner import live_fields
+from vizctl.planning.planner import live_fields
 from vizctl.wording import plural
 
 

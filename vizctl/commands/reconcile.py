@@ -14,7 +14,8 @@ import signal
 import threading
 from typing import Iterator
 
-from vizctl.cli import _checked, _details_cache, connect, declared_manifest, duration, lag, plan_options
+from vizctl.cli_parser import checked, duration, lag
+from vizctl.session import connect, declared_manifest, details_cache, plan_options
 from vizctl.environment import Environment
 from vizctl.errors import ExitStatus, PlanError, UsageError
 from vizctl.model import DEFAULT_LIST_LAG
@@ -78,7 +79,7 @@ def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
         target.client.cancel = stop  # a retry's wait ends at SIGTERM
         server = MetricsServer(metrics, address, args.request_timeout) if address else None
         notifier = Notifier(hooks, log=lambda message: env.err(f"vizctl: {message}"), delivered=metrics.alert_delivered)
-        reconciler = Reconciler(target, source, settings, env, metrics, notifier, _details_cache(args, env, target), stop)
+        reconciler = Reconciler(target, source, settings, env, metrics, notifier, details_cache(args, env, target), stop)
         try:
             if args.once:
                 return _once_status(reconciler.run_once())
@@ -135,8 +136,8 @@ def _env_list(env: Environment, name: str) -> list[str]:
 
 
 def _fraction(text: str) -> float:
-    return _checked(float, text, "a number", lambda v: 0 <= v < 1, "must be from 0 to below 1")
+    return checked(float, text, "a number", lambda v: 0 <= v < 1, "must be from 0 to below 1")
 
 
 def _whole(text: str) -> int:
-    return _checked(int, text, "a whole number", lambda v: v >= 1, "must be 1 or more")
+    return checked(int, text, "a whole number", lambda v: v >= 1, "must be 1 or more")

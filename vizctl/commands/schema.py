@@ -6,7 +6,7 @@ import argparse
 
 from vizctl.environment import Environment
 from vizctl.errors import ExitStatus
-from vizctl.resources import manifest_schema_text
+from vizctl.manifests.resources import manifest_schema_text
 
 
 def run(args: argparse.Namespace, env: Environment) -> ExitStatus:

@@ -6,8 +6,8 @@ import argparse
 
 from vizctl.environment import Environment
 from vizctl.errors import ExitStatus
-from vizctl.manager import load_plan
-from vizctl.render import RENDERERS
+from vizctl.planning.manager import load_plan
+from vizctl.planning.render import RENDERERS
 
 
 def run(args: argparse.Namespace, env: Environment) -> ExitStatus:

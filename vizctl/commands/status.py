@@ -7,7 +7,7 @@ import json
 import time
 from typing import Any, Sequence
 
-from vizctl.cli import connect, declared_manifest
+from vizctl.session import connect, declared_manifest
 from vizctl.environment import Environment
 from vizctl.errors import ExitStatus
 from vizctl.model import LiveSnapshot

@@ -3,7 +3,7 @@
 It plans as ``plan`` does, keeps the jobs to wait for and the problems plan
 names, turns every change apply would make into a problem that says so
 (drifted, or failed for a job that will not start by itself) and lets the
-:class:`~vizctl.apply.Applier` run that plan: nothing is sent but reads.
+:class:`~vizctl.applying.machine.Applier` run that plan: nothing is sent but reads.
 """
 
 from __future__ import annotations
@@ -11,13 +11,13 @@ from __future__ import annotations
 import argparse
 from dataclasses import replace
 
-from vizctl.apply import ApplySettings
-from vizctl.cli import carry_out, reporter_for
+from vizctl.applying.machine import ApplySettings
+from vizctl.applying.run import carry_out, reporter_for
 from vizctl.commands.declared import declared_plan
 from vizctl.environment import Environment
 from vizctl.errors import ExitStatus, PlanError
 from vizctl.model import Phase, phase_of
-from vizctl.plan import Action, Change, Plan
+from vizctl.planning.plan import Action, Change, Plan
 
 
 def run(args: argparse.Namespace, env: Environment) -> ExitStatus:

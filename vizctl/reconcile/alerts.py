@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from vizctl import __version__
 from vizctl.errors import ApiError, ConfigError, UsageError
-from vizctl.transport import Request, RequestsTransport, Transport
+from vizctl.api.transport import Request, RequestsTransport, Transport
 
 ATTEMPTS = 3
 TIMEOUT = 5.0

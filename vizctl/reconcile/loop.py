@@ -1,9 +1,9 @@
 """The reconcile loop: every interval, read the manifests and the live jobs, plan, report, heal.
 
-A check is what ``vizctl plan`` does (:func:`vizctl.manager.make_plan`: one
+A check is what ``vizctl plan`` does (:func:`vizctl.planning.manager.make_plan`: one
 whole list read, details only where the details cache does not know them)
 and, with healing on, what ``vizctl apply --no-wait`` does with that plan
-(:class:`vizctl.apply.Applier`, so every safety of apply holds: a create is
+(:class:`vizctl.applying.machine.Applier`, so every safety of apply holds: a create is
 never sent twice, an ambiguous one is settled by the list, a prune is planned
 only with ``--prune`` and within the manifests' prune scopes and limits, a plan
 with errors changes nothing). A check whose read fails changes nothing.
@@ -22,24 +22,24 @@ import time
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 
-from vizctl.apply import Applier, ApplySettings, JobResult
-from vizctl.details_cache import DetailsCache
+from vizctl.applying.machine import Applier, ApplySettings, JobResult
+from vizctl.planning.details_cache import DetailsCache
 from vizctl.environment import Environment
 from vizctl.errors import ApiError, ManifestError, VizctlError
-from vizctl.manager import make_plan
-from vizctl.manifest import load_manifests
+from vizctl.planning.manager import make_plan
+from vizctl.manifests.loader import load_manifests
 from vizctl.model import DEFAULT_LIST_LAG, Manifest
-from vizctl.plan import Plan, plan_to_dict
-from vizctl.planner import PlanOptions
-from vizctl.progress import TextReporter
+from vizctl.planning.plan import Plan, plan_to_dict
+from vizctl.planning.planner import PlanOptions
+from vizctl.applying.progress import TextReporter
 from vizctl.reconcile.alerts import Alert, Notifier
 from vizctl.reconcile.metrics import Metrics, deltas
 from vizctl.reconcile.state import Sync, Tracker, Transition, job_sync, problems, sync_of
-from vizctl.render import RENDERERS
+from vizctl.planning.render import RENDERERS
 from vizctl.wording import plural
 
 if TYPE_CHECKING:
-    from vizctl.cli import Target
+    from vizctl.session import Target
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 from prometheus_client.core import GaugeMetricFamily
 
 from vizctl.errors import ConfigError, UsageError
-from vizctl.plan import Plan
+from vizctl.planning.plan import Plan
 from vizctl.reconcile.state import Sync, job_sync
-from vizctl.retry import RateLimiter
+from vizctl.api.retry import RateLimiter
 
 DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, replace
 
-from vizctl.plan import AS_DECLARED, Action, Change, Plan
+from vizctl.planning.plan import AS_DECLARED, Action, Change, Plan
 
 FLAP_CHECKS = 2  # checks in a row that make a failure, or its end, real
 

@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Mapping
 from urllib.parse import unquote, urlsplit
 
-from vizctl import signer
+from vizctl.api import signer
 from vizctl.sim.config import SimConfig
 
 Answer = tuple[int, Any, dict[str, str]]

@@ -6,7 +6,7 @@ into plain Python data (dicts, lists, scalars) and records, for each JSON path
 reports what PyYAML lets through silently (duplicate keys) or would crash on
 (recursive aliases, alias bombs, unknown tags), so that no input ends in a
 traceback: everything wrong becomes a :class:`YamlIssue`. ``${VAR}`` references in
-values are substituted on the way (:mod:`vizctl.envsubst`).
+values are substituted on the way (:mod:`vizctl.manifests.variables`).
 
 Most manifests are plain: no anchors, aliases, tags or merge keys. Those are
 built straight from the parser's events, several times faster than through
@@ -34,7 +34,7 @@ from yaml.events import (
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from yaml.resolver import Resolver
 
-from vizctl.envsubst import substitute
+from vizctl.manifests.variables import substitute
 
 JsonPath = tuple[Union[str, int], ...]
 

@@ -1,6 +1,6 @@
 """AK/SK request signing, ``SDK-HMAC-SHA256``: byte-identical to ``huaweicloudsdkcore``'s ``Signer``.
 
-Pure functions over plain values, shared by the client (:class:`vizctl.auth.SignerAuth`)
+Pure functions over plain values, shared by the client (:class:`vizctl.api.auth.SignerAuth`)
 and the simulator, which checks signatures with the same canonical form.
 The reference signer's rules (see shared/api/credentials.md):
 

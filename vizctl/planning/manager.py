@@ -1,6 +1,6 @@
 """The I/O around planning: read the live jobs, build the plan, save it, check a saved one.
 
-The planning itself is pure (:mod:`vizctl.planner`); this module is where it
+The planning itself is pure (:mod:`vizctl.planning.planner`); this module is where it
 meets the API and the file system. A manifest or saved plan that would send a
 credential vizctl knows (see :mod:`vizctl.redact`) is refused before any
 request, and a plan holding one is never saved.
@@ -14,14 +14,14 @@ import os
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterable
 
-from vizctl.client import ModelArtsClient
-from vizctl.details_cache import DetailsCache
+from vizctl.api.client import ModelArtsClient
+from vizctl.planning.details_cache import DetailsCache
 from vizctl.errors import ManifestError, OutputError, PlanError, Problem, StalePlanError, UsageError, VizctlError
 from vizctl.fileio import write_atomically
-from vizctl.manifest import MANIFEST_SUFFIXES, STDIN
+from vizctl.manifests.loader import MANIFEST_SUFFIXES, STDIN
 from vizctl.model import LiveJob, LiveSnapshot, Manifest, Phase
-from vizctl.plan import PLAN_FILE_KIND, Action, Plan, fingerprint, plan_field, plan_from_dict, plan_strings, plan_to_dict
-from vizctl.planner import PlanOptions, build_plan, details_needed, prune_refusals
+from vizctl.planning.plan import PLAN_FILE_KIND, Action, Plan, fingerprint, plan_field, plan_from_dict, plan_strings, plan_to_dict
+from vizctl.planning.planner import PlanOptions, build_plan, details_needed, prune_refusals
 from vizctl.redact import holds_secret
 
 SENDS_A_CREDENTIAL = ("holds a credential vizctl knows (the value is not shown): the API keeps job values and shows "

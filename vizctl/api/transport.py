@@ -26,7 +26,7 @@ from urllib.parse import SplitResult, unquote, urlsplit
 from vizctl import __version__
 from vizctl.errors import LocalRequestError, RequestTimeout, TransportError, UnreachableError
 from vizctl.redact import redact, register, register_basic
-from vizctl.settings import proxy_credentials, proxy_url
+from vizctl.api.settings import proxy_credentials, proxy_url
 
 _BAD_HEADER_VALUE = re.compile(r"^\s|\s$|[\r\n\0]")
 _USERINFO = re.compile(r"(//)[^/@\s]+@")

@@ -26,9 +26,9 @@ from typing import IO, TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
 from vizctl.errors import ManifestError, Problem
 from vizctl.fileio import NotRegularFile, read_regular
 from vizctl.model import BODY_FIELDS, JobSpec, Location, Manifest, PruneScope
-from vizctl.resources import manifest_schema_text
-from vizctl.schemacheck import UnsupportedSchema, compile_schema, ecma_pattern
-from vizctl.yamlpos import Document, JsonPath, load_documents
+from vizctl.manifests.resources import manifest_schema_text
+from vizctl.manifests.schemacheck import UnsupportedSchema, compile_schema, ecma_pattern
+from vizctl.manifests.positions import Document, JsonPath, load_documents
 
 if TYPE_CHECKING:
     from jsonschema import Draft202012Validator, ValidationError

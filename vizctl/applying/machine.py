@@ -52,11 +52,11 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Callable, Protocol, TypeVar
 
-from vizctl.client import MIN_REQUEST_SECONDS, ModelArtsClient
+from vizctl.api.client import MIN_REQUEST_SECONDS, ModelArtsClient
 from vizctl.errors import DUPLICATE_NAME_CODE, NOT_ALLOWED_CODE, NOT_FOUND_CODE, ApiError, ApiResponseError, RetryCancelled, VizctlError
 from vizctl.model import DEFAULT_LIST_LAG, LiveJob, LiveSnapshot, Phase, Status, job_id_order, phase_of
-from vizctl.plan import Action, Change, Plan
-from vizctl.retry import RetryPolicy
+from vizctl.planning.plan import Action, Change, Plan
+from vizctl.api.retry import RetryPolicy
 from vizctl.wording import plural
 
 T = TypeVar("T")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from vizctl.plan import Action, Change, Plan
+from vizctl.planning.plan import Action, Change, Plan
 from vizctl.wording import plural, printable
 
 SYMBOLS = {

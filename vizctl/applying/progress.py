@@ -1,6 +1,6 @@
 """Progress of apply, wait and destroy for people (:class:`TextReporter`) and machines (:class:`JsonReporter`).
 
-Both receive the :class:`~vizctl.apply.Reporter` events plus ``summary``, and
+Both receive the :class:`~vizctl.applying.machine.Reporter` events plus ``summary``, and
 are made for one command (``apply``, ``wait`` or ``destroy``), whose name the
 summary carries. Off a terminal the text reporter prints plain lines and at
 most one heartbeat every :data:`HEARTBEAT_SECONDS`; on a terminal it keeps one
@@ -14,10 +14,10 @@ import time
 from collections import Counter
 from typing import Any
 
-from vizctl.apply import JobResult, Outcome
+from vizctl.applying.machine import JobResult, Outcome
 from vizctl.environment import Environment
 from vizctl.model import status_name
-from vizctl.plan import Action, Change
+from vizctl.planning.plan import Action, Change
 from vizctl.wording import plural, printable
 
 HEARTBEAT_SECONDS = 10.0

@@ -4,9 +4,9 @@ Each renderer has ``render(plan, verbose=False, colors=False) -> str``;
 :data:`RENDERERS` maps the ``--output`` names to them.
 """
 
-from vizctl.render.json import JsonRenderer
-from vizctl.render.markdown import MarkdownRenderer
-from vizctl.render.text import TextRenderer
+from vizctl.planning.render.json import JsonRenderer
+from vizctl.planning.render.markdown import MarkdownRenderer
+from vizctl.planning.render.text import TextRenderer
 
 RENDERERS = {"text": TextRenderer, "json": JsonRenderer, "markdown": MarkdownRenderer}
 OUTPUTS = tuple(RENDERERS)

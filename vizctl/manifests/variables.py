@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Mapping
 
 from vizctl.redact import forms
-from vizctl.settings import SECRET_VARIABLES, environment_secrets
+from vizctl.api.settings import SECRET_VARIABLES, environment_secrets
 
 _REFERENCE = re.compile(r"\$\$\{|\$\{(?:([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\})?")
 SYNTAX = "write ${NAME} or ${NAME:-default}, or $${ for a literal ${"

@@ -9,8 +9,8 @@ resort, and then the comment says how many and where to see them all.
 
 from __future__ import annotations
 
-from vizctl.plan import AS_DECLARED, Action, Change, Plan
-from vizctl.render.common import capped, prunable_names, read_from, show, symbol_for, verdict
+from vizctl.planning.plan import AS_DECLARED, Action, Change, Plan
+from vizctl.planning.render.common import capped, prunable_names, read_from, show, symbol_for, verdict
 from vizctl.wording import plural
 
 LIMIT = 60_000

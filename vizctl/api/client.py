@@ -1,8 +1,8 @@
 """The ModelArts visualization-job API client.
 
-It speaks JSON over a :class:`~vizctl.transport.Transport`, signs each request
-with an :class:`~vizctl.auth.Auth`, retries under a
-:class:`~vizctl.retry.RetryPolicy`, keeps under a client-side rate limit, turns
+It speaks JSON over a :class:`~vizctl.api.transport.Transport`, signs each request
+with an :class:`~vizctl.api.auth.Auth`, retries under a
+:class:`~vizctl.api.retry.RetryPolicy`, keeps under a client-side rate limit, turns
 error answers into the :mod:`vizctl.errors` tree and normalises both documented
 readings of a job (ids, statuses and times as numbers or as strings).
 
@@ -66,7 +66,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, TypeVar
 from urllib.parse import quote
 
-from vizctl.auth import Auth
+from vizctl.api.auth import Auth
 from vizctl.errors import (
     ApiError,
     ApiResponseError,
@@ -84,8 +84,8 @@ from vizctl.errors import (
 )
 from vizctl.model import LiveJob, LiveSnapshot, Status
 from vizctl.redact import redact
-from vizctl.retry import RateLimiter, RetryPolicy, gateway_limit
-from vizctl.transport import Request, RequestsTransport, Response, Transport
+from vizctl.api.retry import RateLimiter, RetryPolicy, gateway_limit
+from vizctl.api.transport import Request, RequestsTransport, Response, Transport
 
 T = TypeVar("T")
 MAX_PER_PAGE = 1000

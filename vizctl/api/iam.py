@@ -1,6 +1,6 @@
 """IAM and ECS metadata calls: a password token, the project id of a region, the VM agency's keys.
 
-Each takes a :class:`~vizctl.transport.Transport`, so they run over the same
+Each takes a :class:`~vizctl.api.transport.Transport`, so they run over the same
 TLS, proxy and ``--debug`` setup as the ModelArts calls. Every secret an answer
 carries (the token, the metadata session token, the agency's keys) is
 registered with :mod:`vizctl.redact` the moment it is read, before anything
@@ -15,9 +15,9 @@ from datetime import datetime
 from typing import Any, Callable
 
 from vizctl import redact
-from vizctl.auth import Keys
+from vizctl.api.auth import Keys
 from vizctl.errors import ApiError, AuthError, ConfigError, ProtocolError
-from vizctl.transport import Request, Response, Transport
+from vizctl.api.transport import Request, Response, Transport
 
 METADATA_URL = "http://169.254.169.254"
 METADATA_TIMEOUT = 2.0  # a machine without metadata must not hang a plan

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Collection, Mapping
 
 from vizctl.model import LISTED_FIELDS, JobSpec, LiveJob, LiveSnapshot, Manifest, Phase, PruneScope, job_id_order
-from vizctl.plan import Action, Change, FieldChange, Plan, fingerprint
+from vizctl.planning.plan import Action, Change, FieldChange, Plan, fingerprint
 from vizctl.wording import plural
 
 DETAIL_FIELDS = ("job_type", "flavor", "schedule")  # not in the list answer

@@ -15,4 +15,4 @@ def manifest_schema_text() -> str:
         return files("vizctl.schemas").joinpath(SCHEMA_FILE).read_text(encoding="utf-8")
     except (ModuleNotFoundError, FileNotFoundError):
         # An editable install does not map schemas/ to vizctl.schemas: read it from the repo.
-        return (Path(__file__).resolve().parent.parent / "schemas" / SCHEMA_FILE).read_text(encoding="utf-8")
+        return (Path(__file__).resolve().parents[2] / "schemas" / SCHEMA_FILE).read_text(encoding="utf-8")

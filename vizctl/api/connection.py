@@ -1,10 +1,10 @@
-"""From settings to a working connection: endpoint, project id, auth and HTTP setup; and `vizctl config show`.
+"""From settings to a working connection: endpoint, project id, auth and HTTP setup.
 
-:func:`open_connection` resolves the settings (:mod:`vizctl.settings`), derives
+:func:`open_connection` resolves the settings (:mod:`vizctl.api.settings`), derives
 what is not given (the endpoint and IAM from the region, the project id from
 IAM) and picks the auth method. Every secret of the settings and of the proxy
 URLs is registered with :mod:`vizctl.redact` before anything can print it
-(:mod:`vizctl.iam` registers those the answers carry).
+(:mod:`vizctl.api.iam` registers those the answers carry).
 """
 
 from __future__ import annotations
@@ -17,13 +17,13 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from urllib.parse import urlsplit
 
-from vizctl import endpoints, iam
-from vizctl.auth import AgencyAuth, Auth, Keys, PasswordAuth, RenewingTransport, SignerAuth, TokenAuth
+from vizctl.api import endpoints, iam
+from vizctl.api.auth import AgencyAuth, Auth, Keys, PasswordAuth, RenewingTransport, SignerAuth, TokenAuth
 from vizctl.environment import Environment
-from vizctl.errors import AuthError, ConfigError, ExitStatus, VizctlError
+from vizctl.errors import AuthError, ConfigError, VizctlError
 from vizctl.redact import MIN_SECRET_LENGTH, too_short
-from vizctl.settings import NAMES, Settings, masked, proxy_credentials, proxy_url, resolve
-from vizctl.transport import HttpSettings, Request, RequestsTransport, Response, Transport, register_proxy_secrets
+from vizctl.api.settings import Settings, proxy_credentials, resolve
+from vizctl.api.transport import HttpSettings, Request, RequestsTransport, Response, Transport, register_proxy_secrets
 
 NO_ENDPOINT = (
     "no API endpoint configured: pass --region NAME or --endpoint URL (or set VIZCTL_REGION or VIZCTL_ENDPOINT), "
@@ -53,7 +53,7 @@ def open_connection(args: argparse.Namespace, env: Environment, pool_size: int) 
     """Resolve the settings and credentials; talks to IAM / metadata only for what is not given."""
     if getattr(args, "debug", False):
         env.verbosity = max(env.verbosity, 2)
-    settings = _settings(args, env)
+    settings = read_settings(args, env)
     transport: Transport = RequestsTransport(pool_size, http_settings(args, settings, env))
     if getattr(args, "debug", False):
         transport = DebugTransport(transport, env)
@@ -84,7 +84,8 @@ def open_connection(args: argparse.Namespace, env: Environment, pool_size: int) 
     return Connection(endpoint, project_id, auth, transport, settings)
 
 
-def _settings(args: argparse.Namespace, env: Environment) -> Settings:
+def read_settings(args: argparse.Namespace, env: Environment) -> Settings:
+    """The resolved settings of flags, environment and files; their secrets registered, their warnings said."""
     flags = {name: getattr(args, name, None) for name in FLAG_SETTINGS}
     settings = resolve(flags, env.environ, env.cwd)
     for secret in settings.secrets():
@@ -274,38 +275,3 @@ def _headers(headers) -> str:
             value = "****"
         shown[name] = value
     return repr(shown)
-
-
-# -- vizctl config show ----------------------------------------------------------
-
-
-def cmd_config_show(args: argparse.Namespace, env: Environment) -> ExitStatus:
-    """Every resolved setting, its value (secrets masked) and where it came from; nothing is sent anywhere."""
-    settings = _settings(args, env)
-    rows: list[tuple[str, str, str]] = []
-    region = settings.get("region")
-    for name in NAMES:
-        if name in settings.values:
-            value = settings.values[name]
-            rows.append((name, masked(name, value.value), value.source))
-        elif name == "endpoint" and region:
-            rows.append((name, endpoints.modelarts_endpoint(region, settings.get("cloud")), f"from region {region}"))
-        elif name == "iam_endpoint" and region:
-            rows.append((name, endpoints.iam_endpoint(region, settings.get("cloud")), f"from region {region}"))
-        elif name == "project_id" and region:
-            rows.append((name, "(looked up at run time)", f"IAM project named {region}"))
-        elif name == "auth" and settings.method is None:
-            rows.append((name, "agency", "nothing else configured: the ECS metadata service will be asked"))
-    http = http_settings(args, settings, env)
-    tls = "off (--insecure)" if http.verify is False else f"CA bundle {http.verify}" if isinstance(http.verify, str) else "on (system CAs)"
-    rows.append(("tls_verify", tls, "flag --insecure" if http.verify is False else "default"))
-    for scheme, proxy in http.proxies.items():
-        parts = proxy_url(proxy)
-        user, _, host = parts.netloc.rpartition("@")
-        shown = parts._replace(netloc=f"{user.partition(':')[0]}:****@{host}").geturl() if parts.password else proxy
-        rows.append((f"{scheme}_proxy", shown, f"env {scheme.upper()}_PROXY" + (f" (except {','.join(http.no_proxy)})" if http.no_proxy else "")))
-    width = max(len(r[0]) for r in rows)
-    value_width = min(60, max(len(r[1]) for r in rows))
-    for name, value, source in rows:
-        env.out(f"{name:<{width}}  {value:<{value_width}}  {source}")
-    return ExitStatus.OK

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from vizctl.plan import Plan, plan_to_dict
+from vizctl.planning.plan import Plan, plan_to_dict
 
 
 class JsonRenderer:

@@ -1,8 +1,8 @@
-"""Authentication: one pluggable piece that signs a :class:`~vizctl.transport.Request`.
+"""Authentication: one pluggable piece that signs a :class:`~vizctl.api.transport.Request`.
 
 An ``Auth`` adds its headers to a request and names the secret strings it
 holds. The secrets it obtains while running (an IAM token, agency keys) are
-registered with :mod:`vizctl.redact` by whoever reads them (:mod:`vizctl.iam`)
+registered with :mod:`vizctl.redact` by whoever reads them (:mod:`vizctl.api.iam`)
 before the auth ever sees them.
 
 - :class:`TokenAuth`: an IAM token given directly (``X-Auth-Token``).
@@ -21,7 +21,7 @@ from typing import Callable, Protocol
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from vizctl.errors import AuthError
-from vizctl.transport import Request, Response, Transport
+from vizctl.api.transport import Request, Response, Transport
 
 EXPIRED_TOKEN_MARKERS = ("APIGW.0307", "token must be updated", "token expired", "token has expired")
 EXPIRED_AGAIN_CODE = "APIGW.0307"  # the gateway's code for an expired token, on the error of a renewal refused again
@@ -163,7 +163,7 @@ class SignedRequest:
 
 def sign_request(request: Request, keys: Keys) -> SignedRequest:
     """``request`` signed with ``keys``: its query moved into the URL, encoded as signed."""
-    from vizctl import signer  # here: hashing and dates cost start-up time that token users need not pay
+    from vizctl.api import signer  # here: hashing and dates cost start-up time that token users need not pay
 
     parts = urlsplit(request.url)
     headers = {k: v for k, v in request.headers.items() if k.lower() not in ("authorization", "x-sdk-date", "host")}

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from vizctl.plan import Action, Change, Plan
-from vizctl.render.common import LEGEND, PROBLEM, SYMBOLS, capped, problems_line, prunable_names, read_from, show, symbol_for, verdict
+from vizctl.planning.plan import Action, Change, Plan
+from vizctl.planning.render.common import LEGEND, PROBLEM, SYMBOLS, capped, problems_line, prunable_names, read_from, show, symbol_for, verdict
 from vizctl.wording import plural
 
 COLORS = {

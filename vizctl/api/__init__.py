@@ -1,0 +1,1 @@
+"""The ModelArts API side: HTTP transport, client, authentication, signing, IAM, endpoints, settings."""

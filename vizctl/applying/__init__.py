@@ -1,0 +1,1 @@
+"""Applying a plan: the state machine and its progress output."""

@@ -1,0 +1,1 @@
+"""Manifests: loading, source positions, the schema check, ${VAR} variables, the packaged schema."""

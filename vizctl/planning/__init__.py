@@ -1,0 +1,1 @@
+"""Planning: the pure planner, the plan, plan files and the details cache, the renderers."""
