@@ -574,12 +574,12 @@ def _build(doc: Document, path: str) -> tuple[list[JobSpec], PruneScope | None]:
 
 def _deep_merge(base: dict, over: dict) -> dict:
     """``over`` on top of ``base``: ``over``'s keys win, mappings merge key by key. Copies."""
-    out = _copied(base)
+    out = _copied(base) if base else {}
     for key, value in over.items():
         if isinstance(value, dict) and isinstance(out.get(key), dict):
             out[key] = _deep_merge(out[key], value)
         else:
-            out[key] = _copied(value)
+            out[key] = _copied(value) if isinstance(value, (dict, list)) else value  # a scalar is not copied
     return out
 
 
