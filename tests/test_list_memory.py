@@ -124,21 +124,45 @@ def _job(n: int) -> dict:
     return {"job_id": n, "job_name": f"r-{n}", "status": 8, "train_url": "/b/", "create_time": 1700000000000 + n}
 
 
-def test_a_page_beyond_the_end_refused_changes_nothing(tmp_path):
-    """A server may refuse a page past the end (HTTP 400): the early page's refusal is not taken for the
-    SDK page's reading, and page 1's total decides what is needed."""
-    jobs = [_job(n) for n in range(1, 1501)]
+REFUSED = (400, {"Content-Type": "application/json"}, b'{"error_code": "ModelArts.0104", "error_message": "page out of range"}')
+
+
+def pages_of(jobs, refuse):
+    """A list server of ``jobs`` that refuses (HTTP 400) the pages ``refuse(page)`` says."""
 
     def answer(handler):
         query = dict(part.split("=", 1) for part in handler.path.split("?", 1)[1].split("&"))
         page, size = int(query["page"]), int(query["per_page"])
-        if page > 2:
-            return 400, {"Content-Type": "application/json"}, b'{"error_code": "ModelArts.0104", "error_message": "page out of range"}'
+        if refuse(page):
+            return REFUSED
         ordered = jobs if query["order"] == "asc" else jobs[::-1]
         body = {"job_total_count": len(jobs), "jobs": ordered[(page - 1) * size: page * size]}
         return 200, {"Content-Type": "application/json"}, json.dumps(body).encode()
 
-    with Recorder(answer) as server:
+    return answer
+
+
+def test_a_page_asked_early_and_refused_is_asked_again_once_page_1_says_it_is_needed(tmp_path):
+    refused = []
+
+    def once(page):  # page 2 refused the first time only
+        refused.append(page)
+        return page == 2 and refused.count(2) == 1
+
+    with Recorder(pages_of([_job(n) for n in range(1, 2501)], once)) as server:
+        memory = ListMemory(str(tmp_path / "lists-v1.json"), server.url, "proj-1")
+        memory.remember(1000, "job_id", 3)
+        notices: list[str] = []
+        client = client_with(server.url, memory, notices)
+        snapshot = client.list_all()
+        assert len({job.job_id for job in snapshot.jobs}) == 2500 and client.calls["list"] == 3 + 1 + 1
+        assert notices == [] and client.per_page == 1000
+
+
+def test_a_page_beyond_the_end_refused_changes_nothing(tmp_path):
+    """A server may refuse a page past the end (HTTP 400): the early page's refusal is not taken for the
+    SDK page's reading, and page 1's total decides what is needed."""
+    with Recorder(pages_of([_job(n) for n in range(1, 1501)], lambda page: page > 2)) as server:
         notices: list[str] = []
         memory = ListMemory(str(tmp_path / "lists-v1.json"), server.url, "proj-1")
         memory.remember(1000, "job_id", 4)
