@@ -75,6 +75,9 @@ def status_name(status: int | None) -> str:
 
 def phase_of(status: int) -> Phase:
     """The phase of a status; an undocumented status counts as pending."""
+    phase = _PHASES.get(status) if type(status) is int else None  # an IntEnum key: found by the int, no Status built
+    if phase is not None:
+        return phase
     try:
         return Status(status).phase
     except ValueError:

@@ -40,10 +40,13 @@ read. Otherwise it reads again what disagrees (the pages whose total loses
 the vote, or everything when no total wins or the same pages disagree twice,
 as a real change makes them), up to ``LIST_READS`` times, then fails with
 :class:`InconsistentList` rather than plan on a partial list. The
-cross-check is asked together with page 1 and the other pages as soon as
-page 1 tells the total, so it costs one request per listing and no round
-trip of its own (until the API has accepted an AK/SK signature, page 1 goes
-alone: every rejected signature counts towards the key's lock). It is what
+cross-check is asked together with page 1, and so are the other pages when
+the last whole read told how many there were (remembered by the client and
+in the cache directory, :class:`~vizctl.planning.details_cache.ListMemory`), else as
+soon as page 1 tells the total: it costs one request per listing and no
+round trip of its own, and a list as long as last time is one round trip
+(until the API has accepted an AK/SK signature, page 1 goes alone: every
+rejected signature counts towards the key's lock). It is what
 catches a total that claims the last page early (or a list that misses
 everything) even when no second page would be read: the jobs such a read
 misses are the newest. What it cannot see: a delete and a create landing
@@ -63,7 +66,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, TypeVar
 from urllib.parse import quote
 
 from vizctl.api.auth import Auth
@@ -87,12 +90,16 @@ from vizctl.redact import redact
 from vizctl.api.retry import RateLimiter, RetryPolicy, gateway_limit
 from vizctl.api.transport import Request, RequestsTransport, Response, Transport
 
+if TYPE_CHECKING:
+    from vizctl.planning.details_cache import ListMemory
+
 T = TypeVar("T")
 MAX_PER_PAGE = 1000
 SDK_MAX_PER_PAGE = 100  # the SDK page's maximum: a server may clamp per_page to it
 SDK_SORT_KEY = "create_time"  # the SDK page lists no job_id sort key; this one keeps new jobs last too
 CROSS_CHECK_PER_PAGE = SDK_MAX_PER_PAGE  # the newest-first page: valid in either reading, and enough to see the newest end
 LIST_READERS = 4  # list pages read at once
+MAX_LIST_READERS = 16  # list pages read at once when a remembered page count asks them all with page 1
 MAX_LIST_PAGES = 1000  # pages of one read of the list, whatever job_total_count claims
 LIST_READS = 10  # reads of a list that disagrees with itself (most read a page or two again) before giving up
 DEFAULT_TIMEOUT = 30.0
@@ -166,6 +173,8 @@ class ModelArtsClient:
         self._calls_lock = threading.Lock()
         self._fall_back_lock = threading.Lock()
         self._accepted = False  # whether the API has answered a request with success (the credential works)
+        self.list_memory: ListMemory | None = None  # the list's shape across runs (see list_all)
+        self._list_shape: tuple[int, str, int] | None = None  # per_page, sort and pages of this client's last whole read
 
     # -- the deadline --------------------------------------------------------
 
@@ -215,15 +224,16 @@ class ModelArtsClient:
 
     # -- reads -------------------------------------------------------------
 
-    def list_page(self, page: int = 1, per_page: int | None = None, *, order: str = "asc", search: str | None = None) -> ListPage:
+    def list_page(self, page: int = 1, per_page: int | None = None, *, order: str = "asc", search: str | None = None,
+                  fall_back: bool = True) -> ListPage:
         """One page of jobs sorted by job_id (oldest first). ``search`` narrows by substring; it is not exact.
 
         A list refused with HTTP 400 is asked again in the SDK page's terms,
         which hold from then on: ``per_page`` 100, not the API page's 1000
         (unless ``per_page`` is given), and a sort by ``create_time``, as
         the SDK page lists no ``job_id`` key (the refusal's message decides
-        which comes first). A page without a ``jobs`` list or a
-        ``job_total_count`` is a :class:`ProtocolError`.
+        which comes first; not with ``fall_back=False``). A page without a
+        ``jobs`` list or a ``job_total_count`` is a :class:`ProtocolError`.
         """
         size, sort = per_page or self.per_page, self.sort_key
         # both spellings of the sort parameter: the API page says sortBy, the SDK page and the public client sort_by
@@ -234,7 +244,7 @@ class ModelArtsClient:
         try:
             return self._call("list", request, idempotent=True, read=lambda data: self._page(data, request))
         except ApiResponseError as error:
-            if error.http_status != 400:
+            if error.http_status != 400 or not fall_back:
                 raise
             asked = size if per_page is None else 0
             with self._fall_back_lock:  # pages refused at once take one step (one notice); the later ones are just asked again
@@ -274,16 +284,20 @@ class ModelArtsClient:
 
         The page size is whatever the server really returned (the SDK page
         documents at most 100), so a server that clamps ``per_page`` still
-        yields every job.
+        yields every job. The number of pages a whole read (without
+        ``search``) had is remembered, in ``list_memory`` too when there is
+        one, so the next read asks them all with page 1.
         """
         kept: dict[int, ListPage] = {}
         last_odd: frozenset[int] | None = None
         calls = 0
         for _ in range(LIST_READS):
-            pages, newest, sent = self._read_pages(kept, search)
+            pages, beyond, newest, sent = self._read_pages(kept, search)
             calls += sent
-            problem = _list_problem(pages, newest)
+            problem = _list_problem(pages, newest, beyond)
             if problem is None:
+                if search is None:
+                    self._remember_shape(len(pages))
                 return LiveSnapshot(
                     jobs=tuple(job for page in pages for job in page.jobs),
                     job_count_limit=pages[0].job_count_limit,
@@ -303,30 +317,66 @@ class ModelArtsClient:
             "not planning on a partial list. Are jobs being changed right now? Try again"
         )
 
-    def _read_pages(self, kept: dict[int, ListPage], search: str | None) -> tuple[list[ListPage], ListPage, int]:
-        """The pages in ascending job_id order (reading those not ``kept``), page 1 newest-first, and how many were read.
+    def _read_pages(self, kept: dict[int, ListPage], search: str | None) -> tuple[list[ListPage], list[ListPage], ListPage, int]:
+        """The pages in ascending job_id order (reading those not ``kept``), the pages read beyond the last,
+        page 1 newest-first, and how many were asked.
 
-        The newest-first page is asked together with page 1, and the other
-        pages as soon as page 1 tells the total, so a one-page list costs one
-        round trip of wall time. Until the API has accepted an AK/SK
-        signature, page 1 goes first and alone: a rejected signature counts
-        towards the key's lock (five in a row), and ``--debug`` shows the
-        canonical request of the one refused.
+        The newest-first page is asked together with page 1, and so are the
+        pages 2..N the last whole read had (:meth:`_remembered_pages`); the
+        pages page 1's total needs beyond those are asked as soon as it
+        answers. So a list as long as last time costs one round trip of wall
+        time; a longer one, two; a shorter one, a page or two beyond its end
+        (checked empty, never taken as jobs). A page asked early that failed
+        is asked again once page 1 tells it is needed. Until the API has
+        accepted an AK/SK signature, page 1 goes first and alone: a rejected
+        signature counts towards the key's lock (five in a row), and
+        ``--debug`` shows the canonical request of the one refused.
         """
         pages = dict(kept)
-        with self._workers(LIST_READERS) as pool:
-            if 1 not in pages and getattr(self.auth, "refusals_lock_the_key", False) and not self._accepted:
-                pages[1] = self.list_page(1, search=search)
+        asked = 0
+        alone = 1 not in pages and getattr(self.auth, "refusals_lock_the_key", False) and not self._accepted
+        guess = self._remembered_pages() if not kept and not alone and search is None else 1
+        with self._workers(max(LIST_READERS, min(guess, MAX_LIST_READERS))) as pool:
+            if alone:
+                pages[1], asked = self.list_page(1, search=search), 1
             newest = pool.submit(self.list_page, 1, CROSS_CHECK_PER_PAGE, order="desc", search=search)
+            shape = (self.per_page, self.sort_key)
+            early = {n: pool.submit(self._early_page, n, search) for n in range(2, guess + 1)}
             if 1 not in pages:
-                pages[1] = self.list_page(1, search=search)
+                pages[1], asked = self.list_page(1, search=search), asked + 1
             size = len(pages[1].jobs)
             # a total beyond MAX_LIST_PAGES pages is not believed, just checked
             needed = min(-(-pages[1].total // size), MAX_LIST_PAGES) if size else 1
+            answers = {n: read.result() for n, read in early.items()}
+            if shape != (self.per_page, self.sort_key):  # page 1 was refused and asked in the SDK page's terms
+                answers = {}
+            pages.update((n, page) for n, page in answers.items() if n <= needed and isinstance(page, ListPage))
+            beyond = [page for n, page in answers.items() if n > needed and isinstance(page, ListPage)]
             missing = [n for n in range(2, needed + 1) if n not in pages]
             reads = [pool.submit(self.list_page, n, search=search) for n in missing]
             pages.update((n, read.result()) for n, read in zip(missing, reads))
-            return [pages[n] for n in range(1, needed + 1)], newest.result(), len(pages) - len(kept) + 1
+            return [pages[n] for n in range(1, needed + 1)], beyond, newest.result(), asked + len(early) + len(missing) + 1
+
+    def _early_page(self, page: int, search: str | None) -> ListPage | ApiError:
+        """Page ``page``, asked before page 1 told the total: an error is kept, not raised (the page may lie beyond
+        the end), and a refusal changes nothing (page 1's answer decides)."""
+        try:
+            return self.list_page(page, search=search, fall_back=False)
+        except ApiError as error:
+            return error
+
+    def _remembered_pages(self) -> int:
+        """The pages of the last whole read in the list's current terms (per_page, sort): this client's, else
+        ``list_memory``'s; 1 when none is known."""
+        shape = self._list_shape or (self.list_memory.recall() if self.list_memory is not None else None)
+        if shape is None or shape[:2] != (self.per_page, self.sort_key):
+            return 1
+        return min(shape[2], MAX_LIST_PAGES)
+
+    def _remember_shape(self, pages: int) -> None:
+        self._list_shape = (self.per_page, self.sort_key, pages)
+        if self.list_memory is not None:
+            self.list_memory.remember(*self._list_shape)
 
     @contextlib.contextmanager
     def _workers(self, count: int) -> Iterator[ThreadPoolExecutor]:
@@ -569,13 +619,17 @@ def _list_item(data: Any) -> LiveJob:
     """A job of a list page: its extra fields are not kept."""
     return parse_job(data, keep_extra=False)
 
-def _list_problem(pages: list[ListPage], newest: ListPage) -> str | None:
-    """Why the pages of one read (and the newest-first page 1) are not the whole list, or None."""
+def _list_problem(pages: list[ListPage], newest: ListPage, beyond: Iterable[ListPage] = ()) -> str | None:
+    """Why the pages of one read (with the newest-first page 1 and any pages read beyond the last) are not
+    the whole list, or None."""
     total = pages[0].total
     size = len(pages[0].jobs)
-    totals = {page.total for page in pages} | {newest.total}
+    beyond = list(beyond)
+    totals = {page.total for page in (*pages, *beyond)} | {newest.total}
     if len(totals) > 1:
         return f"job_total_count moved between pages: {', '.join(map(str, sorted(totals)))}"
+    if any(page.jobs for page in beyond):
+        return "a page beyond job_total_count held jobs"
     short = [n for n, page in enumerate(pages[:-1], 1) if len(page.jobs) < size and any(p.jobs for p in pages[n:])]
     if short:
         return f"page {short[0]} held fewer jobs than page 1"

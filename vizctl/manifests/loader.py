@@ -12,7 +12,6 @@ merges ``defaults`` into the jobs and checks what the schema cannot see
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import errno
 import functools
 import hashlib
@@ -186,7 +185,7 @@ def _looks_like_manifest(raw: bytes, docs: list[Document]) -> bool:
 
 
 def _near_manifest_key(key: str) -> bool:
-    return key in MANIFEST_KEYS or bool(difflib.get_close_matches(key, MANIFEST_KEYS, n=1, cutoff=0.75))
+    return key in MANIFEST_KEYS or _closest(key, MANIFEST_KEYS, 0.75) is not None
 
 
 def _discover(paths: list[str], problems: list[Problem], order: dict[str, int]) -> tuple[list[str], dict[str, str]]:
@@ -414,8 +413,8 @@ def _explain(err: ValidationError, at: JsonPath) -> Iterator[tuple[JsonPath, str
         choices = ", ".join(str(c) for c in expected)
         hint = ""
         if isinstance(value, str):
-            close = difflib.get_close_matches(value.lower(), [str(c) for c in expected], n=1, cutoff=0.6)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
+            close = _closest(value.lower(), [str(c) for c in expected])
+            hint = f"; did you mean {close!r}?" if close else ""
         yield at, f"must be one of {choices} (got {_show(value)}{hint})"
     elif kind == "const":
         yield at, f"must be {expected!r} (got {_show(value)})"
@@ -433,8 +432,10 @@ def _explain(err: ValidationError, at: JsonPath) -> Iterator[tuple[JsonPath, str
         yield at, err.message
 
 
-def _closest(word: str, choices: list[str]) -> str | None:
-    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+def _closest(word: str, choices: Sequence[str], cutoff: float = 0.6) -> str | None:
+    import difflib  # noqa: PLC0415 - only a name that is not right needs it
+
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=cutoff)
     return close[0] if close else None
 
 
@@ -574,12 +575,12 @@ def _build(doc: Document, path: str) -> tuple[list[JobSpec], PruneScope | None]:
 
 def _deep_merge(base: dict, over: dict) -> dict:
     """``over`` on top of ``base``: ``over``'s keys win, mappings merge key by key. Copies."""
-    out = _copied(base)
+    out = _copied(base) if base else {}
     for key, value in over.items():
         if isinstance(value, dict) and isinstance(out.get(key), dict):
             out[key] = _deep_merge(out[key], value)
         else:
-            out[key] = _copied(value)
+            out[key] = _copied(value) if isinstance(value, (dict, list)) else value  # a scalar is not copied
     return out
 
 

@@ -100,7 +100,7 @@ def compile_schema(root: dict) -> Check:
                 out.append(build(resolve(arg)))
             elif kw == "type":
                 tests = [_TYPES[t] for t in ([arg] if isinstance(arg, str) else arg)]
-                out.append(lambda v, tests=tests: any(t(v) for t in tests))
+                out.append(tests[0] if len(tests) == 1 else lambda v, tests=tests: any(t(v) for t in tests))
             elif kw == "properties":
                 props = {name: build(sub) for name, sub in arg.items()}
                 out.append(lambda v, props=props: not isinstance(v, dict) or all(props[k](x) for k, x in v.items() if k in props))
@@ -142,6 +142,10 @@ def compile_schema(root: dict) -> Check:
 
 
 def _all(tests: list[Check]) -> Check:
-    if len(tests) == 1:
-        return tests[0]
-    return lambda v: all(t(v) for t in tests)
+    """One check passing where every one of ``tests`` does: chained ``and``s (a generator per value costs more)."""
+    if not tests:
+        return lambda v: True
+    check = tests[0]
+    for test in tests[1:]:
+        check = lambda v, first=check, then=test: first(v) and then(v)  # noqa: E731
+    return check

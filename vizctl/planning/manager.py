@@ -54,6 +54,8 @@ def make_plan(
                     for job in manifest.jobs for field in credential_fields(job.body)]
         if problems:
             raise ManifestError(problems)
+    if cache is not None:
+        client.list_memory = cache.lists  # the list's page count, remembered beside the details: one round trip
     snapshot = client.list_all()
     ids = details_needed(manifest, snapshot, options)
     details: dict[str, LiveJob] = {}

@@ -75,7 +75,8 @@ def build_plan(
             + (f" (quota {snapshot.quotas})" if snapshot.quotas is not None else "")
         )
 
-    in_scope = [job for job in unmanaged if any(s.matches(job.job_name) for s in manifest.prune_scopes)]
+    scopes = manifest.prune_scopes
+    in_scope = [job for job in unmanaged if any(s.matches(job.job_name) for s in scopes)] if scopes else []
     prunable = tuple(job.job_id for job in in_scope)  # named by the plan, as what --prune would delete
     if options.prune and options.targets:
         warnings.append("--prune is ignored with --target")
@@ -119,6 +120,7 @@ def _plan_job(spec: JobSpec, matches: list[LiveJob], details: Mapping[str, LiveJ
         )
 
     job = matches[0]
+    phase = job.phase
     before = live_fields(job, details.get(job.job_id))
     diff = _diff(before, spec.body)
     common |= {"before": before, "diff": diff, "job_id": job.job_id, "status": job.status}
@@ -128,23 +130,23 @@ def _plan_job(spec: JobSpec, matches: list[LiveJob], details: Mapping[str, LiveJ
 
     if spec.name in options.replace:
         action, reason = Action.REPLACE, "replacement requested with --replace"
-    elif job.phase is Phase.FAILED and spec.recreate_failed:
+    elif phase is Phase.FAILED and spec.recreate_failed:
         action, reason = Action.REPLACE, f"job is {job.status_name} and recreate_failed is set"
     elif needs_replace and spec.replace_on_drift:
         action, reason = Action.REPLACE, f"{', '.join(needs_replace)} changed and replace_on_drift is set"
-    elif job.phase is Phase.FAILED:
+    elif phase is Phase.FAILED:
         action, reason = Action.FAILED, f"job is {job.status_name}"
         notes.append(f"apply will not fix it: recreate it with --replace {spec.name} or recreate_failed: true")
     elif needs_replace:  # restarting, updating or waiting for it would still leave it unlike its declaration
         action, reason = Action.DRIFTED, f"{', '.join(needs_replace)} differs from the manifest"
-    elif job.phase in (Phase.STOPPED, Phase.STOPPING) and not spec.restart_stopped and not desc_drift:
+    elif phase in (Phase.STOPPED, Phase.STOPPING) and not spec.restart_stopped and not desc_drift:
         action, reason = Action.KEEP_STOPPED, f"job is {job.status_name}; restart_stopped: false lets it stay stopped"
-    elif job.phase in (Phase.STOPPED, Phase.STOPPING):
+    elif phase in (Phase.STOPPED, Phase.STOPPING):
         action = Action.RESTART
         reason = f"job is {job.status_name}" + (" and job_desc changed" if desc_drift else "")
     elif desc_drift:
         action, reason = Action.UPDATE, "job_desc changed"
-    elif job.phase is Phase.PENDING:
+    elif phase is Phase.PENDING:
         action, reason = Action.WAIT, f"job is {job.status_name}: not running yet; apply waits for it"
     else:
         action, reason = Action.NOOP, "running and as declared"
@@ -198,16 +200,21 @@ def _diff(before: dict[str, Any], body: dict[str, Any]) -> tuple[FieldChange, ..
     diff, and a differing plain value explains itself; deepdiff, imported only
     then, explains the maps and lists that differ (flavor, schedule).
     """
-    declared = {k: v for k, v in body.items() if k != "job_name" and k in before}
-    live = {k: _subset(before[k], v) for k, v in declared.items()}
-    differ = [k for k in declared if not _same(live[k], declared[k])]
-    nested = [k for k in differ if _nested(live[k], declared[k])]
-    out = [FieldChange(k, live[k], declared[k], _fix(k)) for k in differ if k not in nested]
+    live: dict[str, Any] = {}  # the live value of each declared field that differs
+    for k, v in body.items():
+        if k != "job_name" and k in before:
+            value = _subset(before[k], v)
+            if not _same(value, v):
+                live[k] = value
+    if not live:
+        return ()
+    nested = [k for k in live if _nested(live[k], body[k])]
+    out = [FieldChange(k, live[k], body[k], _fix(k)) for k in live if k not in nested]
     if not nested:
         return tuple(sorted(out, key=lambda d: d.path))
     from deepdiff import DeepDiff  # noqa: PLC0415 - slow to import; only a map or list that differs needs it
 
-    tree = DeepDiff({k: live[k] for k in nested}, {k: declared[k] for k in nested}, view="tree", ignore_order=True)
+    tree = DeepDiff({k: live[k] for k in nested}, {k: body[k] for k in nested}, view="tree", ignore_order=True)
     for report_type, report in tree.items():
         for level in report:
             path = ".".join(str(p) for p in level.path(output_format="list"))
