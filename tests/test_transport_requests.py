@@ -23,7 +23,7 @@ from httputil import ConnectProxy, RawServer, Recorder, tls_sim, trickled
 from vizctl.errors import RequestTimeout, TransportError, UnreachableError
 from vizctl.sim.config import SimConfig
 from vizctl.sim.server import SimServer
-from vizctl.api.transport import HttpSettings, Request, RequestsTransport, _ssl_context
+from vizctl.api.transport import HttpSettings, Request, RequestsTransport
 
 FAST = dict(startup_seconds=0.2, delete_seconds=0.1, stop_seconds=0.1)
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -179,7 +179,7 @@ def test_a_ca_bundle_that_is_not_one_says_what_it_is_and_sends_nothing(tmp_path,
     path = path if path.startswith("/") else str(tmp_path / path)
     with Recorder(empty_page) as server:
         result = run("plan", "-f", str(manifest_of(tmp_path / "m.yaml", "a")), "--ca-bundle", path, env=env_of(server.url))
-        assert result.code == 1 and f"flag --ca-bundle: " in result.err and said in result.err and "Traceback" not in result.err
+        assert result.code == 1 and "flag --ca-bundle: " in result.err and said in result.err and "Traceback" not in result.err
         assert server.requests == []
 
 
