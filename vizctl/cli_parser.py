@@ -140,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--sim", action="store_true", help=f"use a built-in simulator with its state in {SIM_STATE_PATH}")
     group.add_argument("--request-timeout", type=duration, default=DEFAULT_REQUEST_TIMEOUT, metavar="DURATION", help="timeout of each API request (default %(default)ss)")
     group.add_argument("--parallelism", type=_count, default=DEFAULT_PARALLELISM, metavar="N", help="API requests at once: mutations, details reads (default %(default)s)")
-    group.add_argument("--no-cache", action="store_true", help="read every job's details from the API; do not use or update the details cache")
+    group.add_argument("--no-cache", action="store_true", help="read every job's details from the API; do not use or update the cache (job details, the list's page count)")
     group.add_argument("--max-rps", type=_positive, default=DEFAULT_MAX_RPS, metavar="N", help="most API requests in any second (default: no cap; the API's 429s slow vizctl down)")
     from vizctl.api.settings import add_connection_arguments
 
