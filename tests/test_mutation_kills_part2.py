@@ -13,16 +13,23 @@ import html
 import time
 from datetime import datetime, timedelta, timezone
 
+import json
+
 import pytest
 import requests
+import yaml
 
 import test_signer as reference
+from cliutil import manifest_of, run
 from httputil import Recorder
-from vizctl import signer
+from vizctl import __version__, signer
 from vizctl.auth import PasswordAuth, RenewingTransport
+from vizctl.commands.status import age
 from vizctl.redact import Registry, redact
+from vizctl.resources import manifest_schema_text
 from vizctl.sim.config import SimConfig
 from vizctl.sim.server import SimServer
+from vizctl.sim.state import SimState
 from vizctl.transport import Request, RequestsTransport, Response
 
 # -- redact.py: the registry ------------------------------------------------------------------
@@ -225,3 +232,133 @@ def test_a_late_expired_answer_to_a_request_sent_before_the_renewal_does_not_end
     assert auth.renew(old) and auth.token() == "tok-2"
     auth.answered(old, expired)  # about tok-1: says nothing of the renewed token
     assert auth.token() == "tok-2"
+
+
+# -- commands/: destroy, status, export, schema against the simulator ---------------------------
+
+
+FAST = {"startup_seconds": 0.2, "delete_seconds": 0.1, "stop_seconds": 0.1}
+
+
+@pytest.fixture
+def sim():
+    with SimServer(SimConfig(**FAST)) as server:
+        yield server
+
+
+def seed(sim, *jobs: dict) -> None:
+    sim.state.seed_jobs("proj-1", [{"train_url": f"/bucket/{j['job_name']}/", "running": True, **j} for j in jobs])
+
+
+def test_destroy_deletes_a_drifted_job_as_a_plain_delete_and_names_what_is_not_found(tmp_path, sim):
+    seed(sim, {"job_name": "dr", "train_url": "/b/dr/", "job_desc": "live"}, {"job_name": "ok"})
+    m = tmp_path / "m.yaml"
+    m.write_text("jobs:\n- job_name: dr\n  train_url: /b/dr/\n  job_desc: declared\n"
+                 "- {job_name: gone-1, train_url: /b/g1/}\n- {job_name: gone-2, train_url: /b/g2/}\n")
+    result = run("destroy", str(m), "-y", "-o", "json", sim=sim)
+    assert result.code == 0, result.all
+    plan = json.loads(result.out.splitlines()[0])["plan"]
+    [change] = plan["changes"]
+    assert (change["action"], change["reason"], change["after"], change["diff"], change["notes"]) == (
+        "delete", "declared: destroy deletes it", None, [], [])
+    assert plan["warnings"] == ["Not found, nothing to delete: gone-1, gone-2"]
+    again = run("destroy", str(manifest_of(tmp_path / "none.yaml", "none-1")), "-y", "-o", "json", sim=sim)
+    assert json.loads(again.out.splitlines()[0])["plan"]["warnings"] == ["Not found, nothing to delete: none-1"]
+    present = run("destroy", str(manifest_of(tmp_path / "ok.yaml", "ok")), "-y", "-o", "json", sim=sim)  # nothing missing
+    assert json.loads(present.out.splitlines()[0])["plan"]["warnings"] == []
+
+
+def test_destroy_leaves_an_ambiguous_name_alone_and_deletes_the_rest(tmp_path, sim):
+    seed(sim, {"job_name": "dup"}, {"job_name": "dup"}, {"job_name": "ok"})
+    result = run("destroy", str(manifest_of(tmp_path / "m.yaml", "dup", "ok")), "-y", sim=sim)
+    assert result.code == 3 and "2 live jobs are named dup (ids 1, 2)" in result.out, result.all
+    assert "1 deleted, 1 failed" in result.out and "Traceback" not in result.all
+    assert sorted(j["job_name"] for j in sim.state.list_jobs("proj-1", {"per_page": "1000"})["jobs"]
+                  if int(j["status"]) != 9) == ["dup", "dup"]
+
+
+def test_status_lines_up_its_columns_and_lists_jobs_sharing_a_name_by_id(sim):
+    seed(sim, {"job_name": "st-a-long-name", "train_url": "/b/a/"}, {"job_name": "b", "status": 3},
+         {"job_name": "b", "status": 3})
+    result = run("status", sim=sim)
+    assert result.code == 0, result.all
+    lines = result.out.splitlines()
+    assert lines[0] == "NAME            STATUS        AGE  SERVICE URL"
+    for line, (name, status) in zip(lines[1:4], [("b", "IMAGE_FAILED"), ("b", "IMAGE_FAILED"), ("st-a-long-name", "RUNNING")]):
+        assert line[:16] == f"{name:<14}  " and line[16:30] == f"{status:<12}  " and line[33:35] == "  ", line
+        assert line[30:33].strip().endswith("s")  # the age, right-aligned under AGE
+    assert lines[1].endswith("/2/") and lines[2].endswith("/3/")
+    assert lines[4:] == ["", "3 live jobs."]
+    jobs = json.loads(run("status", "-o", "json", sim=sim).out)["jobs"]
+    assert [(j["job_name"], j["job_id"], j["status"]) for j in jobs] == [("b", "2", 3), ("b", "3", 3), ("st-a-long-name", "1", 8)]
+
+
+def test_status_of_an_empty_project_says_no_jobs(sim):
+    result = run("status", sim=sim)
+    assert (result.code, result.out) == (0, "No jobs.\n")
+
+
+def test_age_turns_to_the_next_unit_at_exactly_one_of_it():
+    assert [age(s) for s in (0, 59, 60, 3599, 3600, 86399, 86400)] == ["0s", "59s", "1m", "59m", "1h", "23h", "1d"]
+
+
+def test_schema_prints_the_schema_once_with_one_final_newline():
+    result = run("schema")
+    assert result.code == 0 and result.out == manifest_schema_text() and result.out.endswith("}\n")
+
+
+class OtherServer(SimState):
+    """A server whose job details carry schedules the simulator itself refuses to create (another implementation's)."""
+
+    schedules: dict[str, object] = {}
+
+    def get_job(self, project_id: str, job_id: str) -> dict:
+        job = super().get_job(project_id, job_id)
+        if job["job_name"] in self.schedules:
+            job["schedule"] = self.schedules[job["job_name"]]
+        return job
+
+
+EXPORTED_SCHEDULES = {  # the live schedule -> what export declares (None: no schedule key)
+    "s-0": ({"type": "stop", "time_unit": "HOURS", "duration": 0}, {"duration": 0}),
+    "s-24": ({"type": "stop", "time_unit": "HOURS", "duration": 24}, {"duration": 24}),
+    "s-bare": ({"duration": 3}, {"duration": 3}),
+    "s-25": ({"type": "stop", "time_unit": "HOURS", "duration": 25}, None),
+    "s-start": ({"type": "start", "time_unit": "HOURS", "duration": 3}, None),
+    "s-minutes": ({"type": "stop", "time_unit": "MINUTES", "duration": 3}, None),
+    "s-true": ({"type": "stop", "time_unit": "HOURS", "duration": True}, None),
+    "s-text": ({"type": "stop", "time_unit": "HOURS", "duration": "three"}, None),
+}
+
+
+def test_export_declares_only_an_auto_stop_after_0_to_24_hours():
+    state = OtherServer(SimConfig(**FAST))
+    state.schedules = {name: live for name, (live, _) in EXPORTED_SCHEDULES.items()}
+    with SimServer(SimConfig(**FAST), state=state) as other:
+        seed(other, *({"job_name": name, "job_type": "mindinsight"} for name in EXPORTED_SCHEDULES))
+        result = run("export", sim=other)
+    assert result.code == 0, result.all
+    exported = {job["job_name"]: job.get("schedule") for job in yaml.safe_load(result.out)["jobs"]}
+    assert exported == {name: declared for name, (_, declared) in EXPORTED_SCHEDULES.items()}
+
+
+def test_wait_says_why_a_missing_or_stopped_job_will_not_run(tmp_path, sim):
+    seed(sim, {"job_name": "w-stopped", "train_url": "/bucket/w-stopped/logs/", "status": 12})  # as manifest_of declares it
+    result = run("wait", "-f", str(manifest_of(tmp_path / "m.yaml", "w-missing", "w-stopped")), "--timeout", "1s", sim=sim)
+    assert result.code == 3, result.all
+    assert "not found in the live project: nothing to wait for (`vizctl apply` creates it)" in result.out
+    assert "job is KILLED: it will not run by itself (`vizctl apply` restarts it)" in result.out
+
+
+def test_export_heads_its_output_with_the_count_and_notes_only_the_exported_jobs_not_running(sim):
+    seed(sim, {"job_name": "ex-run"}, {"job_name": "ex-stop", "status": 12}, {"job_name": "other-stop", "status": 12})
+    matched = run("export", "--match", "ex-*", sim=sim)
+    assert matched.code == 0, matched.all
+    assert matched.out.startswith(f"# Exported by vizctl {__version__}: 2 live jobs matching 'ex-*' from ")
+    assert matched.out.endswith("job_type: tensorboard\n") and not matched.out.endswith("\n\n")
+    assert "Note: not running, so `vizctl plan` will show them: ex-stop (KILLED)\n" in matched.err
+    running = run("export", "--match", "ex-run", sim=sim)
+    assert running.out.startswith(f"# Exported by vizctl {__version__}: 1 live job matching 'ex-run' from ")
+    assert "Note: not running" not in running.err
+    everything = run("export", sim=sim)
+    assert everything.out.startswith(f"# Exported by vizctl {__version__}: 3 live jobs from ")
