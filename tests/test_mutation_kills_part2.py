@@ -23,7 +23,7 @@ import test_signer as reference
 from cliutil import manifest_of, run
 from httputil import Recorder
 from vizctl import __version__, signer
-from vizctl.auth import PasswordAuth, RenewingTransport
+from vizctl.auth import Keys, PasswordAuth, RenewingTransport, sign_request
 from vizctl.commands.status import age
 from vizctl.redact import Registry, redact
 from vizctl.resources import manifest_schema_text
@@ -362,3 +362,22 @@ def test_export_heads_its_output_with_the_count_and_notes_only_the_exported_jobs
     assert "Note: not running" not in running.err
     everything = run("export", sim=sim)
     assert everything.out.startswith(f"# Exported by vizctl {__version__}: 3 live jobs from ")
+
+
+# -- auth.py: signing a request (a retry re-signs one that was signed before) ------------------
+
+
+def test_re_signing_a_request_replaces_its_old_date_host_and_authorization():
+    keys = Keys("SIMAK", "sim-secret-key")
+    stale = {"X-Sdk-Date": "20200101T000000Z", "Authorization": "SDK-HMAC-SHA256 Access=old", "Host": "old.example"}
+    signed = sign_request(Request("POST", "http://127.0.0.1:8443/v1/p?a=1&b=", (("c", "2"),), b"{}", stale), keys)
+    assert signed.request.method == "POST"
+    assert signed.request.url == "http://127.0.0.1:8443/v1/p?a=1&b=&c=2"  # the URL's query kept, blanks too
+    headers = signed.request.headers
+    assert headers["Host"] == "127.0.0.1:8443" and headers["X-Sdk-Date"] != stale["X-Sdk-Date"]
+    assert [k.lower() for k in headers].count("authorization") == 1 and "Access=SIMAK," in headers["Authorization"]
+
+
+def test_a_url_without_a_path_is_signed_as_slash():
+    signed = sign_request(Request("GET", "http://127.0.0.1:8443"), Keys("SIMAK", "sim-secret-key"))
+    assert signed.canonical.split("\n")[1] == "/"
