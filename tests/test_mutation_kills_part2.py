@@ -381,3 +381,12 @@ def test_re_signing_a_request_replaces_its_old_date_host_and_authorization():
 def test_a_url_without_a_path_is_signed_as_slash():
     signed = sign_request(Request("GET", "http://127.0.0.1:8443"), Keys("SIMAK", "sim-secret-key"))
     assert signed.canonical.split("\n")[1] == "/"
+
+
+# -- sim/iam.py: what the strict simulator answers a token it never issued --------------------
+
+
+def test_the_strict_simulator_answers_a_token_it_never_issued_with_401():
+    with SimServer(SimConfig(startup_seconds=0, token="the-sim-token", strict_auth=True)) as sim:
+        answer = requests.get(sim.url + "/v1/p1/visualization-jobs", headers={"X-Auth-Token": "never-issued"}, timeout=5)
+    assert answer.status_code == 401
