@@ -369,7 +369,7 @@ def test_export_heads_its_output_with_the_count_and_notes_only_the_exported_jobs
 
 def test_re_signing_a_request_replaces_its_old_date_host_and_authorization():
     keys = Keys("SIMAK", "sim-secret-key")
-    stale = {"X-Sdk-Date": "20200101T000000Z", "Authorization": "SDK-HMAC-SHA256 Access=old", "Host": "old.example"}
+    stale = {"X-Sdk-Date": "20200101T000000Z", "authorization": "SDK-HMAC-SHA256 Access=old", "Host": "old.example"}
     signed = sign_request(Request("POST", "http://127.0.0.1:8443/v1/p?a=1&b=", (("c", "2"),), b"{}", stale), keys)
     assert signed.request.method == "POST"
     assert signed.request.url == "http://127.0.0.1:8443/v1/p?a=1&b=&c=2"  # the URL's query kept, blanks too
