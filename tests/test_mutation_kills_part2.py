@@ -22,15 +22,16 @@ import yaml
 import test_signer as reference
 from cliutil import manifest_of, run
 from httputil import Recorder
-from vizctl import __version__, signer
-from vizctl.auth import Keys, PasswordAuth, RenewingTransport, sign_request
+from vizctl import __version__
+from vizctl.api import signer
+from vizctl.api.auth import Keys, PasswordAuth, RenewingTransport, sign_request
 from vizctl.commands.status import age
 from vizctl.redact import Registry, redact
-from vizctl.resources import manifest_schema_text
+from vizctl.manifests.resources import manifest_schema_text
 from vizctl.sim.config import SimConfig
 from vizctl.sim.server import SimServer
 from vizctl.sim.state import SimState
-from vizctl.transport import Request, RequestsTransport, Response
+from vizctl.api.transport import Request, RequestsTransport, Response
 
 # -- redact.py: the registry ------------------------------------------------------------------
 
