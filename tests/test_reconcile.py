@@ -14,12 +14,12 @@ import time
 import urllib.error
 import urllib.request
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from cliutil import REPO, TOKEN, manifest_of, run, spawn, wait_for_line, wait_until, write
+from httputil import Recorder
 from soak import scale
 from vizctl.model import Phase, phase_of
 from vizctl.sim.config import SimConfig
@@ -33,42 +33,25 @@ SECRET = "s3cr3t-hook-token"
 OUTAGE = scale(4, 30)  # seconds the API is gone: about ten checks; a soak run (VIZCTL_SOAK=1) takes the issue's 30 s
 
 
-class Hook:
+class Hook(Recorder):
     """A local webhook listener: records each alert it accepted (time, JSON body); answers 500 to the first ``fail_first`` posts."""
 
     def __init__(self, fail_first: int = 0):
         self.received: list[tuple[float, dict]] = []
         self.refused = 0
-        hook = self
+        self._fail_first = fail_first
+        super().__init__(self._answer)
+        self.url += f"/hook/{SECRET}"
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                if hook.refused < fail_first:
-                    hook.refused += 1
-                    self.send_response(500)
-                else:
-                    hook.received.append((time.monotonic(), body))
-                    self.send_response(204)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}/hook/{SECRET}"
+    def _answer(self, handler):
+        if self.refused < self._fail_first:
+            self.refused += 1
+            return 500, {}, b""
+        self.received.append((time.monotonic(), json.loads(handler.body)))
+        return 204, {}, b""
 
     def events(self) -> list[str]:
         return [body["event"] for _, body in self.received]
-
-    def __enter__(self) -> "Hook":
-        threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
 
 
 def live(sim, name=None):
