@@ -132,6 +132,19 @@ def test_plan_text_and_detailed_exitcode(tmp_path, fast_sim):
     assert "No changes." in result.out
 
 
+@pytest.mark.parametrize("command", ["plan", "apply --auto-approve --no-wait"])
+def test_the_plan_is_coloured_on_a_terminal_unless_told_not_to(tmp_path, fast_sim, command):
+    """Colour is the terminal's default; --no-color, NO_COLOR and TERM=dumb turn it off, each alone."""
+    argv = command.split()
+    for n, (extra, environ, colour) in enumerate((
+        ([], {}, True), (["--no-color"], {}, False), ([], {"NO_COLOR": "1"}, False), ([], {"TERM": "dumb"}, False),
+    )):
+        m = str(manifest_of(tmp_path / f"m{n}.yaml", f"c-new-{n}"))
+        result = run(*argv, *extra, m, sim=fast_sim, tty=True, env=environ)
+        assert result.code == 0 and f"+ c-new-{n}" in result.out, result.all
+        assert ("\033[32m" in result.out) is colour, (extra, environ, result.all)
+
+
 def test_plan_says_a_pending_job_is_not_converged(tmp_path):
     with SimServer(SimConfig(startup_seconds=60)) as sim:
         sim.state.seed_jobs("proj-1", [{"job_name": "slow", "train_url": "/bucket/slow/logs/"}])
