@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -71,6 +72,16 @@ def test_status_of_declared_jobs_says_which_are_missing(tmp_path, sim):
     assert [j["job_name"] for j in data["jobs"]] == ["st-a"] and data["missing"] == ["st-gone"]
     assert data["jobs"][0]["service_url"].startswith("http") and data["jobs"][0]["age_seconds"] >= 0
     assert mutations(sim) == 0
+
+
+def test_status_of_a_job_listed_without_create_time_shows_no_age():
+    with SimServer(SimConfig(sparse_list_items=True, **FAST)) as sparse:
+        seed(sparse, "st-sparse")
+        text = run("status", sim=sparse)
+        data = run("status", "-o", "json", sim=sparse)
+    assert text.code == 0, text.all
+    assert text.out.splitlines()[1].split()[:3] == ["st-sparse", "RUNNING", "-"]
+    assert [(j["job_name"], j["age_seconds"]) for j in json.loads(data.out)["jobs"]] == [("st-sparse", None)]
 
 
 def test_age_is_short():
@@ -176,6 +187,31 @@ def test_destroy_with_target_and_json(tmp_path, sim):
     assert live_names(sim) == ["d-a"]
 
 
+def test_destroy_gives_up_at_its_timeout_while_a_delete_never_finishes(tmp_path):
+    """The applier gets destroy's --timeout: a job that stays KILLING ends the run at it, exit 3."""
+    with SimServer(SimConfig(startup_seconds=0.1, delete_seconds=600)) as slow:
+        seed(slow, "d-slow")
+        m = manifest_of(tmp_path / "m.yaml", "d-slow")
+        started = time.monotonic()
+        result = run("destroy", str(m), "-y", "--timeout", "2s", sim=slow)
+        took = time.monotonic() - started
+    assert result.code == 3, result.all
+    assert "d-slow  timed out, KILLING (job 1): still KILLING after 2s" in result.out
+    assert took < 30  # the default --timeout is 30 minutes: a destroy not given its own would still be waiting
+
+
+def test_destroy_of_a_drifted_job_shows_the_delete_not_the_drift(tmp_path, sim):
+    seed(sim, "d-failed", status=3)
+    m = manifest_of(tmp_path / "m.yaml", "d-failed")
+    planned = run("plan", str(m), "-o", "json", sim=sim)
+    drift_notes = [c["notes"] for c in json.loads(planned.out)["changes"]]
+    assert drift_notes and drift_notes[0], planned.out  # the plan has a note to drop
+    result = run("destroy", str(m), "-y", "-o", "json", sim=sim)
+    assert result.code == 0, result.all
+    shown = json.loads(result.out.splitlines()[0])["plan"]
+    assert [(c["action"], c["notes"]) for c in shown["changes"]] == [("delete", [])]
+
+
 # -- service URL in apply ----------------------------------------------------------
 
 
@@ -205,6 +241,21 @@ def test_show_renders_a_saved_plan_in_every_format(tmp_path, sim):
     assert "`s-a`" in run("show", str(plan_file), "--output", "markdown").out
     assert dict(sim.stats) == calls  # offline
     assert run("show", str(tmp_path / "nope.json")).code == 1
+
+
+def test_show_names_undeclared_jobs_with_v_and_colours_only_on_a_terminal(tmp_path, sim):
+    seed(sim, "s-undeclared")
+    m = manifest_of(tmp_path / "m.yaml", "s-new")
+    plan_file = tmp_path / "plan.json"
+    assert run("plan", str(m), "--out", str(plan_file), sim=sim).code == 0
+    plain = run("show", str(plan_file))
+    verbose = run("show", "-v", str(plan_file))
+    assert "s-undeclared" not in plain.out and "names with -v" in plain.out
+    assert "    s-undeclared" in verbose.out and "names with -v" not in verbose.out
+    assert "\033[" not in plain.out
+    coloured = run("show", str(plan_file), tty=True)
+    assert "\033[" in coloured.out and "s-new" in coloured.out
+    assert "\033[" not in run("show", "--no-color", str(plan_file), tty=True).out
 
 
 def test_schema_and_version():
