@@ -1,4 +1,4 @@
-"""Small real servers for the transport tests: a TLS simulator, a recording server, a CONNECT proxy, a raw one."""
+"""Small real servers for the transport tests: a TLS simulator, a recording server, a CONNECT proxy, a SOCKS5 proxy, a raw one."""
 
 from __future__ import annotations
 
@@ -147,6 +147,50 @@ def _pipe(a: socket.socket, b: socket.socket) -> None:
                 if not data:
                     return
                 (b if source is a else a).sendall(data)
+
+
+class SocksProxy:
+    """A SOCKS5 proxy (RFC 1928) without authentication that records each CONNECT as ``host:port`` and tunnels it;
+    a target that refuses the connection is answered 5 (connection refused), as a SOCKS proxy does."""
+
+    def __init__(self):
+        self.connects: list[str] = []
+        self._listener = socket.create_server(("127.0.0.1", 0), backlog=64)
+        self.url = f"socks5h://127.0.0.1:{self._listener.getsockname()[1]}"
+
+    def __enter__(self) -> "SocksProxy":
+        threading.Thread(target=self._accept, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._listener.shutdown(socket.SHUT_RDWR)
+        self._listener.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _serve(self, client: socket.socket) -> None:
+        with client, client.makefile("rb") as stream, contextlib.suppress(OSError):
+            _, count = stream.read(2)
+            stream.read(count)
+            client.sendall(b"\x05\x00")  # no authentication
+            _, _, _, kind = stream.read(4)
+            host = stream.read(stream.read(1)[0]).decode() if kind == 3 else socket.inet_ntop(
+                socket.AF_INET if kind == 1 else socket.AF_INET6, stream.read(4 if kind == 1 else 16))
+            port = int.from_bytes(stream.read(2), "big")
+            self.connects.append(f"{host}:{port}")
+            try:
+                upstream = socket.create_connection((host, port), timeout=5)
+            except OSError:
+                client.sendall(b"\x05\x05\x00\x01" + bytes(6))
+                return
+            client.sendall(b"\x05\x00\x00\x01" + bytes(6))
+            _pipe(client, upstream)
 
 
 class RawServer:

@@ -7,6 +7,8 @@ import datetime
 import gc
 import gzip
 import json
+import subprocess
+import sys
 import time
 import warnings
 import zlib
@@ -155,14 +157,23 @@ def test_errors_before_sending_say_what_to_check():
         RequestsTransport().send(Request("GET", "http://example.com:http/x"), 5)
     with pytest.raises(LocalRequestError, match="scheme ftp:// is not one vizctl speaks"):
         RequestsTransport(http=HttpSettings(proxies={"http": "ftp://p:21"})).send(Request("GET", "http://example.com/x"), 5)
-    with pytest.raises(LocalRequestError, match=r"a SOCKS proxy needs PySocks \(pip install 'requests\[socks\]'\)"):  # not installed here
-        RequestsTransport(http=HttpSettings(proxies={"http": "socks5://p:1080"})).send(Request("GET", "http://example.com/x"), 5)
     with pytest.raises(LocalRequestError, match="X-Auth-Token header value has characters beyond ASCII"):
         RequestsTransport().send(Request("GET", "http://127.0.0.1:9/x", headers={"X-Auth-Token": "tök"}), 5)
     with SimServer(SimConfig(**FAST)) as sim:
         port = sim.url.rsplit(":", 1)[1]
     with pytest.raises(UnreachableError, match="connection refused"):
         RequestsTransport().send(Request("GET", f"http://127.0.0.1:{port}/x"), 5)
+
+
+def test_a_socks_proxy_without_pysocks_says_what_to_install():
+    """PySocks is a test dependency; a user without it (the plain install) gets one error naming the extra."""
+    program = ("import sys\nsys.modules['socks'] = None  # as if PySocks were not installed\n"
+               "from vizctl.api.transport import HttpSettings, Request, RequestsTransport\n"
+               "from vizctl.errors import LocalRequestError\n"
+               "try:\n    RequestsTransport(http=HttpSettings(proxies={'http': 'socks5://p:1080'})).send(Request('GET', 'http://example.com/x'), 5)\n"
+               "except LocalRequestError as e:\n    print(e)\n")
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60)
+    assert "a SOCKS proxy needs PySocks (pip install 'requests[socks]')" in done.stdout, done.stdout + done.stderr
 
 
 def test_a_redirect_is_not_followed_nor_retried_and_names_where_it_points(tmp_path):

@@ -19,7 +19,7 @@ import pytest
 import trustme
 
 from cliutil import manifest_of, run
-from httputil import ConnectProxy, RawServer, Recorder, tls_sim, trickled
+from httputil import ConnectProxy, RawServer, Recorder, SocksProxy, tls_sim, trickled
 from vizctl.errors import RequestTimeout, TransportError, UnreachableError
 from vizctl.sim.config import SimConfig
 from vizctl.sim.server import SimServer
@@ -103,6 +103,36 @@ def test_a_proxy_that_closes_the_tunnel_unanswered_means_nothing_was_sent():
         with pytest.raises(UnreachableError) as dropped:  # not ambiguous: apply may resend a create at once
             transport.send(Request("POST", "https://modelarts.example/v1/p/visualization-jobs", body=b"{}"), 5)
     assert f"through the proxy {proxy.url.removeprefix('http://')}" in str(dropped.value) and "check the proxy" in str(dropped.value)
+
+
+def test_a_socks_proxy_carries_plan_to_the_endpoint(tmp_path):
+    m = manifest_of(tmp_path / "m.yaml", "a")
+    with SimServer(SimConfig(**FAST)) as sim, SocksProxy() as proxy:
+        result = run("plan", "-f", str(m), env=env_of(sim.url, HTTP_PROXY=proxy.url))
+        assert result.code == 0 and "1 to create" in result.out, result.all
+        assert proxy.connects and set(proxy.connects) == {f"127.0.0.1:{sim.url.rsplit(':', 1)[1]}"}
+        assert sim.stats["GET list"] == 2
+
+
+def test_a_socks_proxy_that_cannot_reach_the_endpoint_means_nothing_was_sent():
+    with socket.create_server(("127.0.0.1", 0)) as closed:
+        port = closed.getsockname()[1]  # nothing listens there once closed: the proxy's connection is refused
+    with SocksProxy() as proxy:
+        transport = RequestsTransport(http=HttpSettings(proxies={"http": proxy.url}))
+        with pytest.raises(UnreachableError, match="through the proxy"):  # not ambiguous: apply may resend a create at once
+            transport.send(Request("POST", f"http://127.0.0.1:{port}/v1/p/visualization-jobs", body=b"{}"), 5)
+    assert proxy.connects == [f"127.0.0.1:{port}"]
+
+
+def test_an_answer_trickled_through_a_socks_proxy_ends_at_the_timeout():
+    """The whole-exchange deadline holds through SOCKS too: urllib3's SOCKS connections are watched like the others."""
+    answer = ok(EMPTY_PAGE)
+    with RawServer(lambda line: trickled(answer), apart=0.05) as server, SocksProxy() as proxy:
+        transport = RequestsTransport(http=HttpSettings(proxies={"http": proxy.url}))
+        started = time.monotonic()
+        with pytest.raises(RequestTimeout, match=r"no answer within 1 s"):
+            transport.send(Request("GET", server.url + "/x"), 1)  # every byte within 0.05 s: no read times out
+        assert 0.9 < time.monotonic() - started < 2
 
 
 def test_a_proxys_refusal_echoing_its_credentials_prints_none_of_them(tmp_path):

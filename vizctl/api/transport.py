@@ -348,8 +348,8 @@ def _adapter_class() -> type:
         def proxy_manager_for(self, proxy: str, **kwargs: Any) -> Any:
             fresh = proxy not in self.proxy_manager
             manager = super().proxy_manager_for(proxy, **kwargs, **({"proxy_ssl_context": self.context} if proxy.startswith("https") else {}))
-            if fresh and not proxy.startswith("socks"):
-                manager.pool_classes_by_scheme = pools
+            if fresh:
+                manager.pool_classes_by_scheme = _socks_pools() if proxy.startswith("socks") else pools
             return manager
 
         def proxy_headers(self, proxy: str) -> dict[str, str]:
@@ -363,6 +363,18 @@ def _adapter_class() -> type:
             """Nothing to set per request: what to trust is in the SSL context, made once."""
 
     return Adapter
+
+
+@functools.lru_cache(maxsize=None)
+def _socks_pools() -> dict[str, type]:
+    """urllib3's SOCKS pools with watched connections, so the deadline and "nothing was sent" hold through SOCKS
+    too (urllib3.contrib.socks needs PySocks; requests refuses a socks:// proxy before this without it)."""
+    from urllib3.contrib import socks
+
+    connection = type("_SOCKSConnection", (_Watched, socks.SOCKSConnection), {})
+    tls_connection = type("_SOCKSTLSConnection", (_Watched, socks.SOCKSHTTPSConnection), {})
+    return {"http": type("_SOCKSPool", (socks.SOCKSHTTPConnectionPool,), {"ConnectionCls": connection}),
+            "https": type("_SOCKSTLSPool", (socks.SOCKSHTTPSConnectionPool,), {"ConnectionCls": tls_connection})}
 
 
 def _new_session(pool_size: int) -> Any:
