@@ -100,7 +100,7 @@ class Location:
         return f"{self.path}:{self.line}"
 
 
-# Seconds the list may take to show a new job (see README, Apply): an ambiguous
+# Seconds the list may take to show a new job (docs/commands/apply.md, --list-lag): an ambiguous
 # create and a race between two applies are judged only after it.
 DEFAULT_LIST_LAG = 10.0
 
