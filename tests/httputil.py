@@ -149,21 +149,23 @@ def _pipe(a: socket.socket, b: socket.socket) -> None:
                 (b if source is a else a).sendall(data)
 
 
-class SocksProxy:
-    """A SOCKS5 proxy (RFC 1928) without authentication that records each CONNECT as ``host:port`` and tunnels it;
-    a target that refuses the connection is answered 5 (connection refused), as a SOCKS proxy does."""
+class _TcpServer:
+    """A loopback TCP server that serves each connection in a thread with ``_serve(client)``; ``connections``
+    counts the connections accepted. ``scheme`` makes its ``url``."""
+
+    scheme = "http"
 
     def __init__(self):
-        self.connects: list[str] = []
+        self.connections = 0
         self._listener = socket.create_server(("127.0.0.1", 0), backlog=64)
-        self.url = f"socks5h://127.0.0.1:{self._listener.getsockname()[1]}"
+        self.url = f"{self.scheme}://127.0.0.1:{self._listener.getsockname()[1]}"
 
-    def __enter__(self) -> "SocksProxy":
+    def __enter__(self):
         threading.Thread(target=self._accept, daemon=True).start()
         return self
 
     def __exit__(self, *exc) -> None:
-        self._listener.shutdown(socket.SHUT_RDWR)
+        self._listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() below
         self._listener.close()
 
     def _accept(self) -> None:
@@ -172,7 +174,22 @@ class SocksProxy:
                 client, _ = self._listener.accept()
             except OSError:
                 return
+            self.connections += 1
             threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _serve(self, client: socket.socket) -> None:
+        raise NotImplementedError
+
+
+class SocksProxy(_TcpServer):
+    """A SOCKS5 proxy (RFC 1928) without authentication that records each CONNECT as ``host:port`` and tunnels it;
+    a target that refuses the connection is answered 5 (connection refused), as a SOCKS proxy does."""
+
+    scheme = "socks5h"
+
+    def __init__(self):
+        super().__init__()
+        self.connects: list[str] = []
 
     def _serve(self, client: socket.socket) -> None:
         with client, client.makefile("rb") as stream, contextlib.suppress(OSError):
@@ -193,7 +210,7 @@ class SocksProxy:
             _pipe(client, upstream)
 
 
-class RawServer:
+class RawServer(_TcpServer):
     """A TCP server that answers each request with exactly the bytes ``answer(request_line)`` returns, for answers
     no well-behaved server library writes (interim 1xx answers, cut bodies, early answers).
 
@@ -204,27 +221,9 @@ class RawServer:
     """
 
     def __init__(self, answer, read_bodies: bool = True, apart: float = 0.02):
-        self.connections = self.closed_by_client = 0
+        super().__init__()
+        self.closed_by_client = 0
         self._answer, self._read_bodies, self._apart = answer, read_bodies, apart
-        self._listener = socket.create_server(("127.0.0.1", 0), backlog=64)
-        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
-
-    def __enter__(self) -> "RawServer":
-        threading.Thread(target=self._accept, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() below
-        self._listener.close()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self._listener.accept()
-            except OSError:
-                return
-            self.connections += 1
-            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
 
     def _serve(self, client: socket.socket) -> None:
         with client, client.makefile("rb") as stream, contextlib.suppress(OSError):
