@@ -7,6 +7,7 @@ are searched for distinctive secret values.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -76,6 +77,8 @@ def test_no_secret_appears_in_any_output_or_file(tmp_path):
     assert "password is wrong" in outputs["password refused"]
     assert outputs["token in a manifest"].startswith("[exit 1]") and "${VIZCTL_TOKEN} would put a credential" in outputs["token in a manifest"]
     assert "http://user:****@127.0.0.1:9" in outputs["scheme-less proxy"]
+    # a signature is replayable within the 15-minute skew: --debug shows the Authorization header without it
+    assert "Signature=****" in outputs["aksk plan json"] and not re.search(r"Signature=[0-9a-f]{8}", outputs["aksk plan json"])
     files = {str(p): p.read_text(errors="replace") for p in tmp_path.rglob("*") if p.is_file()}
     assert any(name.endswith("plan.json") for name in files) and not any(name.endswith("leaky-plan.json") for name in files)
     for where, text in {**outputs, **files}.items():

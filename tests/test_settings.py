@@ -242,6 +242,18 @@ def test_an_agency_profile_below_does_not_override_a_token_above(tmp_path):
         resolved({"VIZCTL_AUTH": "magic"})
 
 
+def test_a_higher_layers_auth_wins_over_a_lower_layers(tmp_path):
+    """VIZCTL_AUTH=aksk above a config profile that says auth: password (and holds both groups): AK/SK is used."""
+    config = write(tmp_path / "config.yaml", """\
+        profiles:
+          default: {auth: password, username: u, password: pw-00001, access_key: FILEAK0001, secret_key: filesk0001}
+        """)
+    os.chmod(config, 0o600)
+    s = resolved({"VIZCTL_CONFIG": str(config), "VIZCTL_AUTH": "aksk"})
+    assert (s.method, s.get("access_key"), s.values["auth"].source) == ("aksk", "FILEAK0001", "env VIZCTL_AUTH")
+    assert resolved({"VIZCTL_CONFIG": str(config)}).method == "password"
+
+
 def test_sim_token_with_a_newline_is_refused_too(tmp_path):
     result = run("plan", "--sim", "-f", "examples/", env={"VIZCTL_TOKEN": "T0K-1234\n"}, cwd=tmp_path)
     assert result.code == 1 and "env VIZCTL_TOKEN (token) starts or ends with whitespace" in result.err

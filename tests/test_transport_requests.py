@@ -74,6 +74,15 @@ def test_a_no_proxy_entry_for_another_port_or_range_still_goes_through_the_proxy
         assert result.code == 0 and len(proxy.requests) == 2 and sim.stats["GET list"] == 0
 
 
+@pytest.mark.parametrize("suffix", ["/", "//"])
+def test_an_endpoint_with_a_trailing_slash_sends_the_documented_paths(tmp_path, suffix):
+    m = manifest_of(tmp_path / "m.yaml", "a")
+    with Recorder(empty_page) as server:
+        result = run("plan", "-f", str(m), env=env_of(server.url + suffix))
+    assert result.code == 0 and "1 to create" in result.out, result.all
+    assert server.requests and all(line.startswith("GET /v1/p/visualization-jobs?") for line, _ in server.requests)
+
+
 # -- proxies ------------------------------------------------------------------------------------------------------
 
 
