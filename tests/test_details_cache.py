@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from cliutil import TOKEN, run
+from vizctl.environment import Environment
+from vizctl.model import LiveJob
+from vizctl.planning.details_cache import DetailsCache, cache_path
 from vizctl.sim.config import SimConfig
 from vizctl.sim.server import SimServer
+from vizctl.sim.state import SimState
 
 NAMES = [f"dc-{i}" for i in range(6)]
 
@@ -89,3 +95,68 @@ def test_without_a_cache_directory_nothing_is_written(tmp_path, monkeypatch):
             assert result.code == 0, result.all
         assert sim.stats["GET detail"] == 2 * len(NAMES)
         assert sorted(p.name for p in tmp_path.iterdir()) == ["m.yaml"]
+
+
+def test_the_same_job_id_and_create_time_at_another_endpoint_is_read_again(tmp_path):
+    """Job ids are the API's per endpoint and project: a cache shared by two of them never mixes their details."""
+    at = lambda: 1_800_000_000.0  # noqa: E731  # one clock: the same job_id and create_time at both endpoints
+    with SimServer(state=SimState(SimConfig(), clock=at)) as a, SimServer(state=SimState(SimConfig(), clock=at)) as b:
+        seed(a, job_type="tensorboard")
+        seed(b, job_type="mindinsight")
+        m, cache = manifest(tmp_path), tmp_path / "cache"
+        plan(a, m, cache)
+        result, reads = plan(b, m, cache)
+    assert reads == len(NAMES) and result.out.count("mindinsight") >= len(NAMES), result.out
+
+
+def test_a_job_no_longer_listed_is_forgotten(tmp_path):
+    with SimServer(SimConfig(delete_seconds=0)) as sim:
+        [gone, *_] = seed(sim)
+        m, cache = manifest(tmp_path), tmp_path / "cache"
+        plan(sim, m, cache)
+        sim.state.delete_job("proj-1", str(gone["job_id"]))
+        [new] = seed(sim, names=[NAMES[0]])  # a job to read: the cache is written again
+        run("plan", "-f", str(m), sim=sim, env={"VIZCTL_CACHE_DIR": str(cache)})
+        ids = sorted(k.split()[2] for k in json.loads((cache / "details-v1.json").read_text())["jobs"])
+    assert str(gone["job_id"]) not in ids and str(new["job_id"]) in ids and len(ids) == len(NAMES)
+
+
+def job(job_id="7", **extra):
+    return LiveJob(job_id=job_id, job_name=f"j-{job_id}", status=8, job_desc="live text", create_time=1700000000000, extra=extra)
+
+
+def test_an_answer_without_the_details_fields_is_not_remembered(tmp_path):
+    path = str(tmp_path / "details-v1.json")
+    DetailsCache(path, "https://e", "p").store([job(job_type=None, flavor="", schedule=None)], [job()])
+    assert DetailsCache(path, "https://e", "p").lookup([job()]) == {}
+
+
+def test_only_the_three_details_fields_are_taken_from_the_file(tmp_path):
+    """A file that says more (another version, a hand edit) never overrides what the list showed, job_desc above all."""
+    path = tmp_path / "details-v1.json"
+    DetailsCache(str(path), "https://e", "p").store([job(job_type="tensorboard")], [job()])
+    data = json.loads(path.read_text())
+    [key] = data["jobs"]
+    data["jobs"][key].update(job_desc="cached text", status=3)
+    path.write_text(json.dumps(data))
+    found = DetailsCache(str(path), "https://e", "p").lookup([job()])["7"]
+    assert (found.job_desc, found.status, found.extra) == ("live text", 8, {"job_type": "tensorboard"})
+
+
+def test_a_cache_of_another_version_is_ignored_with_a_notice(tmp_path):
+    path = tmp_path / "details-v1.json"
+    DetailsCache(str(path), "https://e", "p").store([job(job_type="tensorboard")], [job()])
+    path.write_text(path.read_text().replace('"version":1', '"version":2'))
+    notices = []
+    assert DetailsCache(str(path), "https://e", "p", notices.append).lookup([job()]) == {}
+    assert notices and "not a vizctl details cache of version 1" in notices[0]
+
+
+@pytest.mark.parametrize("environ, expected", [
+    ({"VIZCTL_CACHE_DIR": "/c", "XDG_CACHE_HOME": "/x", "HOME": "/h"}, "/c/details-v1.json"),
+    ({"XDG_CACHE_HOME": "/x", "HOME": "/h"}, "/x/vizctl/details-v1.json"),
+    ({"HOME": "/h"}, "/h/.cache/vizctl/details-v1.json"),
+    ({}, None),
+])
+def test_the_cache_lives_where_the_variables_say_in_that_order(environ, expected):
+    assert cache_path(Environment(environ=environ)) == expected

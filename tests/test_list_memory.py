@@ -96,7 +96,8 @@ def test_this_clients_second_read_is_one_round_trip_without_a_file():
 
 
 @pytest.mark.parametrize("content", ["{not json", json.dumps({"version": 1, "lists": []}), json.dumps([1]),
-                                     json.dumps({"version": 1, "lists": {"URL proj-1": {"per_page": 1000, "sort": "job_id", "pages": "3"}}})])
+                                     json.dumps({"version": 1, "lists": {"URL proj-1": {"per_page": 1000, "sort": "job_id", "pages": "3"}}}),
+                                     json.dumps({"version": 1, "lists": {"URL proj-1": {"per_page": 1000, "sort": "job_id", "pages": 0}}})])
 def test_a_damaged_memory_is_ignored_with_a_notice_and_written_anew(tmp_path, content):
     manifest = tmp_path / "m.yaml"
     manifest.write_text("jobs:\n  - {job_name: lm-0, train_url: /b/0/}\n")
