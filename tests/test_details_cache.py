@@ -156,6 +156,7 @@ def test_a_cache_of_another_version_is_ignored_with_a_notice(tmp_path):
     ({"VIZCTL_CACHE_DIR": "/c", "XDG_CACHE_HOME": "/x", "HOME": "/h"}, "/c/details-v1.json"),
     ({"XDG_CACHE_HOME": "/x", "HOME": "/h"}, "/x/vizctl/details-v1.json"),
     ({"HOME": "/h"}, "/h/.cache/vizctl/details-v1.json"),
+    ({"VIZCTL_CACHE_DIR": "", "XDG_CACHE_HOME": "", "HOME": "/h"}, "/h/.cache/vizctl/details-v1.json"),  # empty is unset
     ({}, None),
 ])
 def test_the_cache_lives_where_the_variables_say_in_that_order(environ, expected):

@@ -333,6 +333,48 @@ def spawn_limited(sim, cwd, *argv, file_bytes):
     )
 
 
+class _TakesNothing(io.RawIOBase):
+    """A stream whose every write takes 0 bytes (a file at its size limit): nothing is ever written."""
+
+    def writable(self):
+        return True
+
+    def write(self, data):
+        return 0
+
+
+class _FailsOnce(io.StringIO):
+    """A stream whose first write fails (a pipe closed, then reopened by nobody): it records later writes."""
+
+    failed = False
+
+    def write(self, text):
+        if not self.failed:
+            self.failed = True
+            raise OSError(28, "No space left on device")
+        return super().write(text)
+
+
+def test_a_stream_that_takes_none_of_the_output_is_an_error_not_lost_output():
+    from vizctl.environment import Environment
+    from vizctl.errors import OutputError
+
+    env = Environment(stdout=io.TextIOWrapper(_TakesNothing()), stderr=io.StringIO(), environ={})
+    env.out("Apply complete")  # returns: the loop ends on a write of 0 bytes
+    with pytest.raises(OutputError, match="could not be written in full"):
+        env.check_output()
+
+
+def test_after_a_failed_write_nothing_more_is_written_to_that_stream():
+    from vizctl.environment import Environment
+
+    out = _FailsOnce()
+    env = Environment(stdout=out, stderr=io.StringIO(), environ={})
+    env.out("first")
+    env.out("second")  # never half a result after a lost first part
+    assert out.getvalue() == ""
+
+
 def test_a_plan_out_that_cannot_be_written_leaves_no_file_and_fails(tmp_path, sim):
     m = manifest_of(tmp_path / "m.yaml", *(f"pl-{i}" for i in range(20)))
     result = spawn_limited(sim, tmp_path, "plan", str(m), "--out", "plan.json", file_bytes=2000)

@@ -279,6 +279,43 @@ def test_a_prune_regex_matches_whole_names_only(tmp_path):
         assert sorted(j["job_name"] for j in listed(sim) if j["status"] != 9) == ["team-a-new", "team-a-old"]
 
 
+def test_a_prune_prefix_matches_the_start_of_names_only(tmp_path):
+    with SimServer(SimConfig(**FAST)) as sim:
+        seed(sim, "team-a-old", "x-team-a-old")
+        m = write(tmp_path / "m.yaml", """\
+            prune: {prefix: team-a}
+            jobs:
+              - {job_name: team-a-new, train_url: /bucket/team-a-new/logs/}
+            """)
+        plan = json.loads(run("plan", "-f", str(m), "-o", "json", sim=sim).out)
+        assert {j["job_name"]: j["in_prune_scope"] for j in plan["unmanaged"]} == {"team-a-old": True, "x-team-a-old": False}
+
+
+# The API reference's status table (visualization-jobs.md, "Job statuses"), as vizctl must read it.
+DOCUMENTED_PHASES = {
+    0: "pending", 1: "pending", 2: "pending", 3: "failed", 4: "pending", 5: "failed", 6: "failed", 7: "pending",
+    8: "running", 9: "stopping", 10: "stopped", 11: "failed", 12: "stopped", 13: "stopped", 14: "failed",
+    15: "pending", 16: "failed", 17: "failed", 18: "pending", 19: "pending", 20: "stopped", 21: "failed",
+}
+
+
+def test_every_documented_status_is_read_as_the_reference_says_and_an_unknown_one_as_pending():
+    from vizctl.model import phase_of, status_name
+
+    assert {status: phase_of(status).value for status in range(22)} == DOCUMENTED_PHASES
+    assert phase_of(42).value == "pending" and status_name(42) == "STATUS_42" and status_name(20) == "CHECK_RUNNING_COMPLETED"
+
+
+@pytest.mark.parametrize("status", [15, 19, 42])  # SCALING, CHECK_RUNNING, undocumented: on the way, never "running"
+def test_apply_waits_for_a_job_in_a_status_short_of_running_and_never_calls_it_running(tmp_path, status):
+    with SimServer(SimConfig(**FAST)) as sim:
+        seed(sim, "st-1", status=status)
+        result = run("apply", str(manifest_of(tmp_path / "m.yaml", "st-1")), "-y", "--timeout", "2s", "-o", "json", sim=sim)
+    assert result.code == 3, result.all
+    [job] = summary_of(result)["jobs"]
+    assert job["outcome"] == "timed out" and job["status"] == status
+
+
 def reversing(upstream: str):
     """An ``answer`` for :class:`Recorder` that passes each request on to ``upstream`` and answers each list page
     in reverse order, as a server that ignores ``sortBy`` may."""
