@@ -304,6 +304,7 @@ def test_every_documented_status_is_read_as_the_reference_says_and_an_unknown_on
 
     assert {status: phase_of(status).value for status in range(22)} == DOCUMENTED_PHASES
     assert phase_of(42).value == "pending" and status_name(42) == "STATUS_42" and status_name(20) == "CHECK_RUNNING_COMPLETED"
+    assert status_name(None) == "ABSENT"  # an answer without a status is not UNKNOWN (0), which the API may send
 
 
 @pytest.mark.parametrize("status", [15, 19, 42])  # SCALING, CHECK_RUNNING, undocumented: on the way, never "running"
