@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import socket
 import time
 
@@ -10,9 +11,13 @@ import pytest
 import requests
 
 from cliutil import manifest_of, run
+from httputil import Recorder
 from vizctl.api.client import ModelArtsClient
 from vizctl.api.connection import open_connection
+from vizctl.api.iam import PasswordIdentity, find_project, issue_token, metadata_keys, token_body
+from vizctl.api.transport import RequestsTransport
 from vizctl.environment import Environment
+from vizctl.errors import AuthError, ProtocolError
 from vizctl.sim.config import SimConfig
 from vizctl.sim.server import SimServer
 
@@ -273,3 +278,37 @@ def test_signed_requests_through_a_proxy_are_verified(tmp_path):
     with sim_with(access_key=AK, secret_key=SK) as sim:
         env = {**aksk_env(sim), "VIZCTL_PROJECT_ID": "p", "HTTP_PROXY": sim.url}  # the simulator is its own proxy
         assert run("plan", "-f", str(manifest_of(tmp_path / "m.yaml", "a")), env=env).code == 0
+
+
+# -- IAM and metadata answers of other readings (hand breaks of api/iam.py that passed the suite) ---------------
+
+
+def _json_answer(status, body, **headers):
+    return lambda handler: (status, {"Content-Type": "application/json", **headers}, json.dumps(body).encode())
+
+
+def test_the_project_lookup_picks_the_name_itself_when_iam_ignores_the_name_filter():
+    """An IAM that lists every project (the filter unread) still gives eu-de's id, not a sub-project's."""
+    projects = {"projects": [{"id": "p-sub", "name": "eu-de_sub"}, {"id": "p-main", "name": "eu-de"}]}
+    with Recorder(_json_answer(200, projects)) as iam:
+        assert find_project(RequestsTransport(), iam.url, "eu-de", lambda request: request, 5) == "p-main"
+    assert iam.requests[0][0] == "GET /v3/projects?name=eu-de"
+
+
+def test_a_password_login_answered_without_a_token_header_is_an_error_not_a_token():
+    with Recorder(_json_answer(201, {"token": {"project": {"id": "p1"}}})) as iam:
+        with pytest.raises(ProtocolError, match="without an X-Subject-Token header"):
+            issue_token(RequestsTransport(), iam.url, {"auth": {}}, 5)
+
+
+def test_a_login_with_a_project_id_is_scoped_by_the_id_not_the_name():
+    body = token_body(PasswordIdentity("pw-00001", user_id="uid"), "p-id", "eu-de")
+    assert body["auth"]["scope"] == {"project": {"id": "p-id"}}
+    assert token_body(PasswordIdentity("pw-00001", user_id="uid"), None, "eu-de")["auth"]["scope"] == {"project": {"name": "eu-de"}}
+
+
+def test_a_metadata_service_refusing_the_session_token_is_an_auth_error_not_a_tokenless_read():
+    with Recorder(_json_answer(403, {"error": "forbidden"})) as metadata:
+        with pytest.raises(AuthError, match="refused a session token"):
+            metadata_keys(RequestsTransport(), metadata.url, 5)
+    assert [line for line, _ in metadata.requests] == ["PUT /meta-data/latest/api/token"]
