@@ -1,0 +1,200 @@
+"""Kill-tests for the mutation run over the simulator (tests/MUTATION.md, part 3).
+
+Each pins what a mutant of ``vizctl/sim/`` changed without another test noticing. The
+simulator is driven over real loopback HTTP (requests); pure state functions are tested
+directly. Where a test pins a reading of the API reference (/work/shared/api/), its
+docstring names the file.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import signal
+
+import pytest
+import requests
+
+from test_sim import AUTH, Clock, action, create, detail, jobs_url, listing, make_sim, status_of  # noqa: F401 (fixture)
+from test_sim_part2 import GOOD_RECORD, state_of
+from vizctl.model import Status
+from vizctl.sim import SimConfig, SimServer, SimState
+from vizctl.sim.state import SimStateError, _reason
+
+# -- state.py: the operations on one job beside others ---------------------------------------------
+
+
+def test_stop_restart_and_a_forced_status_work_beside_a_job_still_being_deleted(make_sim):
+    """A job still KILLING after its delete is in the project while the others are stopped or restarted."""
+    clock = Clock()
+    sim = make_sim(clock=clock, startup_seconds=0, delete_seconds=5)
+    for name in ("gone", "stopped", "failed"):
+        assert create(sim, name).status_code == 200
+    assert action(sim, 1, "delete").status_code == 200
+    assert action(sim, 2, "stop").status_code == 200
+    fail = requests.post(f"{sim.url}/__sim__/fail", json={"project_id": "p1", "job_id": 3, "status": 11}, timeout=5)
+    assert fail.status_code == 200
+    clock.advance(1)
+    assert action(sim, 2, "restart").status_code == 200
+    assert [status_of(sim, n) for n in (1, 2, 3)] == [Status.KILLING, Status.RUNNING, 11]
+
+
+def test_a_restarted_job_keeps_its_auto_stop_and_a_failing_name_fails_again(make_sim):
+    """visualization-jobs.md, "Job statuses": a job with an auto-stop schedule leaves RUNNING by itself after
+    ``duration`` hours; a restart runs the same job (same id, same schedule) again."""
+    clock = Clock()
+    sim = make_sim(clock=clock, startup_seconds=1, hour_seconds=10, fail_pattern="bad-*")
+    create(sim, "timed", schedule={"type": "stop", "time_unit": "HOURS", "duration": 1})
+    create(sim, "bad-one")
+    clock.advance(12)
+    assert [status_of(sim, 1), status_of(sim, 2)] == [Status.COMPLETED, 3]
+    assert action(sim, 1, "restart").status_code == 200 and action(sim, 2, "restart").status_code == 200
+    clock.advance(2)
+    assert status_of(sim, 1) == Status.RUNNING and detail(sim, 1).json()["remaining_duration"] == 9000
+    assert status_of(sim, 2) == 3
+    clock.advance(10)
+    assert status_of(sim, 1) == Status.COMPLETED
+
+
+def test_a_stopped_or_deleted_jobs_duration_stops_growing(make_sim):
+    """visualization-jobs.md, "List": ``duration`` (ms) is how long the job ran; it ran until it was stopped."""
+    clock = Clock()
+    sim = make_sim(clock=clock, startup_seconds=0, stop_seconds=1, delete_seconds=100)
+    create(sim, "stopped")
+    create(sim, "deleted")
+    clock.advance(10)
+    action(sim, 1, "stop")
+    action(sim, 2, "delete")
+    clock.advance(20)
+    assert [j["duration"] for j in listing(sim).json()["jobs"]] == [10_000, 10_000]
+
+
+@pytest.mark.parametrize("verb, before, says", [
+    ("delete", "delete", "The job cannot be deleted in status KILLING"),
+    ("stop", "complete", "The job cannot be stopped in status COMPLETED"),
+    ("restart", None, "The job cannot be restarted in status RUNNING"),
+])
+def test_an_operation_the_jobs_status_does_not_allow_is_refused_with_0105(make_sim, verb, before, says):
+    """visualization-jobs.md, "Errors": ModelArts.0105, delete of a KILLING job, stop of a COMPLETED job,
+    restart of a RUNNING job."""
+    clock = Clock()
+    sim = make_sim(clock=clock, startup_seconds=0, hour_seconds=1)
+    create(sim, schedule={"type": "stop", "time_unit": "HOURS", "duration": 1} if before == "complete" else None)
+    clock.advance(2)
+    if before == "delete":
+        action(sim, 1, "delete")
+    refused = action(sim, 1, verb)
+    assert refused.status_code == 400
+    assert refused.json() == {"is_success": False, "error_code": "ModelArts.0105", "error_message": says}
+
+
+def test_an_update_without_a_job_desc_is_refused_as_an_invalid_argument(make_sim):
+    """visualization-jobs.md, "Other calls": an update's body is ``{"job_desc": "..."}``."""
+    sim = make_sim()
+    create(sim)
+    refused = requests.put(f"{jobs_url(sim)}/1", json={"desc": "x"}, headers=AUTH, timeout=5)
+    assert refused.status_code == 400 and refused.json() == {
+        "is_success": False, "error_code": "ModelArts.0101",
+        "error_message": "The request body must be an object with job_desc"}
+
+
+@pytest.mark.parametrize("job_id", ["abc", "\u0661"])
+def test_a_job_id_that_is_not_a_number_is_no_such_job(make_sim, job_id):
+    """visualization-jobs.md: ``job_id`` is a Long; ModelArts.0102 says the resource does not exist (400)."""
+    sim = make_sim(startup_seconds=0)
+    create(sim)
+    answer = detail(sim, job_id)
+    assert answer.status_code == 400 and answer.json()["error_code"] == "ModelArts.0102"
+
+
+@pytest.mark.parametrize("status, answered", [(0, 200), (-1, 400), (True, 400), ("3", 400)])
+def test_a_forced_status_is_any_non_negative_integer(make_sim, status, answered):
+    sim = make_sim(startup_seconds=0)
+    create(sim)
+    fail = requests.post(f"{sim.url}/__sim__/fail", json={"project_id": "p1", "job_id": 1, "status": status}, timeout=5)
+    assert fail.status_code == answered
+    assert status_of(sim, 1) == (0 if answered == 200 else Status.RUNNING)
+
+
+def test_a_forced_status_ends_a_stop_or_a_delete_under_way(make_sim):
+    clock = Clock()
+    sim = make_sim(clock=clock, startup_seconds=0, stop_seconds=5, delete_seconds=5)
+    create(sim, "stopping")
+    create(sim, "deleting")
+    action(sim, 1, "stop")
+    action(sim, 2, "delete")
+    for job_id in (1, 2):
+        requests.post(f"{sim.url}/__sim__/fail", json={"project_id": "p1", "job_id": job_id, "status": 11}, timeout=5)
+    clock.advance(10)
+    assert [j["status"] for j in listing(sim).json()["jobs"]] == [11, 11]
+
+
+@pytest.mark.parametrize("extra", [False, True])
+def test_job_details_carry_undocumented_fields_only_under_that_reading(make_sim, extra):
+    """visualization-jobs.md, "Details": the documented fields; ``extra_list_fields`` serves an answer with more."""
+    sim = make_sim(extra_list_fields=extra)
+    create(sim)
+    got = detail(sim, 1).json()
+    assert ("workspace_id" in got) is extra and ("user_name" in got) is extra
+
+
+# -- state.py: the state file ------------------------------------------------------------------------
+
+TWICE = json.dumps({"version": 1, "next_id": 3, "projects": {
+    "p1": [GOOD_RECORD], "p2": [{**GOOD_RECORD, "job_name": "job-b"}]}}).encode()
+DAMAGED_EXACTLY = {  # file content -> the whole of what the error says is wrong
+    b" ": "it is empty",
+    b"[" * 100_000 + b"]" * 100_000: "it is nested too deeply to be the simulator's",
+    json.dumps({"version": 1, "next_id": 2, "projects": {"p": [7]}}).encode(): "a job of project 'p': it is not an object",
+    TWICE: "job id 1 is there twice",
+    state_of(schedule={"type": "stop", "time_unit": "HOURS", "duration": 30}):
+        "a job of project 'sim-project': schedule is {'type': 'stop', 'time_unit': 'HOURS', 'duration': 30}",
+    state_of(schedule={"type": "stop", "time_unit": "HOURS", "duration": 1, "x": 1}):
+        "a job of project 'sim-project': schedule is {'type': 'stop', 'time_unit': 'HOURS', 'duration': 1, 'x': 1}",
+}
+
+
+@pytest.mark.parametrize("content, says", DAMAGED_EXACTLY.items(), ids=[str(n) for n in range(len(DAMAGED_EXACTLY))])
+def test_a_damaged_state_file_says_exactly_what_is_wrong(tmp_path, content, says):
+    path = tmp_path / "state.json"
+    path.write_bytes(content)
+    with pytest.raises(SimStateError) as caught:
+        SimState(SimConfig(), path)
+    assert str(caught.value) == (f"cannot read simulator state {path}: {says}. Delete it to start the simulator "
+                                 f"afresh (its jobs are forgotten), or put back a good copy")
+
+
+def test_a_state_path_that_is_a_directory_is_unreadable_and_says_so(tmp_path):
+    with pytest.raises(SimStateError, match=f"^cannot read simulator state {tmp_path}: Is a directory \\({tmp_path}\\)"):
+        SimState(SimConfig(), tmp_path)
+
+
+def test_an_error_is_named_by_its_os_text_and_file():
+    assert _reason(FileNotFoundError(2, "No such file or directory", "/x/state.json")) == \
+        "No such file or directory (/x/state.json)"
+    assert _reason(OSError(28, "No space left on device")) == "No space left on device"
+    assert _reason(ValueError("not a number")) == "not a number"
+
+
+@pytest.fixture
+def file_size_limit():
+    """``limit(n)``: files this process writes cannot grow past n bytes (a full disk), until the test ends."""
+    before, handler = resource.getrlimit(resource.RLIMIT_FSIZE), signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    yield lambda n: resource.setrlimit(resource.RLIMIT_FSIZE, (n, before[1]))
+    resource.setrlimit(resource.RLIMIT_FSIZE, before)
+    signal.signal(signal.SIGXFSZ, handler)
+
+
+def test_a_change_that_cannot_be_saved_is_undone_whether_or_not_the_file_was_ever_written(tmp_path, file_size_limit):
+    """A 500 leaves nothing done: the first save failing leaves no job and no id used; a later one, the saved jobs."""
+    path = tmp_path / "state.json"
+    with SimServer(SimConfig(), state_path=path) as sim:
+        file_size_limit(10)
+        refused = create(sim, "first")
+        assert refused.status_code == 500 and "the change was not made" in refused.json()["error_message"]
+        assert listing(sim).json()["jobs"] == [] and not path.exists()
+        file_size_limit(resource.RLIM_INFINITY)
+        assert create(sim, "first").json()["job_id"] == "1"
+        file_size_limit(path.stat().st_size + 100)
+        assert create(sim, "second", job_desc="d" * 256).status_code == 500
+        assert [j["job_name"] for j in listing(sim).json()["jobs"]] == ["first"]
