@@ -104,7 +104,48 @@ def test_a_job_id_that_is_not_a_number_is_no_such_job(make_sim, job_id):
     sim = make_sim(startup_seconds=0)
     create(sim)
     answer = detail(sim, job_id)
-    assert answer.status_code == 400 and answer.json()["error_code"] == "ModelArts.0102"
+    assert answer.status_code == 400 and answer.json() == {
+        "is_success": False, "error_code": "ModelArts.0102", "error_message": f"The visualization job {job_id} does not exist"}
+
+
+@pytest.mark.parametrize("settings, says", [
+    ({"reject_duplicate_names": True}, ("ModelArts.0103", "The job name job-a already exists")),
+    ({"quota": 1}, ("ModelArts.0106", "The number of visualization jobs exceeds the quota 1")),
+])
+def test_a_taken_name_or_a_full_quota_is_refused_with_its_code(make_sim, settings, says):
+    """visualization-jobs.md, "Errors": 0103 duplicate name (where names are unique), 0106 quota exceeded."""
+    sim = make_sim(**settings)
+    assert create(sim).status_code == 200
+    refused = create(sim)
+    assert refused.status_code == 400
+    assert (refused.json()["error_code"], refused.json()["error_message"]) == says
+
+
+def test_every_job_has_its_own_resource_id(make_sim):
+    sim = make_sim()
+    create(sim, "a")
+    create(sim, "b")
+    ids = [j["resource_id"] for j in listing(sim).json()["jobs"]]
+    assert len(set(ids)) == 2 and all(len(i) == 36 for i in ids)
+
+
+def test_a_seeded_status_other_than_running_has_run_for_no_time(make_sim):
+    clock = Clock()
+    sim = make_sim(clock=clock)
+    seeded = requests.post(f"{sim.url}/__sim__/seed?project_id=p1", timeout=5, json={"jobs": [
+        {"job_name": "failed", "train_url": "/b/", "status": 3}, {"job_name": "up", "train_url": "/b/", "status": 8},
+        {"job_name": "unknown", "train_url": "/b/", "status": 0}]})
+    assert seeded.status_code == 200
+    clock.advance(10)
+    assert [(j["status"], j["duration"]) for j in listing(sim).json()["jobs"]] == [(3, 0), (8, 10_000), (0, 0)]
+
+
+@pytest.mark.parametrize("status", [-1, True, "8"])
+def test_a_seeded_status_that_is_not_a_non_negative_integer_is_refused(make_sim, status):
+    sim = make_sim()
+    seeded = requests.post(f"{sim.url}/__sim__/seed?project_id=p1", timeout=5,
+                           json={"jobs": [{"job_name": "x", "train_url": "/b/", "status": status}]})
+    assert seeded.status_code == 400 and listing(sim).json()["jobs"] == []
 
 
 @pytest.mark.parametrize("status, answered", [(0, 200), (-1, 400), (True, 400), ("3", 400)])
@@ -131,11 +172,12 @@ def test_a_forced_status_ends_a_stop_or_a_delete_under_way(make_sim):
 
 @pytest.mark.parametrize("extra", [False, True])
 def test_job_details_carry_undocumented_fields_only_under_that_reading(make_sim, extra):
-    """visualization-jobs.md, "Details": the documented fields; ``extra_list_fields`` serves an answer with more."""
+    """visualization-jobs.md, "Create", "Details": the documented fields; ``extra_list_fields`` serves answers with more."""
     sim = make_sim(extra_list_fields=extra)
-    create(sim)
+    made = create(sim).json()
     got = detail(sim, 1).json()
     assert ("workspace_id" in got) is extra and ("user_name" in got) is extra
+    assert ("workspace_id" in made) is extra and ("ai_project" in made) is extra
 
 
 # -- state.py: the state file ------------------------------------------------------------------------
