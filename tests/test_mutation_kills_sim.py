@@ -88,14 +88,17 @@ def test_an_operation_the_jobs_status_does_not_allow_is_refused_with_0105(make_s
     assert refused.json() == {"is_success": False, "error_code": "ModelArts.0105", "error_message": says}
 
 
-def test_an_update_without_a_job_desc_is_refused_as_an_invalid_argument(make_sim):
-    """visualization-jobs.md, "Other calls": an update's body is ``{"job_desc": "..."}``."""
+@pytest.mark.parametrize("body, code, says", [
+    ({"desc": "x"}, "ModelArts.0101", "The request body must be an object with job_desc"),
+    ({"job_desc": "x" * 257}, "ModelArts.0104", "job_desc must be a string of 0 to 256 characters"),
+])
+def test_an_update_without_a_good_job_desc_is_refused(make_sim, body, code, says):
+    """visualization-jobs.md, "Other calls": an update's body is ``{"job_desc": "..."}``; "Create": job_desc
+    has 0-256 characters; "Errors": 0104 for an illegal description."""
     sim = make_sim()
     create(sim)
-    refused = requests.put(f"{jobs_url(sim)}/1", json={"desc": "x"}, headers=AUTH, timeout=5)
-    assert refused.status_code == 400 and refused.json() == {
-        "is_success": False, "error_code": "ModelArts.0101",
-        "error_message": "The request body must be an object with job_desc"}
+    refused = requests.put(f"{jobs_url(sim)}/1", json=body, headers=AUTH, timeout=5)
+    assert refused.status_code == 400 and refused.json() == {"is_success": False, "error_code": code, "error_message": says}
 
 
 @pytest.mark.parametrize("job_id", ["abc", "\u0661"])
@@ -240,3 +243,4 @@ def test_a_change_that_cannot_be_saved_is_undone_whether_or_not_the_file_was_eve
         file_size_limit(path.stat().st_size + 100)
         assert create(sim, "second", job_desc="d" * 256).status_code == 500
         assert [j["job_name"] for j in listing(sim).json()["jobs"]] == ["first"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["state.json", "state.json.lock"]  # no temporary file left
