@@ -124,6 +124,28 @@ def test_a_taken_name_or_a_full_quota_is_refused_with_its_code(make_sim, setting
     assert (refused.json()["error_code"], refused.json()["error_message"]) == says
 
 
+SCHEDULE_RULE = 'schedule must be {"type": "stop", "time_unit": "HOURS", "duration": 0..24}'
+REFUSED_CREATES = [  # body -> the error message of its 400 ModelArts.0101
+    ([], "The request body must be a JSON object"),
+    ({"job_name": "a" * 21, "train_url": "/b/"}, "job_name must be 1 to 20 characters: letters, digits, underscores or hyphens"),
+    ({"job_name": "a"}, "train_url is required and must be a non-empty string"),
+    ({"job_name": "a", "train_url": "/b/", "schedule": []}, "schedule must be an object or a list of exactly one object"),
+    ({"job_name": "a", "train_url": "/b/", "schedule": "stop"}, "schedule must be an object"),
+    ({"job_name": "a", "train_url": "/b/", "schedule": {"type": "stop", "time_unit": "HOURS", "duration": 25}}, SCHEDULE_RULE),
+]
+
+
+@pytest.mark.parametrize("body, says", REFUSED_CREATES, ids=[str(n) for n in range(len(REFUSED_CREATES))])
+def test_a_create_the_documents_refuse_is_answered_0101_with_what_is_wrong(make_sim, body, says):
+    """visualization-jobs.md, "Create": job_name 1-20 letters, digits, ``_``, ``-``; train_url required; schedule
+    an object (or the sample's one-element list) with duration 0..24 hours."""
+    sim = make_sim()
+    refused = requests.post(jobs_url(sim), json=body, headers=AUTH, timeout=5)
+    assert refused.status_code == 400
+    assert refused.json() == {"is_success": False, "error_code": "ModelArts.0101", "error_message": says}
+    assert listing(sim).json()["jobs"] == []
+
+
 def test_every_job_has_its_own_resource_id(make_sim):
     sim = make_sim()
     create(sim, "a")
