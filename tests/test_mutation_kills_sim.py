@@ -129,6 +129,8 @@ REFUSED_CREATES = [  # body -> the error message of its 400 ModelArts.0101
     ([], "The request body must be a JSON object"),
     ({"job_name": "a" * 21, "train_url": "/b/"}, "job_name must be 1 to 20 characters: letters, digits, underscores or hyphens"),
     ({"job_name": "a"}, "train_url is required and must be a non-empty string"),
+    ({"job_name": "a", "train_url": "/b/", "job_type": "jupyter"}, "job_type must be tensorboard or mindinsight"),
+    ({"job_name": "a", "train_url": "/b/", "flavor": {"code": ""}}, "flavor must be an object with a string code"),
     ({"job_name": "a", "train_url": "/b/", "schedule": []}, "schedule must be an object or a list of exactly one object"),
     ({"job_name": "a", "train_url": "/b/", "schedule": "stop"}, "schedule must be an object"),
     ({"job_name": "a", "train_url": "/b/", "schedule": {"type": "stop", "time_unit": "HOURS", "duration": 25}}, SCHEDULE_RULE),
@@ -144,6 +146,33 @@ def test_a_create_the_documents_refuse_is_answered_0101_with_what_is_wrong(make_
     assert refused.status_code == 400
     assert refused.json() == {"is_success": False, "error_code": "ModelArts.0101", "error_message": says}
     assert listing(sim).json()["jobs"] == []
+
+
+@pytest.mark.parametrize("params, jobs", [({"status": "0"}, ["unknown"]), ({"per_page": "1"}, ["unknown"]),
+                                          ({"per_page": "1000", "page": "1"}, ["unknown", "up"])])
+def test_the_lists_lowest_documented_values_are_served(make_sim, params, jobs):
+    """visualization-jobs.md, "List": per_page 1-1000, page from 1, the status filter takes any status
+    (0 is UNKNOWN, "Job statuses")."""
+    sim = make_sim()
+    sim.state.seed_jobs("p1", [{"job_name": "unknown", "train_url": "/b/", "status": 0},
+                               {"job_name": "up", "train_url": "/b/", "running": True}])
+    answer = listing(sim, **params)
+    assert answer.status_code == 200 and [j["job_name"] for j in answer.json()["jobs"]] == jobs
+
+
+@pytest.mark.parametrize("params, says", [
+    ({"sortBy": "flavor"}, "sortBy must be one of job_id, job_name, job_desc, create_time, status, duration, log_dir"),
+    ({"order": "up"}, "order must be asc or desc"),
+    ({"per_page": "0"}, "per_page must be [1,1000], not 0"),
+    ({"per_page": "1001"}, "per_page must be [1,1000], not 1001"),
+    ({"page": "0"}, "page must be at least 1, not 0"),
+    ({"status": "x"}, "status must be an integer, not 'x'"),
+])
+def test_a_list_query_out_of_its_documented_range_is_refused_saying_so(make_sim, params, says):
+    """visualization-jobs.md, "List": sortBy's keys, order asc/desc, per_page 1-1000, page from 1."""
+    refused = listing(make_sim(), **params)
+    assert refused.status_code == 400
+    assert refused.json() == {"is_success": False, "error_code": "ModelArts.0101", "error_message": says}
 
 
 def test_every_job_has_its_own_resource_id(make_sim):
