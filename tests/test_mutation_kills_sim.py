@@ -161,6 +161,7 @@ def test_the_lists_lowest_documented_values_are_served(make_sim, params, jobs):
 
 
 @pytest.mark.parametrize("params, says", [
+    ({"per_page": "101"}, "per_page must be [1,100], not 101"),
     ({"sortBy": "flavor"}, "sortBy must be one of job_id, job_name, job_desc, create_time, status, duration, log_dir"),
     ({"order": "up"}, "order must be asc or desc"),
     ({"per_page": "0"}, "per_page must be [1,1000], not 0"),
@@ -169,10 +170,27 @@ def test_the_lists_lowest_documented_values_are_served(make_sim, params, jobs):
     ({"status": "x"}, "status must be an integer, not 'x'"),
 ])
 def test_a_list_query_out_of_its_documented_range_is_refused_saying_so(make_sim, params, says):
-    """visualization-jobs.md, "List": sortBy's keys, order asc/desc, per_page 1-1000, page from 1."""
-    refused = listing(make_sim(), **params)
+    """visualization-jobs.md, "List": sortBy's keys, order asc/desc, per_page 1-1000 (1-100 on the SDK page, the
+    reading ``refuse_over_max_per_page`` serves), page from 1."""
+    sim = make_sim(max_per_page=100, refuse_over_max_per_page=True) if params == {"per_page": "101"} else make_sim()
+    refused = listing(sim, **params)
     assert refused.status_code == 400
     assert refused.json() == {"is_success": False, "error_code": "ModelArts.0101", "error_message": says}
+
+
+@pytest.mark.parametrize("per_page, page, ids", [("2", "1", [1, 2]), ("2", "2", [4, 5]), ("1", "2", [3])])
+def test_a_shifted_list_page_beyond_the_first_misses_a_job_as_if_an_earlier_one_was_deleted(per_page, page, ids):
+    state = SimState(SimConfig(startup_seconds=0, seed=1))
+    state.seed_jobs("p1", [{"job_name": f"j{n}", "train_url": "/b/"} for n in range(5)])
+    answer = state.list_jobs("p1", {"per_page": per_page, "page": page}, lie="list_shift")
+    assert [j["job_id"] for j in answer["jobs"]] == ids and answer["job_total_count"] == (5 if page == "1" else 4)
+
+
+def test_a_short_total_ends_the_list_at_this_page():
+    state = SimState(SimConfig(startup_seconds=0))
+    state.seed_jobs("p1", [{"job_name": f"j{n}", "train_url": "/b/"} for n in range(5)])
+    answer = state.list_jobs("p1", {"per_page": "2"}, lie="short_total")
+    assert answer["job_total_count"] == 2 and len(answer["jobs"]) == 2
 
 
 def test_every_job_has_its_own_resource_id(make_sim):
