@@ -283,6 +283,31 @@ def test_a_state_path_that_is_a_directory_is_unreadable_and_says_so(tmp_path):
         SimState(SimConfig(), tmp_path)
 
 
+def test_a_state_path_that_cannot_be_looked_at_is_unreadable_and_says_why(tmp_path):
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    with pytest.raises(SimStateError, match=f"^cannot read simulator state {loop}: Too many levels of symbolic links \\({loop}\\)"):
+        SimState(SimConfig(), loop)
+
+
+def test_the_seed_makes_startup_jitter_repeatable():
+    """Two simulators with one seed start their jobs after the same jittered times (``seed``: faults and jitter)."""
+
+    def statuses() -> list[int]:
+        clock = Clock()
+        state = SimState(SimConfig(seed=7, startup_seconds=10, startup_jitter=0.9), clock=clock)
+        for n in range(20):
+            state.create_job("p1", {"job_name": f"j{n}", "train_url": "/b/"})
+        seen = []
+        for _ in range(8):
+            clock.advance(2)
+            seen += [j["status"] for j in state.list_jobs("p1", {"per_page": "100"})["jobs"]]
+        return seen
+
+    first = statuses()
+    assert first == statuses() and len(set(first)) == 3
+
+
 def test_an_error_is_named_by_its_os_text_and_file():
     assert _reason(FileNotFoundError(2, "No such file or directory", "/x/state.json")) == \
         "No such file or directory (/x/state.json)"
