@@ -9,8 +9,10 @@ docstring names the file.
 from __future__ import annotations
 
 import json
+import os
 import resource
 import signal
+from typing import Any, Callable
 
 import pytest
 import requests
@@ -19,7 +21,7 @@ from test_sim import AUTH, Clock, action, create, detail, jobs_url, listing, mak
 from test_sim_part2 import GOOD_RECORD, state_of
 from vizctl.model import Status
 from vizctl.sim import SimConfig, SimServer, SimState
-from vizctl.sim.state import SimStateError, _reason
+from vizctl.sim.state import SimApiError, SimStateError, _reason
 
 # -- state.py: the operations on one job beside others ---------------------------------------------
 
@@ -315,26 +317,49 @@ def test_an_error_is_named_by_its_os_text_and_file():
     assert _reason(ValueError("not a number")) == "not a number"
 
 
-@pytest.fixture
-def file_size_limit():
-    """``limit(n)``: files this process writes cannot grow past n bytes (a full disk), until the test ends."""
-    before, handler = resource.getrlimit(resource.RLIMIT_FSIZE), signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    yield lambda n: resource.setrlimit(resource.RLIMIT_FSIZE, (n, before[1]))
-    resource.setrlimit(resource.RLIMIT_FSIZE, before)
-    signal.signal(signal.SIGXFSZ, handler)
+def in_a_child_with_small_files(scenario: Callable[[Callable[[int], None]], Any]) -> Any:
+    """``scenario(limit)`` run in a forked child, where ``limit(n)`` keeps files from growing past n bytes (a full
+    disk, RLIMIT_FSIZE: it binds root too); its JSON result. A fork, not a subprocess: mutants reach it, and no
+    other thread of this process (a test runner's output) meets the limit."""
+    reading, writing = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never back into the test runner
+        try:
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+            hard = resource.getrlimit(resource.RLIMIT_FSIZE)[1]
+            result = scenario(lambda n: resource.setrlimit(resource.RLIMIT_FSIZE, (n, hard)))
+            os.write(writing, json.dumps(result).encode())
+        finally:
+            os._exit(0)
+    os.close(writing)
+    with os.fdopen(reading, "rb") as pipe:
+        answer = pipe.read()
+    os.waitpid(pid, 0)
+    return json.loads(answer)
 
 
-def test_a_change_that_cannot_be_saved_is_undone_whether_or_not_the_file_was_ever_written(tmp_path, file_size_limit):
+def test_a_change_that_cannot_be_saved_is_undone_whether_or_not_the_file_was_ever_written(tmp_path):
     """A 500 leaves nothing done: the first save failing leaves no job and no id used; a later one, the saved jobs."""
     path = tmp_path / "state.json"
-    with SimServer(SimConfig(), state_path=path) as sim:
-        file_size_limit(10)
-        refused = create(sim, "first")
-        assert refused.status_code == 500 and "the change was not made" in refused.json()["error_message"]
-        assert listing(sim).json()["jobs"] == [] and not path.exists()
-        file_size_limit(resource.RLIM_INFINITY)
-        assert create(sim, "first").json()["job_id"] == "1"
-        file_size_limit(path.stat().st_size + 100)
-        assert create(sim, "second", job_desc="d" * 256).status_code == 500
-        assert [j["job_name"] for j in listing(sim).json()["jobs"]] == ["first"]
+
+    def scenario(limit):
+        state, seen = SimState(SimConfig(), path), []
+
+        def attempt(name, desc=""):
+            try:
+                seen.append(state.create_job("p1", {"job_name": name, "train_url": "/b/", "job_desc": desc})["job_id"])
+            except SimApiError as refused:
+                seen.append([refused.http_status, "the change was not made" in refused.message])
+            seen.append([j["job_name"] for j in state.list_jobs("p1", {})["jobs"]])
+
+        limit(10)
+        attempt("first")
+        seen.append(path.exists())
+        limit(resource.RLIM_INFINITY)
+        attempt("first")
+        limit(path.stat().st_size + 100)
+        attempt("second", "d" * 256)
+        return seen
+
+    assert in_a_child_with_small_files(scenario) == [[500, True], [], False, "1", ["first"], [500, True], ["first"]]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["state.json", "state.json.lock"]  # no temporary file left
