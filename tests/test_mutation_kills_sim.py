@@ -8,6 +8,7 @@ docstring names the file.
 
 from __future__ import annotations
 
+import email.utils
 import json
 import os
 import resource
@@ -18,7 +19,7 @@ import pytest
 import requests
 
 from test_sim import AUTH, Clock, action, create, detail, jobs_url, listing, make_sim, status_of  # noqa: F401 (fixture)
-from test_sim_part2 import GOOD_RECORD, state_of
+from test_sim_part2 import AK, GOOD_RECORD, SK, jobs_path, raw_post, sdk_signed, state_of
 from vizctl.model import Status
 from vizctl.sim import SimConfig, SimServer, SimState
 from vizctl.sim.state import SimApiError, SimStateError, _reason
@@ -363,3 +364,55 @@ def test_a_change_that_cannot_be_saved_is_undone_whether_or_not_the_file_was_eve
 
     assert in_a_child_with_small_files(scenario) == [[500, True], [], False, "1", ["first"], [500, True], ["first"]]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["state.json", "state.json.lock"]  # no temporary file left
+
+
+# -- server.py: request bodies, identity routes, throttling -------------------------------------------
+
+
+def chunked(*parts: bytes, extension: bytes = b"") -> bytes:
+    return b"".join(b"%x%s\r\n%s\r\n" % (len(p), extension, p) for p in parts) + b"0\r\n\r\n"
+
+
+def test_a_chunked_body_of_one_byte_and_long_chunks_with_extensions_is_read_whole(make_sim):
+    sim = make_sim()
+    body = json.dumps({"job_name": "job-a", "train_url": "/bucket/a-long-path-for-a-long-chunk/"}).encode()
+    answer = raw_post(sim, jobs_path(), chunked(body[:1], body[1:40], body[40:], extension=b";name=value"),
+                      **{"Transfer-Encoding": "chunked"})
+    assert answer.status_code == 200 and answer.json()["job_name"] == "job-a"
+    assert listing(sim).json()["jobs"][0]["train_url"] == "/bucket/a-long-path-for-a-long-chunk/"
+
+
+@pytest.mark.parametrize("raw, status, says", [(b"-1\r\n{}\r\n0\r\n\r\n", 400, "Bad chunked body"),
+                                               (b"c80000\r\n", 413, "Request entity too large")])
+def test_a_chunk_of_negative_or_over_12_mb_size_is_refused_unread(make_sim, raw, status, says):
+    """visualization-jobs.md, "Errors": bodies over 12 MB are refused (413)."""
+    sim = make_sim()
+    answer = raw_post(sim, jobs_path(), raw, **{"Transfer-Encoding": "chunked"})
+    assert (answer.status_code, answer.json()) == (status, {"error_code": "APIG.0201", "error_msg": says})
+    assert answer.headers["Connection"] == "close" and listing(sim).json()["jobs"] == []
+
+
+def test_the_metadata_session_token_is_served_as_text_and_an_unknown_identity_path_is_404(make_sim):
+    """credentials.md, "ECS metadata": ``PUT /meta-data/latest/api/token`` first, then the security key."""
+    sim = make_sim()
+    session = requests.put(f"{sim.url}/meta-data/latest/api/token", headers={"X-Metadata-Token-Ttl-Seconds": "21600"},
+                           timeout=5)
+    assert session.status_code == 200 and session.text.startswith("sim-metadata-")
+    unknown = requests.get(f"{sim.url}/v3/domains", headers=AUTH, timeout=5)
+    assert unknown.status_code == 404 and unknown.json() == {
+        "error_code": "APIG.0101", "error_msg": "The API does not exist or has not been published in the environment"}
+
+
+def test_an_aksk_signed_project_lookup_is_answered(make_sim):
+    """visualization-jobs.md, "Base URL and auth": AK/SK signing serves every call, IAM's project list too."""
+    sim = make_sim(access_key=AK, secret_key=SK, strict_auth=True, projects={"": ["p-any"]})
+    answer = requests.get(f"{sim.url}/v3/projects", headers=sdk_signed(sim, "GET", "/v3/projects", {}), timeout=5)
+    assert answer.status_code == 200 and [p["id"] for p in answer.json()["projects"]] == ["p-any"]
+
+
+def test_a_retry_after_date_is_an_http_date_in_gmt(make_sim):
+    """visualization-jobs.md, "Errors": HTTP 429 may carry ``Retry-After`` (an HTTP date is one of its forms)."""
+    sim = make_sim(rate_429=1.0, retry_after=3, retry_after_format="http-date")
+    answer = listing(sim)
+    assert answer.status_code == 429 and answer.headers["Retry-After"].endswith(" GMT")
+    assert email.utils.parsedate_to_datetime(answer.headers["Retry-After"]).tzname() == "UTC"
