@@ -416,3 +416,12 @@ def test_a_retry_after_date_is_an_http_date_in_gmt(make_sim):
     answer = listing(sim)
     assert answer.status_code == 429 and answer.headers["Retry-After"].endswith(" GMT")
     assert email.utils.parsedate_to_datetime(answer.headers["Retry-After"]).tzname() == "UTC"
+
+
+def test_a_list_lie_drawn_over_http_is_served_and_counted(make_sim):
+    sim = make_sim(startup_seconds=0, rate_short_total=1.0)
+    for name in ("a", "b", "c"):
+        create(sim, name)
+    answer = listing(sim, per_page="2").json()
+    assert answer["job_total_count"] == 2 and len(answer["jobs"]) == 2
+    assert sim.stats_snapshot()["faults.short_total"] == 1
