@@ -418,10 +418,35 @@ def test_a_retry_after_date_is_an_http_date_in_gmt(make_sim):
     assert email.utils.parsedate_to_datetime(answer.headers["Retry-After"]).tzname() == "UTC"
 
 
-def test_a_list_lie_drawn_over_http_is_served_and_counted(make_sim):
-    sim = make_sim(startup_seconds=0, rate_short_total=1.0)
+@pytest.mark.parametrize("lie", ["short_total", "no_jobs_key"])
+def test_a_list_lie_drawn_over_http_is_served_and_counted(make_sim, lie):
+    sim = make_sim(startup_seconds=0, **{f"rate_{lie}": 1.0})
     for name in ("a", "b", "c"):
         create(sim, name)
     answer = listing(sim, per_page="2").json()
-    assert answer["job_total_count"] == 2 and len(answer["jobs"]) == 2
-    assert sim.stats_snapshot()["faults.short_total"] == 1
+    if lie == "short_total":
+        assert answer["job_total_count"] == 2 and len(answer["jobs"]) == 2
+    else:
+        assert "jobs" not in answer and answer["job_total_count"] == 3
+    assert sim.stats_snapshot()[f"faults.{lie}"] == 1
+
+
+def test_an_update_is_answered_200_is_success(make_sim):
+    """visualization-jobs.md, "Other calls": update, delete, stop and restart answer ``{"is_success": true}``."""
+    sim = make_sim()
+    create(sim)
+    answer = requests.put(f"{jobs_url(sim)}/1", json={"job_desc": "new"}, headers=AUTH, timeout=5)
+    assert (answer.status_code, answer.json()) == (200, {"is_success": True})
+
+
+def test_a_simulator_bug_inside_an_operation_is_the_services_internal_error(make_sim, monkeypatch):
+    """visualization-jobs.md, "Errors": ModelArts.0010 internal error (500)."""
+
+    def broken(self, project_id, job_id):
+        raise RuntimeError("a bug")
+
+    sim = make_sim()
+    monkeypatch.setattr(SimState, "get_job", broken)
+    answer = detail(sim, 1)
+    assert (answer.status_code, answer.json()) == (500, {"is_success": False, "error_code": "ModelArts.0010",
+                                                         "error_message": "Internal error: a bug"})
