@@ -450,3 +450,14 @@ def test_a_simulator_bug_inside_an_operation_is_the_services_internal_error(make
     answer = detail(sim, 1)
     assert (answer.status_code, answer.json()) == (500, {"is_success": False, "error_code": "ModelArts.0010",
                                                          "error_message": "Internal error: a bug"})
+
+
+def test_a_burst_over_max_rps_is_throttled_as_the_gateway_says_and_counted(make_sim):
+    """visualization-jobs.md, "Errors": APIG.0308 "The throttling threshold has been reached: policy user over
+    ratelimit, limit:N, time:1 second" with HTTP 429."""
+    sim = make_sim(max_rps=1)
+    answers = [listing(sim) for _ in range(5)]  # within a second, unless the machine stalls for seconds
+    throttled = [a for a in answers if a.status_code == 429]
+    assert throttled and sim.stats_snapshot()["faults.max_rps"] == len(throttled)
+    assert throttled[0].json()["error_msg"] == ("The throttling threshold has been reached: policy user over ratelimit, "
+                                                "limit:1, time:1 second")
