@@ -461,3 +461,13 @@ def test_a_burst_over_max_rps_is_throttled_as_the_gateway_says_and_counted(make_
     assert throttled and sim.stats_snapshot()["faults.max_rps"] == len(throttled)
     assert throttled[0].json()["error_msg"] == ("The throttling threshold has been reached: policy user over ratelimit, "
                                                 "limit:1, time:1 second")
+
+
+@pytest.mark.parametrize("fault, status, content_type", [("html_200", 200, "text/html"),
+                                                         ("false_200", 200, "application/json;charset=UTF-8"),
+                                                         ("html_502", 502, "text/html")])
+def test_each_broken_answer_is_served_as_its_kind_and_counted_with_nothing_done(make_sim, fault, status, content_type):
+    sim = make_sim(**{f"rate_{fault}": 1.0})
+    answer = create(sim)
+    assert (answer.status_code, answer.headers["Content-Type"]) == (status, content_type)
+    assert sim.stats_snapshot()[f"faults.{fault}"] == 1 and sim.state.list_jobs("p1", {})["jobs"] == []
