@@ -418,14 +418,16 @@ def test_a_retry_after_date_is_an_http_date_in_gmt(make_sim):
     assert email.utils.parsedate_to_datetime(answer.headers["Retry-After"]).tzname() == "UTC"
 
 
-@pytest.mark.parametrize("lie", ["short_total", "no_jobs_key"])
+@pytest.mark.parametrize("lie", ["short_total", "no_jobs_key", "list_shift"])
 def test_a_list_lie_drawn_over_http_is_served_and_counted(make_sim, lie):
     sim = make_sim(startup_seconds=0, **{f"rate_{lie}": 1.0})
     for name in ("a", "b", "c"):
         create(sim, name)
-    answer = listing(sim, per_page="2").json()
+    answer = listing(sim, per_page="2", page="2" if lie == "list_shift" else "1").json()
     if lie == "short_total":
         assert answer["job_total_count"] == 2 and len(answer["jobs"]) == 2
+    elif lie == "list_shift":
+        assert answer["job_total_count"] == 2 and answer["jobs"] == []
     else:
         assert "jobs" not in answer and answer["job_total_count"] == 3
     assert sim.stats_snapshot()[f"faults.{lie}"] == 1
@@ -471,3 +473,16 @@ def test_each_broken_answer_is_served_as_its_kind_and_counted_with_nothing_done(
     answer = create(sim)
     assert (answer.status_code, answer.headers["Content-Type"]) == (status, content_type)
     assert sim.stats_snapshot()[f"faults.{fault}"] == 1 and sim.state.list_jobs("p1", {})["jobs"] == []
+
+
+def test_each_damage_to_a_done_answer_is_served_and_the_operation_done(make_sim):
+    sim = make_sim(rate_truncated=1.0)
+    cut = create(sim, "cut")
+    with pytest.raises(ValueError):
+        cut.json()
+    sim.config.update({"rate_truncated": 0.0, "rate_retyped": 1.0})
+    assert create(sim, "retyped").json()["job_id"] == 2  # the sample's string, retyped to a number
+    sim.config.update({"rate_retyped": 0.0, "rate_null_fields": 1.0})
+    assert [j["job_desc"] for j in listing(sim).json()["jobs"]] == [None, None]
+    assert {k: sim.stats_snapshot()[f"faults.{k}"] for k in ("truncated", "retyped", "null_fields")} == \
+        {"truncated": 1, "retyped": 1, "null_fields": 1}
