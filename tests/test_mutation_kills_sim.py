@@ -480,6 +480,8 @@ def test_each_damage_to_a_done_answer_is_served_and_the_operation_done(make_sim)
     cut = create(sim, "cut")
     with pytest.raises(ValueError):
         cut.json()
+    assert (cut.status_code, cut.headers["Content-Type"]) == (200, "application/json;charset=UTF-8")
+    assert cut.text.startswith('{"is_success": true, "job_id": "1"')
     sim.config.update({"rate_truncated": 0.0, "rate_retyped": 1.0})
     assert create(sim, "retyped").json()["job_id"] == 2  # the sample's string, retyped to a number
     sim.config.update({"rate_retyped": 0.0, "rate_null_fields": 1.0})
