@@ -21,7 +21,7 @@ import requests
 from test_sim import AUTH, Clock, action, create, detail, jobs_url, listing, make_sim, status_of  # noqa: F401 (fixture)
 from test_sim_part2 import AK, GOOD_RECORD, SK, jobs_path, raw_post, sdk_signed, state_of
 from vizctl.model import Status
-from vizctl.sim import SimConfig, SimServer, SimState
+from vizctl.sim import SimConfig, SimState
 from vizctl.sim.state import SimApiError, SimStateError, _reason
 
 # -- state.py: the operations on one job beside others ---------------------------------------------
