@@ -1,0 +1,91 @@
+"""Kill-tests for mutants of the apply loop (applying/machine.py, progress.py) that the suite let through:
+tests/MUTATION.md part 3. Real Applier and real client against the simulator over loopback."""
+
+from __future__ import annotations
+
+import io
+import json
+
+from test_mutation_kills import FaultyFirst, Stop, apply_with, live_names
+from test_planner import manifest, spec
+
+from vizctl.api.auth import TokenAuth
+from vizctl.api.client import ModelArtsClient
+from vizctl.applying.progress import JsonReporter
+from vizctl.environment import Environment
+from vizctl.planning.manager import make_plan
+from vizctl.planning.planner import PlanOptions
+from vizctl.sim.config import SimConfig
+from vizctl.sim.server import SimServer
+
+from cliutil import TOKEN
+
+
+def client_of(sim) -> ModelArtsClient:
+    return ModelArtsClient(sim.url, "proj-1", TokenAuth(TOKEN))
+
+
+def seeded(sim, *names, running=True):
+    sim.state.seed_jobs("proj-1", [{"job_name": n, "train_url": "/b/logs/", "running": running} for n in names])
+
+
+# -- _send: every change gets its result --------------------------------------------------
+
+
+def test_a_replace_cut_short_by_ctrl_c_leaves_the_changes_after_it_not_started_not_unreported():
+    """One change ending GaveUp must not end the loop over the others (_send: continue, not break)."""
+    with SimServer(SimConfig(delete_seconds=30)) as sim:
+        seeded(sim, "a-rep")
+        client = client_of(sim)
+        plan, _ = make_plan(client, manifest(spec("a-rep"), spec("b-new")), PlanOptions(replace=frozenset({"a-rep"})))
+        assert [(c.job_name, c.action.value) for c in plan.changes] == [("a-rep", "replace"), ("b-new", "create")]
+        results = apply_with(client, plan, Stop(set_at_wait=1), parallelism=1)
+        assert [(r.job_name, r.outcome.value) for r in results] == [("a-rep", "not yet deleted"), ("b-new", "not started")]
+        assert live_names(sim) == ["a-rep"] and sim.stats.get("POST create", 0) == 0
+
+
+def update_plan(sim, client, name="u-1"):
+    """A running job whose declared description differs: an in-place update."""
+    seeded(sim, name)
+    plan, _ = make_plan(client, manifest(spec(name, job_desc="new")), PlanOptions())
+    [change] = plan.changes
+    assert change.action.value == "update" and change.status == 8
+    return plan, change.job_id
+
+
+def summary_of(results):
+    out = io.StringIO()
+    JsonReporter(Environment(stdout=out)).summary(results, 0.0)
+    return json.loads(out.getvalue())
+
+
+def test_an_update_refused_for_good_keeps_the_jobs_id_and_status_so_it_still_counts_as_running():
+    with SimServer(SimConfig()) as sim:
+        client = FaultyFirst(sim, "update_job", "rate_5xx", calls=99)
+        plan, job_id = update_plan(sim, client)
+        [result] = apply_with(client, plan, mutation_attempts=2)
+        assert (result.outcome.value, result.job_id, result.status) == ("failed", job_id, 8)
+        assert result.detail.startswith("update u-1 failed after 2 attempts: API error 500") and "yet the list" not in result.detail
+        assert summary_of([result])["running"] == 1 and sim.stats["PUT update"] == 2
+
+
+def test_an_update_whose_answer_the_timeout_cut_off_is_status_unknown_with_the_jobs_id_and_status():
+    with SimServer(SimConfig()) as sim:
+        client = client_of(sim)
+        plan, job_id = update_plan(sim, client)
+        sim.config.latency = 3.0
+        client.start_deadline(1.0)
+        [result] = apply_with(client, plan)
+        assert (result.outcome.value, result.job_id, result.status) == ("status unknown", job_id, 8)
+        assert "may have been carried out" in result.detail and "yet the list" not in result.detail and summary_of([result])["running"] == 1
+
+
+def test_an_update_interrupted_before_it_was_sent_keeps_the_jobs_id_and_status():
+    with SimServer(SimConfig()) as sim:
+        client = client_of(sim)
+        plan, job_id = update_plan(sim, client)
+        stop = Stop()
+        stop.set()
+        [result] = apply_with(client, plan, stop)
+        assert (result.outcome.value, result.job_id, result.status, result.detail) == ("not started", job_id, 8, "interrupted before it was sent")
+        assert summary_of([result])["running"] == 1 and sim.stats.get("PUT update", 0) == 0
