@@ -89,3 +89,66 @@ def test_an_update_interrupted_before_it_was_sent_keeps_the_jobs_id_and_status()
         [result] = apply_with(client, plan, stop)
         assert (result.outcome.value, result.job_id, result.status, result.detail) == ("not started", job_id, 8, "interrupted before it was sent")
         assert summary_of([result])["running"] == 1 and sim.stats.get("PUT update", 0) == 0
+
+
+# -- _cut_short: a mutation the deadline cuts short -----------------------------------------
+
+
+class SecondCreateAtDeadline(FaultyFirst):
+    """The first create is answered 500 (nothing done); the deadline comes before the second, or while it is in flight."""
+
+    def __init__(self, sim, in_flight: bool):
+        super().__init__(sim, "create_job", "rate_5xx")
+        self.in_flight = in_flight
+
+    def _faulty(self, *args):
+        if self.left <= 0:
+            if self.in_flight:
+                self.sim.config.latency = 3.0
+            self.start_deadline(1.0 if self.in_flight else 0.0)
+        return super()._faulty(*args)
+
+
+def create_plan(client, *names):
+    plan, _ = make_plan(client, manifest(*(spec(n) for n in names)), PlanOptions())
+    return plan
+
+
+def test_a_create_the_deadline_stops_before_it_is_sent_is_failed_not_status_unknown():
+    with SimServer(SimConfig()) as sim:
+        client = client_of(sim)
+        plan = create_plan(client, "c-1")
+        client.start_deadline(0.0)
+        [result] = apply_with(client, plan)
+        assert (result.outcome.value, result.job_id) == ("failed", None) and sim.stats.get("POST create", 0) == 0
+        assert "ran out before creating a job" in result.detail and "was not sent" in result.detail
+
+
+def test_a_create_failed_once_then_stopped_by_the_deadline_before_the_next_try_is_failed_with_both_reasons():
+    with SimServer(SimConfig()) as sim:
+        client = SecondCreateAtDeadline(sim, in_flight=False)
+        [result] = apply_with(client, create_plan(client, "c-1"))
+        assert result.outcome.value == "failed" and sim.stats["POST create"] == 1 and live_names(sim) == []
+        assert result.detail.startswith("create c-1 failed: API error 500 ModelArts.0010")
+        assert "; then --timeout (0 s) ran out before creating a job" in result.detail
+
+
+def test_a_create_failed_once_then_cut_off_in_flight_by_the_deadline_is_status_unknown_with_both_reasons():
+    with SimServer(SimConfig()) as sim:
+        client = SecondCreateAtDeadline(sim, in_flight=True)
+        [result] = apply_with(client, create_plan(client, "c-1"))
+        assert result.outcome.value == "status unknown" and sim.stats["POST create"] == 2
+        assert result.detail.startswith("create c-1 may have been carried out: API error 500 ModelArts.0010")
+        assert "; then --timeout (1 s) ran out while creating a job" in result.detail
+
+
+def test_a_create_cut_off_in_flight_by_the_deadline_is_status_unknown_saying_so():
+    with SimServer(SimConfig()) as sim:
+        client = client_of(sim)
+        plan = create_plan(client, "c-1")
+        sim.config.latency = 3.0
+        client.start_deadline(1.0)
+        [result] = apply_with(client, plan)
+        assert result.outcome.value == "status unknown" and sim.stats["POST create"] == 1
+        assert result.detail.startswith("create c-1: --timeout (1 s) ran out while creating a job")
+        assert "it may have been carried out" in result.detail
