@@ -6,17 +6,20 @@ from __future__ import annotations
 import io
 import json
 
+import pytest
 from test_mutation_kills import FaultyFirst, Stop, apply_with, live_names
 from test_planner import manifest, spec
 
 from vizctl.api.auth import TokenAuth
 from vizctl.api.client import ModelArtsClient
+from vizctl.applying.machine import Applier, ApplySettings
 from vizctl.applying.progress import JsonReporter
 from vizctl.environment import Environment
 from vizctl.planning.manager import make_plan
 from vizctl.planning.planner import PlanOptions
 from vizctl.sim.config import SimConfig
 from vizctl.sim.server import SimServer
+from vizctl.sim.state import SimState
 
 from cliutil import TOKEN
 
@@ -152,3 +155,66 @@ def test_a_create_cut_off_in_flight_by_the_deadline_is_status_unknown_saying_so(
         assert result.outcome.value == "status unknown" and sim.stats["POST create"] == 1
         assert result.detail.startswith("create c-1: --timeout (1 s) ran out while creating a job")
         assert "it may have been carried out" in result.detail
+
+
+# -- _remaining, _timed_read: a wait ends at --timeout less the final read's time, not sooner, not later ------
+
+
+class SteppedClock:
+    """One clock for the simulator and the applier that only sleeping moves: no real waiting, no timing luck."""
+
+    def __init__(self):
+        self.now = 1_700_000_000.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        assert seconds < 50 and len(self.sleeps) < 500, "the wait did not end by its timeout"
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+class SlowWholeList(ModelArtsClient):
+    """A real client whose whole-list reads take ``slow`` seconds of the stepped clock (a large project)."""
+
+    def __init__(self, sim, clock: SteppedClock):
+        super().__init__(sim.url, "proj-1", TokenAuth(TOKEN))
+        self.clock, self.slow = clock, 0.0
+
+    def list_all(self, *args, **kwargs):
+        self.clock.now += self.slow
+        return super().list_all(*args, **kwargs)
+
+
+def stepped_apply(startup: float, timeout: float, slow_list: float = 0.0):
+    clock = SteppedClock()
+    state = SimState(SimConfig(startup_seconds=startup), clock=clock)
+    with SimServer(state=state) as sim:
+        client = SlowWholeList(sim, clock)
+        plan = create_plan(client, "w-1")
+        client.slow = slow_list
+        settings = ApplySettings(poll_min=0.5, poll_max=1.0, list_lag=0, timeout=timeout)
+        applier = Applier(client, JsonReporter(Environment(stdout=io.StringIO())), settings, clock=clock, sleep=clock.sleep)
+        started = clock.now
+        [result] = applier.run(plan)
+        return result, clock.now - started
+
+
+def test_a_job_that_runs_after_half_the_timeout_is_waited_for():
+    result, took = stepped_apply(startup=5.0, timeout=8.0)
+    assert (result.outcome.value, result.status) == ("created", 8) and 5.0 <= took < 6.5
+
+
+def test_a_job_that_never_runs_is_waited_for_until_the_timeout_less_the_time_kept_for_the_final_read():
+    result, took = stepped_apply(startup=600.0, timeout=8.0)
+    assert result.outcome.value == "timed out" and result.detail.startswith("still ") and "after 8s" in result.detail
+    # the wait leaves the final read the longest list read yet (none take time here) and two minimal requests (0.1 s)
+    assert took == pytest.approx(7.8)
+
+
+def test_the_wait_leaves_the_final_read_as_long_as_the_longest_list_read_took():
+    """The whole-list reads take 3.5 s of --timeout 8: the wait ends by 4.3 s so the final read ends by 7.8 s."""
+    result, took = stepped_apply(startup=600.0, timeout=8.0, slow_list=3.5)
+    assert result.outcome.value == "timed out" and took == pytest.approx(7.8)
