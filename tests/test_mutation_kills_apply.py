@@ -188,14 +188,14 @@ class SlowWholeList(ModelArtsClient):
         return super().list_all(*args, **kwargs)
 
 
-def stepped_apply(startup: float, timeout: float, slow_list: float = 0.0):
+def stepped_apply(startup: float, timeout: float, slow_list: float = 0.0, list_lag: float = 0.0):
     clock = SteppedClock()
     state = SimState(SimConfig(startup_seconds=startup), clock=clock)
     with SimServer(state=state) as sim:
         client = SlowWholeList(sim, clock)
         plan = create_plan(client, "w-1")
         client.slow = slow_list
-        settings = ApplySettings(poll_min=0.5, poll_max=1.0, list_lag=0, timeout=timeout)
+        settings = ApplySettings(poll_min=0.5, poll_max=1.0, list_lag=list_lag, timeout=timeout)
         applier = Applier(client, JsonReporter(Environment(stdout=io.StringIO())), settings, clock=clock, sleep=clock.sleep)
         started = clock.now
         [result] = applier.run(plan)
@@ -218,3 +218,41 @@ def test_the_wait_leaves_the_final_read_as_long_as_the_longest_list_read_took():
     """The whole-list reads take 3.5 s of --timeout 8: the wait ends by 4.3 s so the final read ends by 7.8 s."""
     result, took = stepped_apply(startup=600.0, timeout=8.0, slow_list=3.5)
     assert result.outcome.value == "timed out" and took == pytest.approx(7.8)
+
+
+# -- _settle_races ------------------------------------------------------------------------
+
+
+def test_each_created_job_that_lost_a_race_adopts_the_winner_not_only_the_first():
+    """A rival b-1 appears after the plan (a concurrent apply): a-1 is kept, b-1 is checked too and adopts the rival."""
+    with SimServer(SimConfig(startup_seconds=0.2, delete_seconds=0.2)) as sim:
+        client = client_of(sim)
+        plan = create_plan(client, "a-1", "b-1")
+        [rival] = sim.state.seed_jobs("proj-1", [{"job_name": "b-1", "train_url": "/b/logs/", "running": True}])
+        a, b = apply_with(client, plan)
+        assert (a.outcome.value, b.outcome.value) == ("created", "adopted")
+        assert b.job_id == str(rival["job_id"]) and "is being deleted" in b.detail
+        assert sim.stats["POST create"] == 2 and sim.stats["DELETE delete"] == 1
+
+
+def test_a_created_job_the_list_does_not_show_yet_is_waited_for_not_a_crash():
+    with SimServer(SimConfig(startup_seconds=0.2, list_lag=1.0)) as sim:
+        client = client_of(sim)
+        [result] = apply_with(client, create_plan(client, "l-1"))
+        assert (result.outcome.value, result.status) == ("created", 8) and sim.stats["POST create"] == 1
+
+
+def test_list_lag_is_waited_only_while_the_list_does_not_yet_show_what_apply_looks_for():
+    """--list-lag 5: the list shows the new job at once, so neither the race check nor the final read waits 5 s."""
+    result, took = stepped_apply(startup=1.0, timeout=30.0, list_lag=5.0)
+    assert result.outcome.value == "created" and 1.0 <= took < 2.5
+
+
+def test_a_race_whose_delete_fails_does_not_stop_the_next_lost_race_being_settled():
+    with SimServer(SimConfig(startup_seconds=0.2, delete_seconds=0.2)) as sim:
+        client = FaultyFirst(sim, "delete_job", "rate_5xx", calls=1)
+        plan = create_plan(client, "a-1", "b-1")
+        sim.state.seed_jobs("proj-1", [{"job_name": n, "train_url": "/b/logs/", "running": True} for n in ("a-1", "b-1")])
+        a, b = apply_with(client, plan, mutation_attempts=1)
+        assert (a.outcome.value, b.outcome.value) == ("duplicate", "adopted")
+        assert sim.stats["DELETE delete"] == 2 and live_names(sim).count("a-1") == 2  # the failed delete is not sent again
