@@ -94,6 +94,18 @@ def test_an_update_interrupted_before_it_was_sent_keeps_the_jobs_id_and_status()
         assert summary_of([result])["running"] == 1 and sim.stats.get("PUT update", 0) == 0
 
 
+
+def test_a_create_cut_off_in_flight_leaves_the_changes_after_it_reported_too():
+    """One change ending Unsettled must not end the loop over the others (_send: continue, not break)."""
+    with SimServer(SimConfig()) as sim:
+        client = client_of(sim)
+        plan = create_plan(client, "a-1", "b-1")
+        sim.config.latency = 3.0
+        client.start_deadline(1.0)
+        results = apply_with(client, plan, parallelism=1)
+        assert [(r.job_name, r.outcome.value) for r in results] == [("a-1", "status unknown"), ("b-1", "failed")]
+        assert "was not sent" in results[1].detail and sim.stats["POST create"] == 1
+
 # -- _cut_short: a mutation the deadline cuts short -----------------------------------------
 
 
