@@ -268,3 +268,43 @@ def test_a_race_whose_delete_fails_does_not_stop_the_next_lost_race_being_settle
         a, b = apply_with(client, plan, mutation_attempts=1)
         assert (a.outcome.value, b.outcome.value) == ("duplicate", "adopted")
         assert sim.stats["DELETE delete"] == 2 and live_names(sim).count("a-1") == 2  # the failed delete is not sent again
+
+
+# -- _wait --------------------------------------------------------------------------------
+
+
+def test_a_job_that_runs_is_seen_running_even_while_a_job_before_it_stays_pending():
+    """a-1 stays INIT for good; b-1, created after it in plan order, runs within a second: created, not timed out."""
+    clock = SteppedClock()
+    state = SimState(SimConfig(startup_seconds=1.0), clock=clock)
+    with SimServer(state=state) as sim:
+        sim.state.seed_jobs("proj-1", [{"job_name": "a-1", "train_url": "/b/logs/", "status": 1}])
+        client = client_of(sim)
+        plan = create_plan(client, "a-1", "b-1")
+        assert [(c.job_name, c.action.value) for c in plan.changes] == [("a-1", "wait"), ("b-1", "create")]
+        settings = ApplySettings(poll_min=0.5, poll_max=1.0, list_lag=0, timeout=8.0)
+        applier = Applier(client, JsonReporter(Environment(stdout=io.StringIO())), settings, clock=clock, sleep=clock.sleep)
+        a, b = applier.run(plan)
+    assert (a.outcome.value, a.status) == ("timed out", 1)
+    assert (b.outcome.value, b.status) == ("created", 8)
+
+
+class ThrottledWhileWaiting(ModelArtsClient):
+    """A real client: once the wait starts, the list answers 429 with a Retry-After beyond the command's deadline."""
+
+    def __init__(self, sim):
+        super().__init__(sim.url, "proj-1", TokenAuth(TOKEN))
+        self.sim = sim
+
+    def list_newest(self, *args, **kwargs):
+        self.sim.config.rate_429 = 1.0
+        return super().list_newest(*args, **kwargs)
+
+
+def test_a_wait_the_deadline_cuts_while_throttled_still_reports_every_job():
+    with SimServer(SimConfig(startup_seconds=600, retry_after=30)) as sim:
+        client = ThrottledWhileWaiting(sim)
+        plan = create_plan(client, "t-1")
+        client.start_deadline(5.0)
+        [result] = apply_with(client, plan, timeout=5.0)
+        assert result.outcome.value == "timed out" and result.job_name == "t-1" and sim.stats["POST create"] == 1
