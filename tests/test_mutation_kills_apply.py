@@ -12,10 +12,11 @@ from test_planner import manifest, spec
 
 from vizctl.api.auth import TokenAuth
 from vizctl.api.client import ModelArtsClient
-from vizctl.applying.machine import Applier, ApplySettings
-from vizctl.applying.progress import JsonReporter
+from vizctl.applying.machine import Applier, ApplySettings, JobResult, Outcome
+from vizctl.applying.progress import JsonReporter, TextReporter
 from vizctl.environment import Environment
 from vizctl.planning.manager import make_plan
+from vizctl.planning.plan import Action
 from vizctl.planning.planner import PlanOptions
 from vizctl.sim.config import SimConfig
 from vizctl.sim.server import SimServer
@@ -308,3 +309,67 @@ def test_a_wait_the_deadline_cuts_while_throttled_still_reports_every_job():
         client.start_deadline(5.0)
         [result] = apply_with(client, plan, timeout=5.0)
         assert result.outcome.value == "timed out" and result.job_name == "t-1" and sim.stats["POST create"] == 1
+
+
+# -- progress.py: the outcome words and counts each reporter gives (not the layout) --------------------
+
+MIXED = [
+    JobResult("a", Action.CREATE, Outcome.CREATED, job_id="1", status=8),
+    JobResult("b", Action.CREATE, Outcome.NOT_RUNNING, "still INIT when interrupted", job_id="2", status=1, done=Outcome.CREATED),
+    JobResult("c", Action.UPDATE, Outcome.FAILED, "API error 400", job_id="3", status=8),
+    JobResult("d", Action.DELETE, Outcome.DELETED, job_id="4"),
+    JobResult("e", Action.CREATE, Outcome.CREATED, job_id="5", status=8),
+]
+
+
+def json_events(feed) -> list[dict]:
+    out = io.StringIO()
+    feed(JsonReporter(Environment(stdout=out), "apply"))
+    return [json.loads(line) for line in out.getvalue().splitlines()]
+
+
+def text_lines(feed, command="apply") -> list[str]:
+    out = io.StringIO()
+    feed(TextReporter(Environment(stdout=out), command))
+    return out.getvalue().splitlines()
+
+
+def test_the_json_summary_counts_each_outcome_the_jobs_running_and_is_ok_only_when_every_outcome_is():
+    [summary] = json_events(lambda r: r.summary(MIXED, 2.0))
+    assert (summary["type"], summary["command"], summary["ok"]) == ("summary", "apply", False)
+    assert summary["outcomes"] == {"created": 2, "not yet running": 1, "failed": 1, "deleted": 1}
+    assert summary["running"] == 3  # a, c (its update failed, it still runs) and e; d is a delete
+    assert [(j["job_name"], j["outcome"], j["done"], j["status"], j["status_name"]) for j in summary["jobs"]] == [
+        ("a", "created", None, 8, "RUNNING"), ("b", "not yet running", "created", 1, "INIT"), ("c", "failed", None, 8, "RUNNING"),
+        ("d", "deleted", None, None, None), ("e", "created", None, 8, "RUNNING"),
+    ]
+    [good] = json_events(lambda r: r.summary([MIXED[0], MIXED[3]], 2.0))
+    assert good["ok"] is True and good["running"] == 1
+
+
+def test_json_events_say_whether_each_outcome_went_well_and_what_a_correction_replaced():
+    settled = json_events(lambda r: [r.job_settled(x) for x in MIXED[:3]])
+    assert [(e["type"], e["job_name"], e["outcome"]) for e in settled] == [
+        ("apply_complete", "a", "created"), ("apply_errored", "b", "not yet running"), ("apply_errored", "c", "failed")]
+    missing = JobResult("a", Action.CREATE, Outcome.MISSING, "job 1 is no longer listed", job_id="1", done=Outcome.CREATED)
+    [corrected] = json_events(lambda r: r.job_corrected(missing, MIXED[0]))
+    assert (corrected["type"], corrected["outcome"], corrected["done"], corrected["ok"], corrected["was"]) == (
+        "apply_corrected", "missing", "created", False, "created")
+
+
+def test_the_text_summary_counts_each_outcome_and_the_jobs_running_and_marks_each_job():
+    lines = text_lines(lambda r: r.summary(MIXED, 2.0))
+    assert lines[1] == "Apply finished with problems in 2.0s: 2 created, 1 deleted, 1 failed, 1 not yet running; 3 of 4 running."
+    assert [line.split()[:3] for line in lines[2:]] == [
+        ["✓", "a", "created,"], ["✗", "b", "created,"], ["✗", "c", "failed,"], ["✓", "d", "deleted"], ["✓", "e", "created,"]]
+    assert "created, not yet running, INIT (job 2): still INIT when interrupted" in lines[3]
+    assert text_lines(lambda r: r.summary([MIXED[3]], 1.0), "destroy")[1] == "Destroy complete in 1.0s: 1 deleted."
+    assert text_lines(lambda r: r.summary([], 1.0))[1] == "Apply complete in 1.0s: nothing to do; 0 of 0 running."
+
+
+def test_text_events_mark_each_outcome_and_say_what_a_correction_replaced():
+    missing = JobResult("a", Action.CREATE, Outcome.MISSING, "job 1 is no longer listed", job_id="1", done=Outcome.CREATED)
+    lines = text_lines(lambda r: (r.job_settled(MIXED[0]), r.job_settled(MIXED[2]), r.job_corrected(missing, MIXED[0])))
+    assert [line.split(" [")[0] for line in lines] == [
+        "✓ a: created, RUNNING (job 1)", "✗ c: failed, RUNNING (job 3): API error 400",
+        "✗ a: created, missing (job 1): job 1 is no longer listed (the final read corrects: created)"]
