@@ -107,6 +107,16 @@ def test_a_create_cut_off_in_flight_leaves_the_changes_after_it_reported_too():
         assert [(r.job_name, r.outcome.value) for r in results] == [("a-1", "status unknown"), ("b-1", "failed")]
         assert "was not sent" in results[1].detail and sim.stats["POST create"] == 1
 
+
+def test_an_update_that_fails_leaves_the_changes_after_it_reported_too():
+    """One change ending failed must not end the loop over the others (_send: continue, not break)."""
+    with SimServer(SimConfig()) as sim:
+        client = FaultyFirst(sim, "update_job", "rate_5xx", calls=2)
+        seeded(sim, "u-1", "u-2")
+        plan, _ = make_plan(client, manifest(spec("u-1", job_desc="new"), spec("u-2", job_desc="new")), PlanOptions())
+        results = apply_with(client, plan, parallelism=1, mutation_attempts=2)
+        assert [(r.job_name, r.outcome.value) for r in results] == [("u-1", "failed"), ("u-2", "updated")]
+
 # -- _cut_short: a mutation the deadline cuts short -----------------------------------------
 
 
