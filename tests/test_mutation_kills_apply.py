@@ -324,7 +324,7 @@ def test_a_wait_the_deadline_cuts_while_throttled_still_reports_every_job():
 # -- progress.py: the outcome words and counts each reporter gives (not the layout) --------------------
 
 MIXED = [
-    JobResult("a", Action.CREATE, Outcome.CREATED, job_id="1", status=8),
+    JobResult("a", Action.CREATE, Outcome.CREATED, job_id="1", status=8, service_url="https://tb/1/"),
     JobResult("b", Action.CREATE, Outcome.NOT_RUNNING, "still INIT when interrupted", job_id="2", status=1, done=Outcome.CREATED),
     JobResult("c", Action.UPDATE, Outcome.FAILED, "API error 400", job_id="3", status=8),
     JobResult("d", Action.DELETE, Outcome.DELETED, job_id="4"),
@@ -353,6 +353,11 @@ def test_the_json_summary_counts_each_outcome_the_jobs_running_and_is_ok_only_wh
         ("a", "created", None, 8, "RUNNING"), ("b", "not yet running", "created", 1, "INIT"), ("c", "failed", None, 8, "RUNNING"),
         ("d", "deleted", None, None, None), ("e", "created", None, 8, "RUNNING"),
     ]
+    assert summary["jobs"][2] == {  # every field of the documented JSON
+        "job_name": "c", "action": "update", "outcome": "failed", "done": None, "job_id": "3", "status": 8,
+        "status_name": "RUNNING", "detail": "API error 400", "service_url": None,
+    }
+    assert summary["jobs"][0]["service_url"] == "https://tb/1/"
     [good] = json_events(lambda r: r.summary([MIXED[0], MIXED[3]], 2.0))
     assert good["ok"] is True and good["running"] == 1
 
