@@ -324,7 +324,7 @@ def test_a_wait_the_deadline_cuts_while_throttled_still_reports_every_job():
 # -- progress.py: the outcome words and counts each reporter gives (not the layout) --------------------
 
 MIXED = [
-    JobResult("a", Action.CREATE, Outcome.CREATED, job_id="1", status=8, service_url="https://tb/1/"),
+    JobResult("a", Action.CREATE, Outcome.CREATED, job_id="1", status=8, elapsed=1.23456, service_url="https://tb/1/"),
     JobResult("b", Action.CREATE, Outcome.NOT_RUNNING, "still INIT when interrupted", job_id="2", status=1, done=Outcome.CREATED),
     JobResult("c", Action.UPDATE, Outcome.FAILED, "API error 400", job_id="3", status=8),
     JobResult("d", Action.DELETE, Outcome.DELETED, job_id="4"),
@@ -364,10 +364,12 @@ def test_the_json_summary_counts_each_outcome_the_jobs_running_and_is_ok_only_wh
 
 def test_json_events_say_whether_each_outcome_went_well_and_what_a_correction_replaced():
     settled = json_events(lambda r: [r.job_settled(x) for x in MIXED[:3]])
+    assert settled[0]["elapsed"] == 1.235
     assert [(e["type"], e["job_name"], e["outcome"]) for e in settled] == [
         ("apply_complete", "a", "created"), ("apply_errored", "b", "not yet running"), ("apply_errored", "c", "failed")]
-    missing = JobResult("a", Action.CREATE, Outcome.MISSING, "job 1 is no longer listed", job_id="1", done=Outcome.CREATED)
+    missing = JobResult("a", Action.CREATE, Outcome.MISSING, "job 1 is no longer listed", job_id="1", elapsed=1.23456, done=Outcome.CREATED)
     [corrected] = json_events(lambda r: r.job_corrected(missing, MIXED[0]))
+    assert corrected["elapsed"] == 1.235
     assert (corrected["type"], corrected["outcome"], corrected["done"], corrected["ok"], corrected["was"]) == (
         "apply_corrected", "missing", "created", False, "created")
 
