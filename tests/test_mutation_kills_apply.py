@@ -345,8 +345,8 @@ def text_lines(feed, command="apply") -> list[str]:
 
 
 def test_the_json_summary_counts_each_outcome_the_jobs_running_and_is_ok_only_when_every_outcome_is():
-    [summary] = json_events(lambda r: r.summary(MIXED, 2.0))
-    assert (summary["type"], summary["command"], summary["ok"]) == ("summary", "apply", False)
+    [summary] = json_events(lambda r: r.summary(MIXED, 2.34567))
+    assert (summary["type"], summary["command"], summary["ok"], summary["elapsed"]) == ("summary", "apply", False, 2.346)
     assert summary["outcomes"] == {"created": 2, "not yet running": 1, "failed": 1, "deleted": 1}
     assert summary["running"] == 3  # a, c (its update failed, it still runs) and e; d is a delete
     assert [(j["job_name"], j["outcome"], j["done"], j["status"], j["status_name"]) for j in summary["jobs"]] == [
@@ -386,7 +386,10 @@ def test_the_text_summary_counts_each_outcome_and_the_jobs_running_and_marks_eac
 
 def test_text_events_mark_each_outcome_and_say_what_a_correction_replaced():
     missing = JobResult("a", Action.CREATE, Outcome.MISSING, "job 1 is no longer listed", job_id="1", done=Outcome.CREATED)
-    lines = text_lines(lambda r: (r.job_settled(MIXED[0]), r.job_settled(MIXED[2]), r.job_corrected(missing, MIXED[0])))
+    deleting = JobResult("d", Action.DELETE, Outcome.DELETING, "not waited for (--no-wait)", job_id="4")
+    lines = text_lines(lambda r: (r.job_settled(MIXED[0]), r.job_settled(MIXED[2]), r.job_corrected(missing, MIXED[0]),
+                                  r.job_corrected(MIXED[3], deleting)))
     assert [line.split(" [")[0] for line in lines] == [
         "✓ a: created, RUNNING (job 1)", "✗ c: failed, RUNNING (job 3): API error 400",
-        "✗ a: created, missing (job 1): job 1 is no longer listed (the final read corrects: created)"]
+        "✗ a: created, missing (job 1): job 1 is no longer listed (the final read corrects: created)",
+        "✓ d: deleted (job 4) (the final read corrects: deleting)"]
