@@ -393,3 +393,23 @@ def test_text_events_mark_each_outcome_and_say_what_a_correction_replaced():
         "✓ a: created, RUNNING (job 1)", "✗ c: failed, RUNNING (job 3): API error 400",
         "✗ a: created, missing (job 1): job 1 is no longer listed (the final read corrects: created)",
         "✓ d: deleted (job 4) (the final read corrects: deleting)"]
+
+
+# -- _verify ------------------------------------------------------------------------------
+
+
+def test_a_job_that_turns_duplicate_at_the_final_read_keeps_its_status_and_what_apply_did():
+    """A second live job of the name appears once d-1 runs: duplicate, and d-1 still counts as running."""
+    with SimServer(SimConfig(startup_seconds=0.2)) as sim:
+        client = client_of(sim)
+        plan = create_plan(client, "d-1")
+
+        class RivalOnceSettled(JsonReporter):
+            def job_settled(self, result):
+                super().job_settled(result)
+                seeded(sim, "d-1")
+
+        settings = ApplySettings(poll_min=0.05, poll_max=0.1, list_lag=0, timeout=10)
+        [result] = Applier(client, RivalOnceSettled(Environment(stdout=io.StringIO())), settings).run(plan)
+        assert (result.outcome.value, result.done.value, result.status) == ("duplicate", "created", 8)
+        assert summary_of([result])["running"] == 1 and "2 live jobs are named d-1" in result.detail
