@@ -380,7 +380,7 @@ def test_the_text_summary_counts_each_outcome_and_the_jobs_running_and_marks_eac
     assert [line.split()[:3] for line in lines[2:]] == [
         ["✓", "a", "created,"], ["✗", "b", "created,"], ["✗", "c", "failed,"], ["✓", "d", "deleted"], ["✓", "e", "created,"]]
     assert "created, not yet running, INIT (job 2): still INIT when interrupted" in lines[3]
-    assert lines[2].endswith("created, RUNNING (job 1)  https://tb/1/") and "https" not in lines[4]
+    assert lines[2].endswith("created, RUNNING (job 1)  https://tb/1/") and lines[4].endswith("(job 3): API error 400")
     assert text_lines(lambda r: r.summary([MIXED[3]], 1.0), "destroy")[1] == "Destroy complete in 1.0s: 1 deleted."
     assert text_lines(lambda r: r.summary([], 1.0))[1] == "Apply complete in 1.0s: nothing to do; 0 of 0 running."
 
