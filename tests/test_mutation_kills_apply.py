@@ -414,3 +414,12 @@ def test_a_job_that_turns_duplicate_at_the_final_read_keeps_its_status_and_what_
         [result] = Applier(client, RivalOnceSettled(Environment(stdout=io.StringIO())), settings).run(plan)
         assert (result.outcome.value, result.done.value, result.status) == ("duplicate", "created", 8)
         assert summary_of([result])["running"] == 1 and "2 live jobs are named d-1" in result.detail
+
+
+def test_a_lost_race_whose_delete_is_answered_500_once_looks_at_the_list_and_deletes_again():
+    with SimServer(SimConfig(startup_seconds=0.2, delete_seconds=0.2)) as sim:
+        client = FaultyFirst(sim, "delete_job", "rate_5xx", calls=1)
+        plan = create_plan(client, "r-1")
+        seeded(sim, "r-1")
+        [result] = apply_with(client, plan, mutation_attempts=2)
+        assert result.outcome.value == "adopted" and sim.stats["DELETE delete"] == 2
