@@ -228,6 +228,7 @@ def stepped_apply(startup: float, timeout: float, slow_list: float = 0.0, list_l
 def test_a_job_that_runs_after_half_the_timeout_is_waited_for():
     result, took = stepped_apply(startup=5.0, timeout=8.0)
     assert (result.outcome.value, result.status) == ("created", 8) and 5.0 <= took < 6.5
+    assert 5.0 <= result.elapsed <= took  # seconds since apply started, as the events say
 
 
 def test_a_job_that_never_runs_is_waited_for_until_the_timeout_less_the_time_kept_for_the_final_read():
