@@ -68,7 +68,7 @@ def test_an_update_refused_for_good_keeps_the_jobs_id_and_status_so_it_still_cou
         client = FaultyFirst(sim, "update_job", "rate_5xx", calls=99)
         plan, job_id = update_plan(sim, client)
         [result] = apply_with(client, plan, mutation_attempts=2)
-        assert (result.outcome.value, result.job_id, result.status) == ("failed", job_id, 8)
+        assert (result.outcome.value, result.job_id, result.status, result.service_url) == ("failed", job_id, 8, "")
         assert result.detail.startswith("update u-1 failed after 2 attempts: API error 500") and "yet the list" not in result.detail
         assert summary_of([result])["running"] == 1 and sim.stats["PUT update"] == 2
 
@@ -415,6 +415,7 @@ def test_a_job_that_turns_duplicate_at_the_final_read_keeps_its_status_and_what_
         [result] = Applier(client, RivalOnceSettled(Environment(stdout=io.StringIO())), settings).run(plan)
         assert (result.outcome.value, result.done.value, result.status) == ("duplicate", "created", 8)
         assert summary_of([result])["running"] == 1 and "2 live jobs are named d-1" in result.detail
+        assert result.service_url.endswith(f"/{result.job_id}/")  # the link the wait saw is kept
 
 
 def test_a_lost_race_whose_delete_is_answered_500_once_looks_at_the_list_and_deletes_again():
