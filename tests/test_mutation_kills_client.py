@@ -1,9 +1,11 @@
 """Kill-tests of the mutation run over api/client.py (tests/MUTATION.md, part 3): what the client decides from
 an answer (a whole list, a created job, a failure, an ambiguous change), its deadline and its waits.
-The simulator or small servers over loopback (tests/httputil.py), or pure."""
+Small servers over loopback (tests/httputil.py) or the simulator, or pure."""
 
 from __future__ import annotations
 
+import collections
+import email.utils
 import json
 import time
 
@@ -11,7 +13,218 @@ import pytest
 
 from httputil import Recorder
 from test_client import client_for
-from vizctl.errors import ApiResponseError
+from vizctl.api.auth import TokenAuth
+from vizctl.api.client import ModelArtsClient, _retry_after
+from vizctl.api.retry import RetryPolicy
+from vizctl.errors import ApiResponseError, DeadlineExceeded, ProtocolError, ThrottledError
+from vizctl.api.transport import Request
+
+JSON = {"Content-Type": "application/json"}
+BASE = "/v1/proj-1/visualization-jobs"
+
+
+def _query(handler) -> dict[str, str]:
+    return dict(part.split("=", 1) for part in handler.path.split("?", 1)[1].split("&")) if "?" in handler.path else {}
+
+
+def _job(n: int, **fields) -> dict:
+    return {"job_id": n, "job_name": f"j-{n}", "status": 8, "train_url": "/b/", **fields}
+
+
+# -- the changes: method, path, body, and the operation they are counted (and named in messages) under ---------
+
+
+@pytest.mark.parametrize("call, line, body, op", [
+    (lambda c: c.update_job("7/x", "new words"), f"PUT {BASE}/7%2Fx", {"job_desc": "new words"}, "update"),
+    (lambda c: c.delete_job("7/x"), f"DELETE {BASE}/7%2Fx", None, "delete"),
+    (lambda c: c.stop_job("7/x"), f"POST {BASE}/7%2Fx/stop", None, "stop"),
+    (lambda c: c.restart_job("7/x"), f"POST {BASE}/7%2Fx/restart", None, "restart"),
+    (lambda c: c.get_job("7/x"), f"GET {BASE}/7%2Fx", None, "detail"),
+])
+def test_each_call_is_its_method_and_one_path_segment_counted_under_its_operation(call, line, body, op):
+    bodies = []
+
+    def answer(handler):
+        bodies.append(json.loads(handler.body) if handler.body else None)
+        return 200, JSON, json.dumps(_job(7)).encode()
+
+    with Recorder(answer) as server:
+        client = client_for(server)
+        call(client)
+    assert [request for request, _ in server.requests] == [line] and bodies == [body]
+    assert client.calls == collections.Counter({op: 1})
+
+
+@pytest.mark.parametrize("call, doing", [
+    (lambda c: c.update_job("7", "d"), "updating a job"),
+    (lambda c: c.delete_job("7"), "deleting a job"),
+    (lambda c: c.stop_job("7"), "stopping a job"),
+    (lambda c: c.restart_job("7"), "restarting a job"),
+    (lambda c: c.create_job({"job_name": "n", "train_url": "/b/"}), "creating a job"),
+])
+def test_a_change_throttled_past_the_deadline_says_what_it_was_doing(call, doing):
+    with Recorder(lambda handler: (429, {**JSON, "Retry-After": "30"}, b'{"error_msg": "slow down"}')) as server:
+        client = client_for(server, retry=RetryPolicy(), deadline=time.monotonic() + 5)
+        with pytest.raises(DeadlineExceeded, match=f"^{doing} stopped: throttled: the API asked to wait 30 s, beyond --timeout"):
+            call(client)
+    assert len(server.requests) == 1
+
+
+# -- the create answer: what it lacks is what vizctl asked for ---------------------------------------------------
+
+
+def test_a_create_answer_with_only_an_id_is_the_job_asked_for():
+    with Recorder(lambda handler: (200, JSON, b'{"job_id": "12", "create_time": "1524189990635", "job_name": null}')) as server:
+        job = client_for(server).create_job({"job_name": "n-1", "train_url": "/b/logs/"})
+    assert (job.job_id, job.job_name, job.train_url, job.status, job.create_time) == ("12", "n-1", "/b/logs/", 1, 1524189990635)
+
+
+
+@pytest.mark.parametrize("answer", [b'{"job_id": ""}', b'{"job_name": "n-1", "status": 1}'])
+def test_a_create_answer_without_an_id_is_a_protocol_error_naming_the_request_and_the_answer(answer):
+    with Recorder(lambda handler: (200, JSON, answer)) as server:
+        with pytest.raises(ProtocolError) as caught:
+            client_for(server).create_job({"job_name": "n-1", "train_url": "/b/"})
+    assert str(caught.value) == f"the create answer has no job_id (POST {BASE}): {json.dumps(json.loads(answer))}"
+    assert len(server.requests) == 1  # a change is not resent: the caller reads the list to settle it
+
+
+def test_a_create_answer_whose_id_is_not_a_number_names_the_request():
+    with Recorder(lambda handler: (200, JSON, b'{"job_id": "twelve", "status": 1}')) as server:
+        with pytest.raises(ProtocolError, match=rf"job_id 'twelve'.*\(POST {BASE}\)$"):
+            client_for(server).create_job({"job_name": "n-1", "train_url": "/b/"})
+
+# -- details reads: retried, waited for without a test's sleep, and named when malformed -------------------------
+
+
+def test_a_details_read_answered_503_is_tried_again_and_the_notice_counts_the_tries():
+    answers = [(503, JSON, b'{"error_msg": "busy"}'), (200, JSON, json.dumps(_job(7)).encode())]
+    notices: list[str] = []
+    with Recorder(lambda handler: answers.pop(0)) as server:
+        # no sleep= of the test's: the real wait (on the cancel event) is what runs
+        client = ModelArtsClient(server.url, "proj-1", TokenAuth("t0ken-value"), notice=notices.append,
+                                 retry=RetryPolicy(attempts=3, backoff=0.01, jitter=False))
+        assert client.get_job("7").job_name == "j-7"
+    assert len(server.requests) == 2 and client.calls["detail"] == 2
+    assert len(notices) == 1 and notices[0].endswith("; retrying in 0.0 s (attempt 2 of 3)"), notices
+
+
+def test_a_details_answer_that_is_not_a_job_names_the_request():
+    with Recorder(lambda handler: (200, JSON, b'{"job_id": 7, "status": 8, "train_url": "/b/"}')) as server:
+        with pytest.raises(ProtocolError, match=rf"not usable \(no job_name\).*\(GET {BASE}/7\)"):
+            client_for(server).get_job("7")
+    assert len(server.requests) == 3  # a read: tried again, as the policy allows
+
+
+# -- waits past the deadline: why, in the right words -------------------------------------------------------------
+
+
+def test_a_429_without_retry_after_past_the_deadline_names_the_default_wait():
+    with Recorder(lambda handler: (429, JSON, b'{"error_msg": "slow down"}')) as server:
+        client = client_for(server, retry=RetryPolicy(), deadline=time.monotonic() + 1)
+        with pytest.raises(DeadlineExceeded, match=r"throttled: the API asked to wait 2 s, beyond --timeout"):
+            client.list_page()
+
+
+def test_a_server_error_whose_next_try_is_due_past_the_deadline_says_so_not_throttled():
+    with Recorder(lambda handler: (503, JSON, b'{"error_msg": "busy"}')) as server:
+        client = client_for(server, retry=RetryPolicy(backoff=5, jitter=False), deadline=time.monotonic() + 1)
+        with pytest.raises(DeadlineExceeded) as caught:
+            client.get_job("7")
+    assert "busy" in str(caught.value) and "the next try is due in 5.0 s, beyond --timeout" in str(caught.value)
+    assert "throttled" not in str(caught.value) and len(server.requests) == 1
+
+
+def test_a_wait_that_would_leave_less_than_a_request_before_the_deadline_is_not_waited():
+    sleeps: list[float] = []
+    client = ModelArtsClient("http://127.0.0.1:9", "proj-1", TokenAuth("t0ken-value"), sleep=sleeps.append)
+    error = ThrottledError(429, None, "slow down", retry_after=1.0, method="GET", path=BASE)
+    client.deadline = time.monotonic() + 1.0 + 0.05  # the wait ends 0.05 s before it: no time left to send
+    with pytest.raises(DeadlineExceeded, match="asked to wait 1 s"):
+        client._wait_to_retry("list", error, Request("GET", "http://127.0.0.1:9" + BASE), 1)
+    assert sleeps == []
+
+
+def test_an_http_date_retry_after_under_a_second_ahead_is_that_wait():
+    if time.time() % 1 > 0.9:
+        time.sleep(0.15)  # the next whole second must still be ahead when it is read
+    ahead = email.utils.formatdate(int(time.time()) + 1, usegmt=True)
+    assert 0 < _retry_after(ahead) <= 1
+
+
+
+
+# -- the newest jobs, page by page ----------------------------------------------------------------------------------
+
+
+def _newest_first(count: int):
+    """A list of jobs 1..``count``, newest first, two a page, with a quota."""
+    def answer(handler):
+        query = _query(handler)
+        assert query["order"] == "desc"
+        page = int(query["page"])
+        ids = list(range(count, 0, -1))[2 * (page - 1): 2 * page]
+        body = {"jobs": [_job(n) for n in ids], "job_total_count": count, "job_count_limit": 95, "quotas": 100}
+        return 200, JSON, json.dumps(body).encode()
+    return answer
+
+
+def test_list_newest_reads_page_after_page_until_it_sees_the_ids():
+    with Recorder(_newest_first(5)) as server:
+        snapshot = client_for(server).list_newest(["3"])
+    assert [job.job_id for job in snapshot.jobs] == ["5", "4", "3", "2"] and snapshot.list_calls == 2
+    assert (snapshot.job_count_limit, snapshot.quotas) == (95, 100)
+    assert [_query_of(line)["page"] for line, _ in server.requests] == ["1", "2"]
+
+
+def test_list_newest_of_an_id_never_listed_stops_at_the_total():
+    with Recorder(_newest_first(4)) as server:
+        snapshot = client_for(server).list_newest(["9"])
+    assert len(snapshot.jobs) == 4 and snapshot.list_calls == 2 == len(server.requests)  # no empty page 3 asked
+
+
+def _query_of(line: str) -> dict[str, str]:
+    return dict(part.split("=", 1) for part in line.split("?", 1)[1].split(" ")[0].split("&"))
+
+# -- a list refused with 400: the steps to the SDK page's terms, in the order the refusal names, and no more ---------
+
+
+def _refusing(message: str, refuses=lambda query: query["sortBy"] == "job_id" or int(query["per_page"]) > 100):
+    """A list server answering 400 ``message`` while ``refuses`` the query; after 8 requests it gives in (a bound)."""
+    def answer(handler):
+        if len(seen) < 8 and refuses(_query(handler)):
+            seen.append(handler.path)
+            return 400, JSON, json.dumps({"error_code": "ModelArts.0101", "error_message": message}).encode()
+        seen.append(handler.path)
+        return 200, JSON, json.dumps({"jobs": [_job(1)], "job_total_count": 1}).encode()
+    seen: list[str] = []
+    return answer, seen
+
+
+@pytest.mark.parametrize("message, first, second", [
+    ("Invalid sortBy job_id or per_page", "sorting by create_time", "reading 100 jobs a page"),  # names the sort: sort first
+    ("Invalid parameter", "reading 100 jobs a page", "sorting by create_time"),
+])
+def test_a_list_refused_for_its_sort_and_size_takes_both_steps_in_the_order_the_refusal_says(message, first, second):
+    answer, seen = _refusing(message)
+    notices: list[str] = []
+    with Recorder(answer) as server:
+        client = client_for(server, notice=notices.append)
+        assert [job.job_id for job in client.list_page(1).jobs] == ["1"]
+    assert len(seen) == 3 and (client.per_page, client.sort_key) == (100, "create_time")
+    assert len(notices) == 2 and first in notices[0] and second in notices[1], notices
+
+
+def test_a_list_refused_whatever_the_terms_is_the_refusal_after_both_steps():
+    answer, seen = _refusing("Invalid parameter", refuses=lambda query: True)
+    notices: list[str] = []
+    with Recorder(answer) as server:
+        client = client_for(server, notice=notices.append)
+        with pytest.raises(ApiResponseError, match="Invalid parameter"):
+            client.list_page(1)
+    assert len(seen) == 3 and len(notices) == 2
+
+# -- a list read that fails for good -------------------------------------------------------------------------------
 
 
 def _list_answer(handler, total: int, slow_page: int, failing_from: int):
