@@ -14,7 +14,7 @@ import pytest
 from httputil import Recorder
 from test_client import client_for
 from vizctl.api.auth import TokenAuth
-from vizctl.api.client import ModelArtsClient, _retry_after
+from vizctl.api.client import ModelArtsClient, _list_item, _retry_after, parse_job
 from vizctl.api.retry import RetryPolicy
 from vizctl.errors import ApiResponseError, DeadlineExceeded, ProtocolError, ThrottledError
 from vizctl.api.transport import Request
@@ -69,6 +69,38 @@ def test_a_change_throttled_past_the_deadline_says_what_it_was_doing(call, doing
             call(client)
     assert len(server.requests) == 1
 
+
+
+# -- a job in an answer: what is one, and what it reads ---------------------------------------------------------------
+
+
+def test_a_job_reads_every_listed_field_in_either_number_reading():
+    job = parse_job({"job_id": "7", "job_name": "n", "status": "8", "train_url": "", "job_desc": 5, "create_time": "12",
+                     "service_url": None, "duration": "3600000", "resource_id": "r-1", "is_success": True})
+    assert (job.job_id, job.job_name, job.status, job.train_url, job.job_desc) == ("7", "n", 8, "", "5")
+    assert (job.create_time, job.service_url, job.duration, job.extra) == (12, "", 3600000, {"resource_id": "r-1"})
+    assert parse_job({**_job(7), "service_url": "https://tb/7"}).service_url == "https://tb/7"
+
+
+def test_a_list_item_keeps_no_extra_fields():
+    assert _list_item({**_job(7), "resource_id": "r-1"}).extra == {}
+
+
+@pytest.mark.parametrize("data, problem", [
+    ({**_job(7), "job_name": ""}, "no job_name"),  # an empty name is not a job named nothing (an empty train_url is read)
+    ({**_job(7), "job_id": "", "job_name": None}, "no job_id, job_name"),
+    ({**_job(7), "job_id": "seven"}, "job_id 'seven', status 8"),
+    ({**_job(7), "status": "running"}, "job_id 7, status 'running'"),
+])
+def test_a_job_without_a_usable_id_name_or_status_is_a_protocol_error_quoting_it(data, problem):
+    with pytest.raises(ProtocolError) as caught:
+        parse_job(data)
+    assert str(caught.value) == f"a job in the answer is not usable ({problem}): {json.dumps(data)}"
+
+
+def test_a_job_that_is_not_an_object_is_a_protocol_error():
+    with pytest.raises(ProtocolError, match="^a job in the answer is not an object$"):
+        parse_job(["job_id", 7])
 
 # -- the create answer: what it lacks is what vizctl asked for ---------------------------------------------------
 
