@@ -14,10 +14,11 @@ import pytest
 from httputil import Recorder
 from test_client import client_for
 from vizctl.api.auth import TokenAuth
-from vizctl.api.client import ModelArtsClient, _list_item, _retry_after, parse_job
+from vizctl.api.client import ListPage, ModelArtsClient, _list_item, _list_problem, _retry_after, parse_job
 from vizctl.api.retry import RetryPolicy
-from vizctl.errors import ApiResponseError, DeadlineExceeded, ProtocolError, ThrottledError
+from vizctl.errors import ApiResponseError, DeadlineExceeded, InconsistentList, ProtocolError, ThrottledError
 from vizctl.api.transport import Request
+from vizctl.model import LiveJob
 
 JSON = {"Content-Type": "application/json"}
 BASE = "/v1/proj-1/visualization-jobs"
@@ -185,6 +186,80 @@ def test_an_http_date_retry_after_under_a_second_ahead_is_that_wait():
 
 
 
+
+
+# -- one read of the list: whole, or why not ---------------------------------------------------------------------
+
+
+def _pg(ids, total: int) -> ListPage:
+    return ListPage(jobs=tuple(LiveJob(job_id=str(n), job_name=f"j-{n}", status=8) for n in ids), total=total,
+                    job_count_limit=None, quotas=None)
+
+
+@pytest.mark.parametrize("pages, newest, beyond, problem", [
+    ([_pg([1, 2], 5), _pg([3, 4], 5), _pg([5], 5)], _pg([5, 4], 5), [], None),
+    ([_pg([1, 2], 5), _pg([3, 4], 5), _pg([5], 5)], _pg([5, 4], 5), [_pg([], 5)], None),  # an empty page beyond is fine
+    ([_pg([1, 2], 2), _pg([], 2)], _pg([2, 1], 2), [], None),  # an empty last page too
+    ([_pg([1, 2], 4), _pg([3, 4], 5)], _pg([4, 3], 4), [], "job_total_count moved between pages: 4, 5"),
+    ([_pg([1, 2], 4), _pg([3, 4], 4)], _pg([4, 3], 6), [], "job_total_count moved between pages: 4, 6"),  # the newest votes
+    ([_pg([1, 2], 4), _pg([3, 4], 4)], _pg([4, 3], 4), [_pg([], 3)], "job_total_count moved between pages: 3, 4"),
+    ([_pg([1, 2], 4), _pg([3, 4], 4)], _pg([4, 3], 4), [_pg([5], 4)], "a page beyond job_total_count held jobs"),
+    ([_pg([1, 2], 4), _pg([3], 4), _pg([4], 4)], _pg([4, 3], 4), [], "page 2 held fewer jobs than page 1"),
+    ([_pg([1, 2], 3), _pg([2, 3], 3)], _pg([3, 2], 3), [], "a job was listed twice"),
+    ([_pg([1, 2], 5), _pg([3, 4], 5)], _pg([4, 3], 5), [], "the pages held 4 jobs, job_total_count says 5"),
+    ([_pg([1, 2], 4), _pg([3, 4], 4)], _pg([6, 4], 4), [], "the newest jobs include 1 not on the pages"),
+])
+def test_a_read_of_the_list_is_whole_only_when_every_count_agrees(pages, newest, beyond, problem):
+    assert _list_problem(pages, newest, beyond) == problem
+
+
+def _lying_list(count: int, lies: dict[tuple[int, int], int]):
+    """Jobs 1..``count`` two a page; the ``k``-th read of ascending page ``n`` claims the total ``lies[n, k]``.
+    Returns the answer and the log of (page, order) asked."""
+    asked: list[tuple[int, str]] = []
+
+    def answer(handler):
+        query = _query(handler)
+        page, order = int(query["page"]), query["order"]
+        asked.append((page, order))
+        ids = list(range(1, count + 1)) if order == "asc" else list(range(count, 0, -1))
+        total = lies.get((page, asked.count((page, order))), count) if order == "asc" else count
+        body = {"jobs": [_job(n) for n in ids[2 * (page - 1): 2 * page]], "job_total_count": total}
+        return 200, JSON, json.dumps(body).encode()
+    return answer, asked
+
+
+def test_a_read_where_one_page_loses_the_vote_reads_again_only_that_page():
+    answer, asked = _lying_list(6, {(3, 1): 7})
+    notices: list[str] = []
+    with Recorder(answer) as server:
+        snapshot = client_for(server, notice=notices.append).list_all()
+    assert [job.job_id for job in snapshot.jobs] == ["1", "2", "3", "4", "5", "6"] and snapshot.list_calls == 4 + 2
+    assert sorted(asked[4:]) == [(1, "desc"), (3, "asc")]  # pages 1 and 2 kept; page 3 and the newest asked again
+    assert notices == ["the job list was not whole (job_total_count moved between pages: 6, 7); reading it again"]
+
+
+def test_the_same_page_losing_the_vote_twice_reads_everything_again():
+    answer, asked = _lying_list(6, {(3, 1): 7, (3, 2): 7})
+    with Recorder(answer) as server:
+        snapshot = client_for(server).list_all()
+    assert len(snapshot.jobs) == 6 and snapshot.list_calls == 4 + 2 + 4
+    assert sorted(asked[6:]) == [(1, "asc"), (1, "desc"), (2, "asc"), (3, "asc")]
+
+
+def test_a_read_where_no_total_wins_reads_everything_again():
+    answer, asked = _lying_list(6, {(2, 1): 7, (3, 1): 7})  # 6, 7, 7 and the newest's 6: a tie
+    with Recorder(answer) as server:
+        snapshot = client_for(server).list_all()
+    assert len(snapshot.jobs) == 6 and snapshot.list_calls == 4 + 4
+    assert sorted(asked[4:]) == [(1, "asc"), (1, "desc"), (2, "asc"), (3, "asc")]
+
+
+def test_a_list_that_never_agrees_is_an_error_after_the_last_read_not_a_list():
+    answer, asked = _lying_list(4, {(2, k): 5 for k in range(1, 20)})
+    with Recorder(answer) as server:
+        with pytest.raises(InconsistentList, match=r"disagreed with itself on 10 reads in a row \(last: job_total_count moved"):
+            client_for(server).list_all()
 
 # -- the newest jobs, page by page ----------------------------------------------------------------------------------
 
