@@ -7,6 +7,7 @@ from __future__ import annotations
 import collections
 import email.utils
 import json
+import re
 import time
 
 import pytest
@@ -102,6 +103,71 @@ def test_a_job_without_a_usable_id_name_or_status_is_a_protocol_error_quoting_it
 def test_a_job_that_is_not_an_object_is_a_protocol_error():
     with pytest.raises(ProtocolError, match="^a job in the answer is not an object$"):
         parse_job(["job_id", 7])
+
+
+# -- the deadline: what was not sent, what got no answer, and whether anything changed ---------------------------------
+
+
+def test_a_request_left_no_time_is_not_sent_and_says_the_limit_it_was_set_for():
+    with Recorder(lambda handler: (200, JSON, b"{}")) as server:
+        client = client_for(server)
+        client.start_deadline(0.5, started=time.monotonic() - 1)  # counted from the command's start: already over
+        with pytest.raises(DeadlineExceeded) as caught:
+            client.create_job({"job_name": "n-1", "train_url": "/b/"})
+    assert str(caught.value) == f"--timeout (0.5 s) ran out before creating a job: POST {BASE} was not sent; nothing was changed"
+    assert server.requests == [] and not caught.value.ambiguous
+
+
+def test_a_deadline_of_seconds_from_now_is_that_far_ahead():
+    client = ModelArtsClient("http://127.0.0.1:9", "proj-1", TokenAuth("t0ken-value"))
+    assert client.time_left() == float("inf")
+    client.start_deadline(30)
+    assert 29 < client.time_left() <= 30 and client.time_limit == 30
+
+
+def test_after_a_change_a_request_left_no_time_does_not_say_nothing_was_changed():
+    with Recorder(lambda handler: (200, JSON, b"{}")) as server:
+        client = client_for(server)
+        client.update_job("7", "d")
+        client.deadline = time.monotonic() - 1
+        with pytest.raises(DeadlineExceeded) as caught:
+            client.list_page(1)
+    assert str(caught.value) == f"--timeout ran out before reading the job list: {LIST_1} was not sent"
+    assert len(server.requests) == 1
+
+
+def _slow(handler):
+    time.sleep(1.5)
+    return 200, JSON, json.dumps(_job(7)).encode()
+
+
+def test_a_read_unanswered_in_the_time_left_ends_at_the_deadline_and_is_not_ambiguous():
+    with Recorder(_slow) as server:
+        client = client_for(server, deadline=time.monotonic() + 0.5)
+        with pytest.raises(DeadlineExceeded) as caught:
+            client.get_job("7")
+    assert str(caught.value) == (f"--timeout ran out while reading a job's details: GET {BASE}/7 got no answer in the time left;"
+                                 " nothing was changed")
+    assert caught.value.ambiguous is False and len(server.requests) == 1
+
+
+def test_a_change_unanswered_in_the_time_left_may_have_been_carried_out():
+    with Recorder(_slow) as server:
+        client = client_for(server, deadline=time.monotonic() + 0.5)
+        with pytest.raises(DeadlineExceeded) as caught:
+            client.update_job("7", "d")
+    assert str(caught.value) == (f"--timeout ran out while updating a job: PUT {BASE}/7 got no answer in the time left;"
+                                 " it may have been carried out (`vizctl plan` shows whether)")
+    assert caught.value.ambiguous is True and len(server.requests) == 1
+
+
+def test_a_read_throttled_past_the_deadline_says_nothing_was_changed():
+    with Recorder(lambda handler: (429, {**JSON, "Retry-After": "30"}, b'{"error_msg": "slow down"}')) as server:
+        client = client_for(server, retry=RetryPolicy(), deadline=time.monotonic() + 5)
+        with pytest.raises(DeadlineExceeded) as caught:
+            client.list_page(1)
+    assert str(caught.value) == ("reading the job list stopped: throttled: the API asked to wait 30 s, beyond --timeout"
+                                 f" ({LIST_1}); nothing was changed")
 
 # -- the create answer: what it lacks is what vizctl asked for ---------------------------------------------------
 
@@ -260,6 +326,37 @@ def test_a_list_that_never_agrees_is_an_error_after_the_last_read_not_a_list():
     with Recorder(answer) as server:
         with pytest.raises(InconsistentList, match=r"disagreed with itself on 10 reads in a row \(last: job_total_count moved"):
             client_for(server).list_all()
+
+
+LIST_1 = f"GET {BASE}?per_page=1000&page=1&sortBy=job_id&sort_by=job_id&order=asc"
+
+
+@pytest.mark.parametrize("answer, problem", [
+    ({"job_total_count": 3}, "no 'jobs' list"),
+    ({"jobs": {"job_id": 1}, "job_total_count": 3}, "no 'jobs' list"),
+    ({"jobs": [], "job_total_count": -1}, "no usable 'job_total_count'"),
+    ({"jobs": [], "job_total_count": "many"}, "no usable 'job_total_count'"),
+    ({"jobs": []}, "no usable 'job_total_count'"),
+])
+def test_a_list_page_without_jobs_or_a_usable_total_is_a_protocol_error_naming_it(answer, problem):
+    with Recorder(lambda handler: (200, JSON, json.dumps(answer).encode())) as server:
+        with pytest.raises(ProtocolError) as caught:
+            client_for(server).list_page(1)
+    assert str(caught.value) == f"the list answer has {problem} ({LIST_1}): {json.dumps(answer)} [gave up after 3 attempts]"
+
+
+def test_an_empty_project_is_a_page_of_no_jobs_with_its_quota():
+    answer = {"jobs": [], "job_total_count": "0", "job_count_limit": "100", "quotas": 100}
+    with Recorder(lambda handler: (200, JSON, json.dumps(answer).encode())) as server:
+        page = client_for(server).list_page(1)
+    assert (page.jobs, page.total, page.job_count_limit, page.quotas) == ((), 0, 100, 100)
+
+
+def test_a_list_item_that_is_not_a_job_names_the_list_request():
+    answer = {"jobs": [_job(1), {"job_id": 2, "status": 8, "train_url": "/b/"}], "job_total_count": 2}
+    with Recorder(lambda handler: (200, JSON, json.dumps(answer).encode())) as server:
+        with pytest.raises(ProtocolError, match=rf"\(no job_name\): .* \({re.escape(LIST_1)}\) \[gave up after 3 attempts\]$"):
+            client_for(server).list_page(1)
 
 # -- the newest jobs, page by page ----------------------------------------------------------------------------------
 
