@@ -15,7 +15,7 @@ import pytest
 from httputil import Recorder
 from test_client import client_for
 from vizctl.api.auth import TokenAuth
-from vizctl.api.client import ListPage, ModelArtsClient, _list_item, _list_problem, _retry_after, parse_job
+from vizctl.api.client import ListPage, ModelArtsClient, _list_item, _list_problem, _retry_after, parse_job, snippet
 from vizctl.api.retry import RetryPolicy
 from vizctl.errors import ApiResponseError, DeadlineExceeded, InconsistentList, ProtocolError, ThrottledError
 from vizctl.api.transport import Request
@@ -72,6 +72,53 @@ def test_a_change_throttled_past_the_deadline_says_what_it_was_doing(call, doing
     assert len(server.requests) == 1
 
 
+
+
+# -- what is sent: the URL of the project, the headers, the body ---------------------------------------------------------
+
+
+def test_requests_go_under_the_endpoint_and_the_project_as_one_segment_with_json_headers():
+    with Recorder(lambda handler: (200, JSON, json.dumps(_job(7)).encode())) as server:
+        client = ModelArtsClient(server.url + "/", "p/1", TokenAuth("t0ken-value"))
+        client.get_job("7")
+        client.update_job("7", "d")
+    (read, read_headers), (change, change_headers) = server.requests
+    assert (read, change) == ("GET /v1/p%2F1/visualization-jobs/7", "PUT /v1/p%2F1/visualization-jobs/7")
+    assert read_headers["Accept"] == change_headers["Accept"] == "application/json"
+    assert "Content-Type" not in read_headers and change_headers["Content-Type"] == "application/json"
+
+
+def test_a_wait_of_ten_seconds_or_more_is_announced_in_whole_seconds():
+    answers = [(429, {**JSON, "Retry-After": "10"}, b'{"error_msg": "slow down"}'), (200, JSON, json.dumps(_job(7)).encode())]
+    notices: list[str] = []
+    sleeps: list[float] = []
+    with Recorder(lambda handler: answers.pop(0)) as server:
+        client_for(server, sleeps, retry=RetryPolicy(), notice=notices.append).get_job("7")
+    assert notices == [f"throttled by the API, retrying in 10 s (GET {BASE}/7)"] and sleeps == [10]
+
+
+# -- quoting an answer: short, one line, no tags, no credential ------------------------------------------------------
+
+
+@pytest.mark.parametrize("body, quoted", [
+    (b"<html><body><h1>502 Bad\n Gateway</h1></body></html>", "502 Bad Gateway"),
+    (b"key only-this-call-s3cret refused", "key *** refused"),
+    (b"caf\xe9", "caf\ufffd"),
+    (b"", "(empty body)"),
+    (None, "(empty body)"),
+    (b"<p> </p>", "(empty body)"),
+    (b"x" * 160, "x" * 160),
+    (b"x" * 161, "x" * 159 + "\u2026"),
+])
+def test_a_snippet_of_an_answer(body, quoted):
+    assert snippet(body, ["only-this-call-s3cret"]) == quoted
+
+
+def test_a_malformed_answer_quoted_in_an_error_has_the_clients_credential_masked():
+    with Recorder(lambda handler: (200, JSON, b'{"jobs": "t0ken-value"}')) as server:
+        with pytest.raises(ProtocolError) as caught:
+            client_for(server).list_page(1)
+    assert "t0ken-value" not in str(caught.value) and '{"jobs": "***"}' in str(caught.value)
 
 # -- a job in an answer: what is one, and what it reads ---------------------------------------------------------------
 
