@@ -337,7 +337,8 @@ def _lying_list(count: int, lies: dict[tuple[int, int], int]):
         asked.append((page, order))
         ids = list(range(1, count + 1)) if order == "asc" else list(range(count, 0, -1))
         total = lies.get((page, asked.count((page, order))), count) if order == "asc" else count
-        body = {"jobs": [_job(n) for n in ids[2 * (page - 1): 2 * page]], "job_total_count": total}
+        body = {"jobs": [_job(n) for n in ids[2 * (page - 1): 2 * page]], "job_total_count": total,
+                "job_count_limit": 100 - count, "quotas": 100}
         return 200, JSON, json.dumps(body).encode()
     return answer, asked
 
@@ -348,6 +349,7 @@ def test_a_read_where_one_page_loses_the_vote_reads_again_only_that_page():
     with Recorder(answer) as server:
         snapshot = client_for(server, notice=notices.append).list_all()
     assert [job.job_id for job in snapshot.jobs] == ["1", "2", "3", "4", "5", "6"] and snapshot.list_calls == 4 + 2
+    assert (snapshot.job_count_limit, snapshot.quotas) == (94, 100)
     assert sorted(asked[4:]) == [(1, "desc"), (3, "asc")]  # pages 1 and 2 kept; page 3 and the newest asked again
     assert notices == ["the job list was not whole (job_total_count moved between pages: 6, 7); reading it again"]
 
@@ -371,8 +373,18 @@ def test_a_read_where_no_total_wins_reads_everything_again():
 def test_a_list_that_never_agrees_is_an_error_after_the_last_read_not_a_list():
     answer, asked = _lying_list(4, {(2, k): 5 for k in range(1, 20)})
     with Recorder(answer) as server:
-        with pytest.raises(InconsistentList, match=r"disagreed with itself on 10 reads in a row \(last: job_total_count moved"):
+        with pytest.raises(InconsistentList) as caught:
             client_for(server).list_all()
+    assert str(caught.value) == ("the job list disagreed with itself on 10 reads in a row (last: job_total_count moved between"
+                                 " pages: 4, 5); not planning on a partial list. Are jobs being changed right now? Try again")
+
+
+def test_a_one_page_list_is_its_jobs_and_quota():
+    answer, asked = _lying_list(2, {})
+    with Recorder(answer) as server:
+        snapshot = client_for(server).list_all()
+    assert [job.job_id for job in snapshot.jobs] == ["1", "2"] and (snapshot.job_count_limit, snapshot.quotas) == (98, 100)
+    assert snapshot.list_calls == 2 and sorted(asked) == [(1, "asc"), (1, "desc")]
 
 
 LIST_1 = f"GET {BASE}?per_page=1000&page=1&sortBy=job_id&sort_by=job_id&order=asc"
