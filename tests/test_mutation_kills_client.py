@@ -417,6 +417,30 @@ def test_a_list_item_that_is_not_a_job_names_the_list_request():
         with pytest.raises(ProtocolError, match=rf"\(no job_name\): .* \({re.escape(LIST_1)}\) \[gave up after 3 attempts\]$"):
             client_for(server).list_page(1)
 
+
+def test_a_page_asked_early_that_lies_beyond_a_stale_total_but_holds_a_job_makes_the_read_not_whole():
+    # job 5 is new: page 3 already holds it, while every total and the newest-first page still say 4 jobs
+    stale: set[tuple[int, str]] = set()  # the pages still to answer from before job 5, once each
+    notices: list[str] = []
+
+    def answer(handler):
+        query = _query(handler)
+        key = (int(query["page"]), query["order"])
+        old = key in stale
+        stale.discard(key)
+        ids = [1, 2, 3, 4, 5] if key[1] == "asc" else [4, 3] if old else [5, 4]
+        jobs = ids[2 * (key[0] - 1): 2 * key[0]] if key[1] == "asc" else ids
+        total = 4 if old else 5
+        return 200, JSON, json.dumps({"jobs": [_job(n) for n in jobs], "job_total_count": total}).encode()
+
+    with Recorder(answer) as server:
+        client = client_for(server, notice=notices.append)
+        assert len(client.list_all().jobs) == 5  # three pages: remembered, so the next read asks pages 2 and 3 with page 1
+        stale.update({(1, "asc"), (1, "desc"), (2, "asc"), (3, "asc")})  # each still counts 4, but page 3 holds job 5
+        snapshot = client.list_all()
+    assert sorted(job.job_id for job in snapshot.jobs) == ["1", "2", "3", "4", "5"]
+    assert notices == ["the job list was not whole (a page beyond job_total_count held jobs); reading it again"]
+
 # -- the newest jobs, page by page ----------------------------------------------------------------------------------
 
 
