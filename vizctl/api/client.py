@@ -64,7 +64,7 @@ import math
 import re
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, TypeVar
 from urllib.parse import quote
@@ -379,12 +379,13 @@ class ModelArtsClient:
             self.list_memory.remember(*self._list_shape)
 
     @contextlib.contextmanager
-    def _workers(self, count: int) -> Iterator[ThreadPoolExecutor]:
-        """Threads for reads at once. Leaving on an error or Ctrl-C sends no read not yet sent, and Ctrl-C
-        (in the main thread) also ends the workers' retry waits: the reads in flight end first, no more."""
+    def _workers(self, count: int) -> Iterator[_Readers]:
+        """Threads for reads at once. Once a read fails for good no read not yet sent is sent (see :class:`_Readers`);
+        leaving on an error or Ctrl-C drops the queued ones, and Ctrl-C (in the main thread) also ends the workers'
+        retry waits: the reads in flight end first, no more."""
         pool = ThreadPoolExecutor(max_workers=max(1, count))
         try:
-            yield pool
+            yield _Readers(pool)
         except KeyboardInterrupt:
             self.cancel.set()
             raise
@@ -527,6 +528,32 @@ class ModelArtsClient:
 
     def _snippet(self, text: str) -> str:
         return snippet(text.encode(), self.auth.secrets())
+
+
+class _Readers:
+    """A pool's reads that stop at the first failure: a worker taking a queued read after one failed for good
+    raises that failure instead of sending it (the main thread, still waiting on earlier reads, cancels the
+    queue only later)."""
+
+    def __init__(self, pool: ThreadPoolExecutor):
+        self._pool = pool
+        self._failure: Exception | None = None
+
+    def submit(self, read: Callable[..., T], *args: Any, **kwargs: Any) -> Future[T]:
+        return self._pool.submit(self._run, read, *args, **kwargs)
+
+    def map(self, read: Callable[[Any], T], items: Iterable[Any]) -> Iterator[T]:
+        return self._pool.map(lambda item: self._run(read, item), items)
+
+    def _run(self, read: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        failure = self._failure
+        if failure is not None:
+            raise failure
+        try:
+            return read(*args, **kwargs)
+        except Exception as error:
+            self._failure = self._failure or error
+            raise
 
 
 def parse_answer(response: Response, request: Request, secrets: Iterable[str] = ()) -> dict[str, Any]:
