@@ -425,3 +425,23 @@ def test_a_lost_race_whose_delete_is_answered_500_once_looks_at_the_list_and_del
         seeded(sim, "r-1")
         [result] = apply_with(client, plan, mutation_attempts=2)
         assert result.outcome.value == "adopted" and sim.stats["DELETE delete"] == 2
+
+
+def test_a_delete_timed_out_in_the_wait_but_gone_at_the_final_read_is_deleted():
+    """The final read is the truth: a job still KILLING when the wait gave up, gone a moment later, was deleted."""
+    from vizctl.commands.destroy import destroy_plan
+
+    clock = SteppedClock()
+    state = SimState(SimConfig(delete_seconds=7.9), clock=clock)  # KILLING when the wait gives up (7.8), gone at the final read (8.0)
+    with SimServer(state=state) as sim:
+        seeded(sim, "d-1")
+        client = SlowWholeList(sim, clock)
+        plan = destroy_plan(create_plan(client, "d-1"))
+        client.slow = 0.2
+        feed = io.StringIO()
+        settings = ApplySettings(poll_min=0.5, poll_max=1.0, list_lag=0.0, timeout=8.0)
+        applier = Applier(client, JsonReporter(Environment(stdout=feed)), settings, clock=clock, sleep=clock.sleep)
+        [result] = applier.run(plan)
+    assert (result.action, result.outcome, result.status) == (Action.DELETE, Outcome.DELETED, None), result
+    events = [json.loads(line) for line in feed.getvalue().splitlines()]
+    assert [(e["outcome"], e["was"]) for e in events if e["type"] == "apply_corrected"] == [("deleted", "timed out")], events

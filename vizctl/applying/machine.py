@@ -615,8 +615,9 @@ class Applier:
                 now = listed[job.job_id]
                 outcome = Outcome.FAILED if now.phase is Phase.FAILED else Outcome.STOPPED
                 self._end(job, outcome, f"was RUNNING, now {now.status_name}", now.status, done=result.outcome)
-        for job in jobs:  # deletes not waited for: gone by now?
-            if job.result is not None and job.result.outcome is Outcome.DELETING and job.job_id not in listed:
+        for job in jobs:  # deletes not waited for, or given up on at the timeout: gone by now?
+            unfinished = job.result is not None and job.result.outcome in (Outcome.DELETING, Outcome.TIMED_OUT)
+            if unfinished and job.change.action is Action.DELETE and job.job_id not in listed:
                 self._end(job, Outcome.DELETED, "", None)
 
     # -- helpers ---------------------------------------------------------------
