@@ -1,0 +1,180 @@
+"""Kill-tests for the mutation run of the manifest loader (tests/MUTATION.md, part 3).
+
+Each test pins a behaviour of ``vizctl/manifests/`` that a mutant changed without any
+other test noticing: pure tests of the loader where possible, the real CLI where the
+behaviour is what a user sees.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import textwrap
+
+import pytest
+
+from vizctl.errors import ManifestError
+from vizctl.manifests import loader
+from vizctl.manifests.loader import load_manifests
+
+
+def load_text(text: str, environ: dict | None = None):
+    """The manifest read from ``text`` as standard input."""
+    return load_manifests(["-"], environ or {}, io.StringIO(textwrap.dedent(text)))
+
+
+def problems_in(text: str) -> list[str]:
+    """Every problem of ``text`` (read as standard input), as validate prints it."""
+    with pytest.raises(ManifestError) as info:
+        load_text(text)
+    return [str(p) for p in info.value.problems]
+
+
+def write(path, text: str) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return str(path)
+
+
+GOOD = "jobs:\n  - {job_name: a, train_url: /b/a/}\n"
+
+
+# -- what a manifest means ------------------------------------------------------------------
+
+
+def test_a_default_mapping_or_list_is_copied_into_each_job_not_shared():
+    """_deep_merge copies: a job's body never shares a mapping or list with the defaults, another job or its input."""
+    defaults = {"flavor": {"code": "c"}, "tags": ["x", {"k": "v"}]}
+    item = {"schedule": {"duration": 2}, "more": [1, [2]]}
+    merged = loader._deep_merge(defaults, item)
+    assert merged == {"flavor": {"code": "c"}, "tags": ["x", {"k": "v"}], "schedule": {"duration": 2}, "more": [1, [2]]}
+    assert merged["flavor"] is not defaults["flavor"] and merged["tags"] is not defaults["tags"]
+    assert merged["tags"][1] is not defaults["tags"][1]
+    assert merged["schedule"] is not item["schedule"] and merged["more"] is not item["more"] and merged["more"][1] is not item["more"][1]
+
+
+def test_a_yaml_file_in_a_directory_with_only_keys_like_name_or_type_is_not_a_manifest(tmp_path):
+    """A Chart.yaml-like file's ``name``/``type`` are near job_name/job_type only at difflib's 0.6, not the loader's 0.75."""
+    write(tmp_path / "d" / "jobs.yaml", GOOD)
+    chart = write(tmp_path / "d" / "chart.yaml", "apiVersion: v2\nname: board\ntype: application\n")
+    m = load_manifests([str(tmp_path / "d")])
+    assert [j.name for j in m.jobs] == ["a"] and m.skipped == (chart,)
+
+
+def test_a_subdirectory_that_cannot_be_read_is_a_problem_not_skipped(tmp_path, monkeypatch):
+    """os.walk's errors are problems: jobs in an unreadable subdirectory are never silently left out (prune!)."""
+    write(tmp_path / "d" / "a.yaml", GOOD)
+    write(tmp_path / "d" / "team" / "b.yaml", "jobs:\n  - {job_name: b, train_url: /b/b/}\n")
+    locked = str(tmp_path / "d" / "team")
+    real_scandir = os.scandir
+
+    def scandir(path="."):
+        if os.fspath(path) == locked:
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)  # running as root, chmod 000 would not stop the walk
+    with pytest.raises(ManifestError) as info:
+        load_manifests([str(tmp_path / "d")])
+    assert [(p.path, p.line, p.message) for p in info.value.problems] == [
+        (locked, None, "cannot read the directory: Permission denied")
+    ]
+
+
+# -- valid documents never need jsonschema ---------------------------------------------------
+
+
+def test_a_valid_document_is_settled_by_the_compiled_check_alone(monkeypatch, tmp_path):
+    """jsonschema (slow to import and run) only explains a rejected document: the in-process twin of the import test."""
+
+    def no_jsonschema():
+        raise AssertionError("jsonschema consulted for a valid document")
+
+    monkeypatch.setattr(loader, "_validator", no_jsonschema)
+    assert [j.name for j in load_text(GOOD).jobs] == ["a"]
+    assert loader.job_problems({"job_name": "a", "train_url": "/b/"}) == []
+
+
+# -- messages that would mislead or crash ----------------------------------------------------
+
+
+@pytest.mark.parametrize("text, expected", [
+    # a regex of the wrong type is a type error, not re.compile(5) crashing
+    ("prune: {regex: 5}\njobs: []\n", ["<stdin>:1: prune.regex: must be a string (got 5; put it in quotes)"]),
+    # a train_url of the wrong type is not "must not be empty"
+    ("jobs:\n  - {job_name: a, train_url: 5}\n", ["<stdin>:2: jobs[0] (a).train_url: must be a string (got 5; put it in quotes)"]),
+    # prune of the wrong shape says so before the oneOf's advice
+    ("prune: [a]\njobs: []\n", ["<stdin>:1: prune: must be a mapping (got a list)", "<stdin>:1: prune: give 'prefix' or 'regex'"]),
+    ("jobs:\n  - {job_name: a, train_url: /b/, job_type: 5}\n", [
+        "<stdin>:2: jobs[0] (a).job_type: must be a string (got 5; put it in quotes)",
+        "<stdin>:2: jobs[0] (a).job_type: must be one of tensorboard, mindinsight (got 5)",
+    ]),
+    ("version: 3\njobs: []\n", ["<stdin>:1: version: unknown manifest version 3: the only known version is 1"]),
+    ("jobs:\n  - {job_name: a, train_url: /b/, job_desc: false}\n",
+     ["<stdin>:2: jobs[0] (a).job_desc: must be a string (got false; put it in quotes)"]),
+    ("jobs:\n  - {job_name: a, train_url: /b/, job_desc: " + "9" * 40 + "}\n",
+     ["<stdin>:2: jobs[0] (a).job_desc: must be a string (got a very large number; put it in quotes)"]),
+    ("2024-01-01\n", ["<stdin>:1: a manifest must be a mapping with a 'jobs' list (got a date)"]),
+])
+def test_a_wrong_value_gets_its_own_message(text, expected):
+    assert problems_in(text) == expected
+
+
+@pytest.mark.parametrize("schema, value, expected", [
+    ({"const": 1}, 2, "must be 1 (got 2)"),
+    ({"minLength": 3}, "ab", "must be at least 3 characters long (got 2)"),
+    ({"minimum": 1}, 0, "must be at least 1 (got 0)"),
+    ({"maximum": 1}, 2, "must be at most 1 (got 2)"),
+    ({"type": ["string", "null"]}, 5, "must be a string or empty (got 5)"),
+    ({"multipleOf": 2}, 3, "3 is not a multiple of 2"),
+])
+def test_keywords_the_shipped_schema_does_not_use_yet_are_still_explained(schema, value, expected):
+    """_explain's general branches ("a keyword the schema may gain later"), fed jsonschema's own errors."""
+    from jsonschema import Draft202012Validator
+
+    [err] = Draft202012Validator({"properties": {"n": schema}}).iter_errors({"n": value})
+    assert list(loader._explain(err, ("n",))) == [(("n",), expected)]
+
+
+def test_a_path_under_a_file_says_not_a_directory():
+    with pytest.raises(ManifestError) as info:
+        load_manifests([f"{__file__}/m.yaml"])
+    assert [p.message for p in info.value.problems] == ["cannot read it: Not a directory"]
+
+
+# -- reading files -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
+def test_a_utf16_manifest_with_its_byte_order_mark_is_read(tmp_path, codec):
+    path = tmp_path / "m.yaml"
+    path.write_bytes(("\ufeff" + GOOD).encode(codec))
+    assert [(j.name, j.body["train_url"]) for j in load_manifests([str(path)]).jobs] == [("a", "/b/a/")]
+
+
+def test_broken_utf16_is_named_as_utf16_with_its_line(tmp_path):
+    path = tmp_path / "m.yaml"
+    path.write_bytes(b"\xff\xfe" + "jobs: []\n# x\n".encode("utf-16-le") + b"\x00\xd8" + "a\n".encode("utf-16-le"))
+    with pytest.raises(ManifestError) as info:
+        load_manifests([str(path)])
+    assert [(p.line, p.message) for p in info.value.problems] == [(3, "not UTF-16 text (byte 0x00 cannot be read)")]
+
+
+def test_a_file_name_that_is_not_utf8_is_read_and_digested(tmp_path):
+    """A name with an undecodable byte (surrogate-escaped by Python) must not crash the digest."""
+    path = os.fsdecode(os.fsencode(str(tmp_path)) + b"/m\xff.yaml")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(GOOD)
+    m = load_manifests([path])
+    assert [j.name for j in m.jobs] == ["a"] and len(m.digest) == 64
+
+
+def test_the_digest_covers_the_values_of_the_variables_read_in_its_documented_form(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    text = "jobs:\n  - {job_name: a, train_url: '/${B}/'}\n"
+    (tmp_path / "a.yaml").write_text(text, encoding="utf-8")
+    raw = text.encode()
+    env = b'[["B", "x"]]'
+    expected = hashlib.sha256(b"6:a.yaml\x00%d:" % len(raw) + raw + b"\x00env %d:%s" % (len(env), env)).hexdigest()
+    assert load_manifests(["a.yaml"], {"B": "x"}).digest == expected
