@@ -178,3 +178,74 @@ def test_the_digest_covers_the_values_of_the_variables_read_in_its_documented_fo
     env = b'[["B", "x"]]'
     expected = hashlib.sha256(b"6:a.yaml\x00%d:" % len(raw) + raw + b"\x00env %d:%s" % (len(env), env)).hexdigest()
     assert load_manifests(["a.yaml"], {"B": "x"}).digest == expected
+
+
+def test_standard_input_is_read_as_bytes_from_its_buffer():
+    """A real stdin is a text wrapper: its bytes are read (a UTF-16 manifest piped in is not decoded as UTF-8)."""
+    stdin = io.TextIOWrapper(io.BytesIO(("\ufeff" + GOOD).encode("utf-16-le")), encoding="utf-8")
+    assert [j.name for j in load_manifests(["-"], {}, stdin).jobs] == ["a"]
+
+
+def test_text_standard_input_keeps_its_undecodable_bytes():
+    """Text read with surrogateescape goes back to its bytes: not UTF-8, at its line, not a crash."""
+    assert problems_in("jobs: []\n# caf\udce9\n") == ["<stdin>:2: not UTF-8 text (byte 0xe9 cannot be read)"]
+
+
+def test_one_path_may_be_given_as_a_string(tmp_path):
+    assert [j.name for j in load_manifests(write(tmp_path / "m.yaml", GOOD)).jobs] == ["a"]
+
+
+def test_no_path_at_all_is_one_problem():
+    with pytest.raises(ManifestError) as info:
+        load_manifests([])
+    assert [(p.path, p.line, p.message) for p in info.value.problems] == [("(no path)", None, "no manifest file or directory was given")]
+
+
+# -- every problem, in every file and document, at once --------------------------------------
+
+
+def test_a_file_that_cannot_be_read_does_not_hide_the_problems_of_the_next(tmp_path):
+    big = tmp_path / "big.yaml"
+    big.write_bytes(b"#" * (loader.MAX_FILE_BYTES + 1))
+    bad = write(tmp_path / "bad.yaml", "jobs:\n  - {job_name: a}\n")
+    with pytest.raises(ManifestError) as info:
+        load_manifests([str(big), bad])
+    assert [(p.path, p.line) for p in info.value.problems] == [(str(big), None), (bad, 2)]
+
+
+def test_each_document_of_a_file_is_checked_though_an_earlier_one_is_invalid():
+    assert problems_in("jobs:\n  - {job_name: a}\n---\njobs:\n  - {job_name: b}\n") == [
+        "<stdin>:2: jobs[0] (a): missing required key 'train_url'",
+        "<stdin>:5: jobs[0] (b): missing required key 'train_url'",
+    ]
+
+
+def test_a_value_that_could_not_be_read_does_not_hide_the_schema_errors_after_it():
+    assert problems_in("jobs:\n  - {job_name: a, train_url: '${UNSET}'}\n  - {job_name: bad name, train_url: /b/}\n") == [
+        "<stdin>:2: jobs[0] (a).train_url: environment variable UNSET is not set (give a default with ${UNSET:-default})",
+        "<stdin>:3: jobs[1].job_name: 'bad name' is not a valid job name: use 1-20 letters, digits, '_' or '-'",
+    ]
+
+
+def test_a_directory_without_manifests_is_reported_in_the_order_it_was_given(tmp_path):
+    other = tmp_path / "other"
+    write(other / "chart.yaml", "apiVersion: v2\n")
+    bad = write(tmp_path / "bad.yaml", "jobs:\n  - {job_name: a}\n")
+    with pytest.raises(ManifestError) as info:
+        load_manifests([str(other), bad])
+    assert [(p.path, p.line) for p in info.value.problems] == [(str(other), None), (bad, 2)]
+    assert info.value.problems[0].message == "no manifests here: no *.yaml or *.yml file in it is a vizctl manifest"
+
+
+# -- prune scopes ---------------------------------------------------------------------------
+
+
+def test_only_a_scope_whose_own_file_says_jobs_empty_may_be_emptied(tmp_path):
+    """may_empty (``--force`` may delete all of a scope) comes from the scope's own file, never another one's ``jobs: []``."""
+    retired = write(tmp_path / "a.yaml", "prune: {prefix: a-}\njobs: []\n")
+    kept = write(tmp_path / "b.yaml", "prune: {prefix: b-}\njobs:\n  - {job_name: b-1, train_url: /b/}\n")
+    empty = write(tmp_path / "c.yaml", "jobs: []\n")
+    m = load_manifests([retired, kept, empty])
+    assert [(s.location.path, s.prefix, s.may_empty) for s in m.prune_scopes] == [(retired, "a-", True), (kept, "b-", False)]
+    assert m.explicitly_empty is True
+    assert load_manifests([kept]).explicitly_empty is False
