@@ -80,6 +80,10 @@ def test_a_subdirectory_that_cannot_be_read_is_a_problem_not_skipped(tmp_path, m
     assert [(p.path, p.line, p.message) for p in info.value.problems] == [
         (locked, None, "cannot read the directory: Permission denied")
     ]
+    bad = write(tmp_path / "bad.yaml", "jobs:\n  - {job_name: c}\n")  # a path never ranked sorts after the ranked ones
+    with pytest.raises(ManifestError) as info:
+        load_manifests([str(tmp_path / "d"), bad])
+    assert [(p.path, p.line) for p in info.value.problems] == [(bad, 2), (locked, None)]
 
 
 # -- valid documents never need jsonschema ---------------------------------------------------
@@ -249,3 +253,56 @@ def test_only_a_scope_whose_own_file_says_jobs_empty_may_be_emptied(tmp_path):
     assert [(s.location.path, s.prefix, s.may_empty) for s in m.prune_scopes] == [(retired, "a-", True), (kept, "b-", False)]
     assert m.explicitly_empty is True
     assert load_manifests([kept]).explicitly_empty is False
+
+
+# -- the size limit -------------------------------------------------------------------------
+
+
+def test_a_huge_file_is_refused_after_reading_no_more_than_the_limit(tmp_path):
+    """A sparse 1 TiB file: read whole, it would not fit in memory (MemoryError, a traceback)."""
+    huge = tmp_path / "huge.yaml"
+    with open(huge, "wb") as f:
+        f.truncate(2**40)
+    with pytest.raises(ManifestError) as info:
+        load_manifests([str(huge)])
+    assert [p.message for p in info.value.problems] == ["larger than 10 MiB: not read (a manifest of 10,000 jobs is about 1 MiB)"]
+
+
+def test_endless_standard_input_is_read_only_up_to_the_limit():
+    class Endless:
+        """A pipe that never ends (``yes``): only a bounded read returns."""
+
+        def read(self, size):
+            assert isinstance(size, int) and size > 0, f"unbounded read({size!r})"
+            return b"#" * size
+
+    with pytest.raises(ManifestError) as info:
+        load_manifests(["-"], {}, Endless())
+    assert [p.message for p in info.value.problems] == ["larger than 10 MiB: not read (a manifest of 10,000 jobs is about 1 MiB)"]
+
+
+def test_a_file_of_exactly_the_limit_is_read(tmp_path):
+    exact = tmp_path / "exact.yaml"
+    exact.write_bytes(b"jobs: []\n" + b"#" * (loader.MAX_FILE_BYTES - 9))
+    assert load_manifests([str(exact)]).explicitly_empty is True
+
+
+@pytest.mark.parametrize("first", ["missing", "stdin"])
+def test_problems_come_in_the_order_the_paths_were_given(tmp_path, first):
+    """A missing path or standard input given first has its problems first, and does not stop the next path's check."""
+    bad = write(tmp_path / "bad.yaml", "jobs:\n  - {job_name: a}\n")
+    path, label, line = (str(tmp_path / "missing.yaml"),) * 2 + (None,) if first == "missing" else ("-", "<stdin>", 1)
+    with pytest.raises(ManifestError) as info:
+        load_manifests([path, bad], {}, io.StringIO("version: 2\njobs: []\n"))
+    assert [(p.path, p.line) for p in info.value.problems] == [(label, line), (bad, 2)]
+
+
+def test_validate_names_the_skipped_files_though_another_manifest_is_invalid(tmp_path):
+    from cliutil import run
+
+    chart = write(tmp_path / "d" / "chart.yaml", "apiVersion: v2\nname: board\n")
+    bad = write(tmp_path / "d" / "jobs.yaml", "jobs:\n  - {job_name: a}\n")
+    result = run("validate", str(tmp_path / "d"))
+    assert result.code == 1 and "Traceback" not in result.all
+    assert f"vizctl: skipped {chart}: not a vizctl manifest (no manifest key in it)" in result.err
+    assert f"{bad}:2: jobs[0] (a): missing required key 'train_url'" in result.err
