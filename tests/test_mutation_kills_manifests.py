@@ -306,3 +306,11 @@ def test_validate_names_the_skipped_files_though_another_manifest_is_invalid(tmp
     assert result.code == 1 and "Traceback" not in result.all
     assert f"vizctl: skipped {chart}: not a vizctl manifest (no manifest key in it)" in result.err
     assert f"{bad}:2: jobs[0] (a): missing required key 'train_url'" in result.err
+
+
+def test_job_problems_words_each_reason_as_export_shows_it():
+    """export's note for a live job a manifest cannot declare: ``field.path: reason``, ``the job`` for the item itself."""
+    assert loader.job_problems({"job_name": "a", "train_url": "/b/", "schedule": {"duration": 30}}) == [
+        "schedule.duration: must be an integer from 0 to 24 (got 30)"
+    ]
+    assert loader.job_problems({"job_name": "a"}) == ["the job: missing required key 'train_url'"]
