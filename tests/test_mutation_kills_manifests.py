@@ -314,3 +314,31 @@ def test_job_problems_words_each_reason_as_export_shows_it():
         "schedule.duration: must be an integer from 0 to 24 (got 30)"
     ]
     assert loader.job_problems({"job_name": "a"}) == ["the job: missing required key 'train_url'"]
+
+
+# -- positions.py: merge keys ---------------------------------------------------------------
+
+
+def test_one_anchor_merged_into_several_jobs_is_not_a_cycle():
+    m = load_text("jobs:\n  - &b {job_name: a, train_url: /b/}\n  - {<<: *b, job_name: b}\n  - {<<: *b, job_name: c}\n")
+    assert [(j.name, j.body, j.location.line) for j in m.jobs] == [
+        ("a", {"job_name": "a", "train_url": "/b/"}, 2),
+        ("b", {"job_name": "b", "train_url": "/b/"}, 3),
+        ("c", {"job_name": "c", "train_url": "/b/"}, 4),
+    ]
+
+
+def test_a_merged_mapping_that_merges_itself_is_one_problem_and_hides_what_it_breaks():
+    """The cycle is caught where the merge is (not as a RecursionError), and the job it breaks is not also "missing job_name"."""
+    assert problems_in("jobs:\n  - {<<: &m {job_name: a, <<: *m}, train_url: /b/, job_desc: 5}\n") == [
+        "<stdin>:2: jobs[0] (a): '<<' merges a mapping into itself"
+    ]
+
+
+def test_merge_keys_that_double_at_each_level_are_counted_against_the_value_limit():
+    """Each level merges the one before twice: 2**16 merges hold few keys, but the work is counted and refused."""
+    lines = ["jobs:", "  - &a0 {job_name: a, train_url: /b/}"]
+    lines += [f"  - &a{i} {{<<: [*a{i - 1}, *a{i - 1}]}}" for i in range(1, 17)]
+    assert problems_in("\n".join(lines) + "\n") == [
+        "<stdin>:1: more than 100000 values in this file once aliases are expanded (too many aliases?)"
+    ]
