@@ -97,6 +97,19 @@ def test_a_valid_document_is_settled_by_the_compiled_check_alone(monkeypatch, tm
 
     monkeypatch.setattr(loader, "_validator", no_jsonschema)
     assert [j.name for j in load_text(GOOD).jobs] == ["a"]
+    every_feature = """\
+        version: 1
+        prune: {regex: 'a-[0-9]+$'}
+        defaults: {job_type: mindinsight, flavor: {code: modelarts.kat1.xlarge}, schedule: {duration: 4}, replace_on_drift: true}
+        jobs:
+          - {job_name: a-1, train_url: /b/1/, job_desc: '', schedule: {type: stop, time_unit: HOURS, duration: 0}}
+          - {job_name: a_2, train_url: /b/2/, job_type: tensorboard, recreate_failed: false, restart_stopped: true}
+        ---
+        prune: {prefix: b-}
+        jobs: []
+        """
+    m = load_text(every_feature)
+    assert [(j.name, j.body.get("job_type"), j.body["schedule"]["duration"]) for j in m.jobs] == [("a-1", "mindinsight", 0), ("a_2", "tensorboard", 4)]
     assert loader.job_problems({"job_name": "a", "train_url": "/b/"}) == []
 
 
@@ -342,3 +355,22 @@ def test_merge_keys_that_double_at_each_level_are_counted_against_the_value_limi
     assert problems_in("\n".join(lines) + "\n") == [
         "<stdin>:1: more than 100000 values in this file once aliases are expanded (too many aliases?)"
     ]
+
+
+# -- schemacheck.py ---------------------------------------------------------------------------
+
+
+def test_json_equal_is_json_schemas_equality():
+    from vizctl.manifests.schemacheck import json_equal
+
+    assert json_equal(True, True) and json_equal(False, False) and json_equal(1, 1.0)
+    assert not json_equal(True, 1) and not json_equal(1, True) and not json_equal(True, False) and not json_equal(0, False)
+    assert json_equal([1, "a", [True]], [1, "a", [True]]) and json_equal({"a": [1]}, {"a": [1]})
+    assert not json_equal([1, 2], [1]) and not json_equal([1], [1, 2]) and not json_equal([True], [1]) and not json_equal([1], [True])
+    assert not json_equal([1, 2], [1, 3]) and not json_equal({"a": 1}, {"a": True}) and not json_equal({"a": 1}, {"b": 1})
+
+
+def test_ecma_pattern_ends_at_the_very_end_but_keeps_a_literal_dollar():
+    from vizctl.manifests.schemacheck import ecma_pattern
+
+    assert ecma_pattern("^a$") == r"^a\Z" and ecma_pattern(r"cost\$") == r"cost\$" and ecma_pattern("a$b") == "a$b"
