@@ -26,8 +26,12 @@ def load_text(text: str, environ: dict | None = None):
 
 def problems_in(text: str) -> list[str]:
     """Every problem of ``text`` (read as standard input), as validate prints it."""
+    return problems_in_env(text, {})
+
+
+def problems_in_env(text: str, environ: dict) -> list[str]:
     with pytest.raises(ManifestError) as info:
-        load_text(text)
+        load_text(text, environ)
     return [str(p) for p in info.value.problems]
 
 
@@ -374,3 +378,48 @@ def test_ecma_pattern_ends_at_the_very_end_but_keeps_a_literal_dollar():
     from vizctl.manifests.schemacheck import ecma_pattern
 
     assert ecma_pattern("^a$") == r"^a\Z" and ecma_pattern(r"cost\$") == r"cost\$" and ecma_pattern("a$b") == "a$b"
+
+
+# -- positions.py: ${VAR} on the node path, odd scalars and keys, lines ----------------------
+
+
+@pytest.mark.parametrize("anchor", ["", "&j"])
+def test_an_unquoted_variable_is_typed_and_a_quoted_one_stays_text_with_or_without_an_anchor(anchor):
+    """An anchor sends the document through PyYAML's nodes, where libyaml marks a plain scalar with style "" (not None):
+    both paths must read ``duration: ${H}`` as the integer 4 and ``'${D}'`` as the text "123"."""
+    text = f"jobs:\n  - {anchor}\n    job_name: a\n    train_url: /b/\n    schedule:\n      duration: ${{H}}\n    job_desc: '${{D}}'\n"
+    [job] = load_text(text, {"H": "4", "D": "123"}).jobs
+    assert (job.body["schedule"]["duration"], job.body["job_desc"]) == (4, "123")
+
+
+def test_a_substituted_value_its_explicit_tag_refuses_is_a_problem_at_its_line():
+    assert problems_in_env("jobs:\n  - {job_name: a, train_url: /b/, schedule: {duration: !!int '${H}'}}\n", {"H": "four"}) == [
+        "<stdin>:2: jobs[0] (a).schedule.duration: 'four' is not a valid !!int"
+    ]
+
+
+def test_an_unreadable_scalar_is_one_problem_not_also_a_schema_error():
+    assert problems_in("jobs:\n  - {job_name: a, train_url: /b/, schedule: {duration: !!int four}}\n") == [
+        "<stdin>:2: jobs[0] (a).schedule.duration: 'four' is not a valid !!int"
+    ]
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("? {k: 1}\n: 1\njobs: []\n", ["<stdin>:1: a key must be plain text, not a mapping"]),
+    ("? [a, b]\n: 1\njobs: []\n", ["<stdin>:1: a key must be plain text, not a list"]),  # and the keys after it are still read
+    # an alias repeats the mapping: its bad key and its duplicate key are reported once
+    ("jobs:\n  - &m\n    ? [k]\n    : 1\n    job_name: a\n    train_url: /b/\n  - *m\n",
+     ["<stdin>:2: job 'a' is declared twice: first at <stdin>:2", "<stdin>:3: jobs[0] (a): a key must be plain text, not a list"]),
+    ("jobs:\n  - &m {job_name: a, job_name: b, train_url: /b/}\n  - *m\n",
+     ["<stdin>:2: jobs[0] (b): duplicate key 'job_name' (first at line 2)", "<stdin>:2: job 'b' is declared twice: first at <stdin>:2"]),
+])
+def test_keys_that_are_not_text_or_repeat_are_reported_once(text, expected):
+    assert problems_in(text) == expected
+
+
+def test_the_line_of_a_path_not_written_is_that_of_the_nearest_enclosing_value():
+    from vizctl.manifests.positions import load_documents
+
+    [doc], issues = load_documents("a: 1\njobs:\n  - x: 1\n    y: 2\n", {})
+    assert issues == [] and doc.line_of(("jobs",)) == 2 and doc.line_of(("jobs", 0, "y")) == 4
+    assert doc.line_of(("jobs", 0, "z")) == 3 and doc.line_of(("jobs", 0, "x", "w")) == 3 and doc.line_of(("nope", 1)) == 1
