@@ -423,3 +423,33 @@ def test_the_line_of_a_path_not_written_is_that_of_the_nearest_enclosing_value()
     [doc], issues = load_documents("a: 1\njobs:\n  - x: 1\n    y: 2\n", {})
     assert issues == [] and doc.line_of(("jobs",)) == 2 and doc.line_of(("jobs", 0, "y")) == 4
     assert doc.line_of(("jobs", 0, "z")) == 3 and doc.line_of(("jobs", 0, "x", "w")) == 3 and doc.line_of(("nope", 1)) == 1
+
+
+def test_compile_schema_reads_boolean_subschemas_escaped_refs_and_recursion():
+    """What the shipped schema does not use yet, against a small schema (jsonschema agrees on each value)."""
+    from jsonschema import Draft202012Validator
+
+    from vizctl.manifests.schemacheck import compile_schema
+
+    schema = {
+        "$defs": {"a/b": {"type": "string"}, "c~d": {"type": "integer"}, "tree": {"type": "object", "properties": {"kids": {"items": {"$ref": "#/$defs/tree"}}}}},
+        "properties": {"s": {"$ref": "#/$defs/a~1b"}, "i": {"$ref": "#/$defs/c~0d"}, "any": True, "none": False, "t": {"$ref": "#/$defs/tree"}},
+    }
+    check = compile_schema(schema)
+    for value, valid in [
+        ({"s": "x", "i": 1, "any": [1]}, True), ({"s": 1}, False), ({"i": "1"}, False), ({"none": 1}, False),
+        ({"t": {"kids": [{"kids": []}, {"kids": [{}]}]}}, True), ({"t": {"kids": [{"kids": [5]}]}}, False),
+    ]:
+        assert check(value) is valid and Draft202012Validator(schema).is_valid(value) is valid, value
+
+
+@pytest.mark.parametrize("schema, message", [
+    ({"$ref": "other.json#/x"}, "$ref 'other.json#/x'"),
+    ({"multipleOf": 2}, "keyword 'multipleOf'"),
+])
+def test_compile_schema_refuses_what_it_does_not_compile_by_name(schema, message):
+    from vizctl.manifests.schemacheck import UnsupportedSchema, compile_schema
+
+    with pytest.raises(UnsupportedSchema) as info:
+        compile_schema(schema)
+    assert str(info.value) == message
