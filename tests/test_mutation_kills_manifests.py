@@ -455,3 +455,23 @@ def test_compile_schema_refuses_what_it_does_not_compile_by_name(schema, message
     with pytest.raises(UnsupportedSchema) as info:
         compile_schema(schema)
     assert str(info.value) == message
+
+
+@pytest.mark.parametrize("text, expected", [
+    # a value that cannot be built is one problem: no schema error about the None left in its place
+    ("jobs: &a [*a]\n", ["<stdin>:1: jobs[0]: an alias refers to a value that contains it"]),
+    ("jobs: !!set {a, b}\n", ["<stdin>:1: jobs: unsupported YAML tag 'tag:yaml.org,2002:set'"]),
+    # a merge of something that is no mapping is a problem, not a traceback
+    ("jobs:\n  - &a {job_name: a, train_url: /b/}\n  - {<<: [*a, 5], job_name: b}\n",
+     ["<stdin>:3: jobs[1] (b): '<<' must merge a mapping or a list of mappings", "<stdin>:3: jobs[1] (b): missing required key 'train_url'"]),
+    # a duplicate key hides nothing else wrong in its mapping
+    ("jobs:\n  - {job_name: a, job_name: b, train_url: /b/, job_desc: 5}\n",
+     ["<stdin>:2: jobs[0] (b): duplicate key 'job_name' (first at line 2)", "<stdin>:2: jobs[0] (b).job_desc: must be a string (got 5; put it in quotes)"]),
+    # nesting the text keeps under the limit, but an alias expands beyond it: lists, then mappings
+    ("x: &d " + "[" * 40 + "]" * 40 + "\njobs: " + "[" * 30 + "*d" + "]" * 30 + "\n",
+     ["<stdin>:1: nested more than 64 levels deep", "<stdin>:1: unknown key 'x'", "<stdin>:2: jobs[0]: must be a mapping (got a list)"]),
+    ("x: &d " + "{a: " * 40 + "1" + "}" * 40 + "\njobs: " + "{a: " * 30 + "*d" + "}" * 30 + "\n",
+     ["<stdin>:1: nested more than 64 levels deep", "<stdin>:1: unknown key 'x'", "<stdin>:2: jobs: must be a list (got a mapping)"]),
+])
+def test_yaml_the_node_path_cannot_build_is_exactly_its_problems(text, expected):
+    assert problems_in(text) == expected
