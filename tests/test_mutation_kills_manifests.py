@@ -108,12 +108,15 @@ def test_a_valid_document_is_settled_by_the_compiled_check_alone(monkeypatch, tm
         jobs:
           - {job_name: a-1, train_url: /b/1/, job_desc: '', schedule: {type: stop, time_unit: HOURS, duration: 0}}
           - {job_name: a_2, train_url: /b/2/, job_type: tensorboard, recreate_failed: false, restart_stopped: true}
+          - {job_name: a-3-is-twenty-chars0, train_url: /b/3/, job_desc: DESC, schedule: {duration: 24}}
         ---
-        prune: {prefix: b-}
+        prune: {prefix: b}
         jobs: []
-        """
+        """.replace("DESC", "d" * 256)  # each limit at its edge: 0 and 24 hours, 256 characters, a prefix of one
     m = load_text(every_feature)
-    assert [(j.name, j.body.get("job_type"), j.body["schedule"]["duration"]) for j in m.jobs] == [("a-1", "mindinsight", 0), ("a_2", "tensorboard", 4)]
+    assert [(j.name, j.body.get("job_type"), j.body["schedule"]["duration"]) for j in m.jobs] == [
+        ("a-1", "mindinsight", 0), ("a_2", "tensorboard", 4), ("a-3-is-twenty-chars0", "mindinsight", 24)
+    ]
     assert loader.job_problems({"job_name": "a", "train_url": "/b/"}) == []
 
 
