@@ -437,13 +437,13 @@ def test_compile_schema_reads_boolean_subschemas_escaped_refs_and_recursion():
     schema = {
         "$defs": {"a/b": {"type": "string"}, "c~d": {"type": "integer"}, "tree": {"type": "object", "properties": {"kids": {"items": {"$ref": "#/$defs/tree"}}}}},
         "properties": {"s": {"$ref": "#/$defs/a~1b"}, "i": {"$ref": "#/$defs/c~0d"}, "any": True, "none": False, "t": {"$ref": "#/$defs/tree"},
-                       "m": {"type": ["string", "null"]}, "extra": {"additionalProperties": {"type": "integer"}}},
+                       "m": {"type": ["string", "null"]}, "extra": {"additionalProperties": {"type": "integer"}}, "free": {"description": "no keyword that checks"}},
     }
     check = compile_schema(schema)
     for value, valid in [
         ({"s": "x", "i": 1, "any": [1]}, True), ({"s": 1}, False), ({"i": "1"}, False), ({"none": 1}, False),
         ({"t": {"kids": [{"kids": []}, {"kids": [{}]}]}}, True), ({"t": {"kids": [{"kids": [5]}]}}, False),
-        ({"m": None, "extra": {"a": 1}}, True), ({"m": "x"}, True), ({"m": 1}, False), ({"extra": {"a": "x"}}, False), ({"extra": 3}, True),
+        ({"m": None, "extra": {"a": 1}}, True), ({"m": "x"}, True), ({"m": 1}, False), ({"extra": {"a": "x"}}, False), ({"extra": 3}, True), ({"free": [1]}, True),
     ]:
         assert check(value) is valid and Draft202012Validator(schema).is_valid(value) is valid, value
 
