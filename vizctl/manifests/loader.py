@@ -110,7 +110,6 @@ def load_manifests(
                 empty_files.add(label)
     for directory in dict.fromkeys(in_directories.values()):
         if all(f in skipped for f, d in in_directories.items() if d == directory):
-            order.setdefault(directory, len(order))
             problems.append(Problem(directory, None, "no manifests here: no *.yaml or *.yml file in it is a vizctl manifest"))
 
     emptied = {scope.location.path for scope in scopes} & empty_files
@@ -202,9 +201,9 @@ def _discover(paths: list[str], problems: list[Problem], order: dict[str, int]) 
         if p == STDIN:
             found = [p]
         elif os.path.isdir(p):
+            rank(p)  # its own problems ("no manifests here") come where it was given, before its files
             found = _files_under(p, problems)
             if not found:
-                rank(p)
                 problems.append(Problem(p, None, "no manifests here: the directory holds no *.yaml or *.yml file"))
             from_directories.update((f, p) for f in found if f not in from_directories)
         elif os.path.isfile(p):

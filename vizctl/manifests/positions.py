@@ -379,7 +379,7 @@ class _Builder:
             if sub.problems:
                 return None
             tag = node.tag
-            if node.style is None and tag == STR_TAG:  # unquoted: typed as if the value were written there
+            if not node.style and tag == STR_TAG:  # unquoted (libyaml says "", PyYAML None): typed as if the value were written there
                 tag = _RESOLVER.resolve(ScalarNode, sub.text, (True, False))
             node = ScalarNode(tag, sub.text, node.start_mark, node.end_mark, node.style)
         try:
