@@ -4,10 +4,13 @@ through the real CLI against the simulator over loopback HTTP (and a few pure fu
 from __future__ import annotations
 
 import json
+import os
+import signal
+import threading
 
 import pytest
 
-from cliutil import manifest_of, run
+from cliutil import manifest_of, run, wait_until
 from vizctl.sim.config import SimConfig
 from vizctl.sim.server import SimServer
 
@@ -52,3 +55,48 @@ def test_apply_verbose_shows_the_plan_verbose(tmp_path, sim):
     seed(sim, "pv-more")
     verbose = run("apply", "-f", str(m), "-y", "-v", sim=sim)
     assert "live jobs not declared in any manifest (left alone)\n    pv-more\n    pv-other" in verbose.out
+
+
+def test_apply_verbose_logs_the_api_calls_it_made(tmp_path, sim):
+    m = manifest_of(tmp_path / "m.yaml", "pl-1")
+    result = run("apply", "-f", str(m), "-y", "-v", sim=sim)
+    assert result.code == 0
+    [line] = [line for line in result.err.splitlines() if "API calls:" in line]
+    assert line.startswith("vizctl: API calls: {") and "'create': 1" in line
+
+
+def test_apply_on_a_terminal_colours_the_plan(tmp_path, sim):
+    m = manifest_of(tmp_path / "m.yaml", "pc-1")
+    result = run("apply", "-f", str(m), "-y", sim=sim, tty=True)
+    plan = result.out.split("Plan: ")[0]
+    assert "\x1b[" in plan and "pc-1" in plan
+    assert "\x1b[" not in run("plan", "-f", str(m), sim=sim).out  # not a terminal: no colour
+
+
+def test_ctrl_c_while_apply_waits_in_this_process_says_interrupted_and_exits_130(tmp_path):
+    """SIGINT to this very process while apply (on the main thread) waits for its job: the handler apply installed runs."""
+    with SimServer(SimConfig(startup_seconds=30)) as server:
+        m = manifest_of(tmp_path / "m.yaml", "ci-1")
+
+        def press_ctrl_c():
+            wait_until(lambda: server.stats["POST create"] == 1 and server.stats["GET list"] >= 3, timeout=20)
+            os.kill(os.getpid(), signal.SIGINT)
+
+        presser = threading.Thread(target=press_ctrl_c, daemon=True)
+        presser.start()
+        result = run("apply", "-f", str(m), "-y", "--timeout", "25", sim=server)
+        presser.join(5)
+    assert result.code == 130, result.all
+    assert "Interrupted: starting nothing new, finishing requests in flight (Ctrl-C again to quit at once)" in result.out
+    assert "not yet running" in result.out and "Traceback" not in result.all
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # apply's handler is gone again
+
+
+def test_a_terminal_gets_colour_unless_no_color_or_no_color_is_set(tmp_path, sim):
+    """Live bug found by mutation part 3: `sim serve`'s ``set_defaults(no_color=True)`` changed the --no-color flag every
+    command shares, so no command ever coloured its output on a terminal."""
+    m = manifest_of(tmp_path / "m.yaml", "nc-1")
+    assert "\x1b[" in run("plan", "-f", str(m), sim=sim, tty=True).out
+    assert "\x1b[" not in run("plan", "-f", str(m), "--no-color", sim=sim, tty=True).out
+    assert "\x1b[" not in run("plan", "-f", str(m), sim=sim, tty=True, env={"NO_COLOR": "1"}).out
+    assert "\x1b[" not in run("plan", "-f", str(m), sim=sim, tty=True, env={"TERM": "dumb"}).out

@@ -281,7 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=_port, default=8080, help="port (default %(default)s; 0 picks a free one)")
     serve.add_argument("--state", metavar="FILE", help="keep the jobs in FILE across restarts")
     add_arguments(serve)
-    serve.set_defaults(run=_command("sim serve"), no_color=True)
+    serve.set_defaults(run=_command("sim serve"))
     return parser
 
 
