@@ -10,7 +10,7 @@ import threading
 
 import pytest
 
-from cliutil import manifest_of, run, wait_until
+from cliutil import manifest_of, run, run_in_thread, wait_until
 from vizctl.sim.config import SimConfig
 from vizctl.sim.server import SimServer
 
@@ -100,3 +100,75 @@ def test_a_terminal_gets_colour_unless_no_color_or_no_color_is_set(tmp_path, sim
     assert "\x1b[" not in run("plan", "-f", str(m), "--no-color", sim=sim, tty=True).out
     assert "\x1b[" not in run("plan", "-f", str(m), sim=sim, tty=True, env={"NO_COLOR": "1"}).out
     assert "\x1b[" not in run("plan", "-f", str(m), sim=sim, tty=True, env={"TERM": "dumb"}).out
+
+
+def test_a_job_not_waited_for_gets_no_service_url_it_was_never_shown(tmp_path, sim):
+    m = manifest_of(tmp_path / "m.yaml", "nw-1", "nw-2")
+    [kept] = seed(sim, "nw-2")
+    result = run("apply", "-f", str(m), "-y", "--no-wait", "-o", "json", sim=sim)
+    summary = json.loads(result.out.splitlines()[-1])
+    urls = {job["job_name"]: job["service_url"] for job in summary["jobs"]}
+    assert urls == {"nw-1": None, "nw-2": kept["service_url"]} and kept["service_url"]
+
+
+# -- session.py -------------------------------------------------------------------------------------
+
+
+def test_sim_keeps_its_state_in_a_dot_vizctl_directory_git_ignores_and_remembers_jobs(tmp_path):
+    m = manifest_of(tmp_path / "m.yaml", "ss-1")
+    assert run("apply", "--sim", "-f", str(m), "-y", cwd=tmp_path).code == 0
+    assert (tmp_path / ".vizctl" / ".gitignore").read_text() == "# vizctl --sim state: local, never committed\n*\n"
+    assert (tmp_path / ".vizctl" / "sim-state.json").exists()
+    (tmp_path / ".vizctl" / ".gitignore").write_text("mine\n")
+    again = run("plan", "--sim", "-f", str(m), "--project-id", "other-project", cwd=tmp_path)
+    assert again.out.splitlines()[0] == "vizctl compared the manifests with the live jobs of project other-project at sim:"
+    assert "+ ss-1" in again.out  # another project of the same simulator: nothing there
+    assert "No changes." in run("plan", "--sim", "-f", str(m), cwd=tmp_path).out  # the state was kept
+    assert (tmp_path / ".vizctl" / ".gitignore").read_text() == "mine\n"  # an existing one is left alone
+
+
+def test_sim_where_dot_vizctl_is_a_file_is_one_config_error(tmp_path):
+    m = manifest_of(tmp_path / "m.yaml", "sf-1")
+    (tmp_path / ".vizctl").write_text("not a directory")
+    result = run("plan", "--sim", "-f", str(m), cwd=tmp_path)
+    assert result.code == 1
+    assert result.err == f"Error: cannot keep the simulator state in {tmp_path / '.vizctl'}: it is not a directory\n"
+
+
+def test_sim_takes_vizctl_token_and_never_prints_it(tmp_path):
+    m = manifest_of(tmp_path / "m.yaml", "st-1")
+    token = "tok-sim-SECRET-98765"
+    result = run("plan", "--sim", "-f", str(m), "-vv", cwd=tmp_path, env={"VIZCTL_TOKEN": token})
+    assert result.code == 0 and "GET /v1/sim-project/visualization-jobs" in result.err
+    assert token not in result.all
+    bad = run("plan", "--sim", "-f", str(m), cwd=tmp_path, env={"VIZCTL_TOKEN": "tok with\nnewline"})
+    assert bad.code == 1 and "token" in bad.err and "Traceback" not in bad.all
+
+
+def test_destroy_off_a_terminal_says_to_pass_auto_approve(tmp_path, sim):
+    m = manifest_of(tmp_path / "m.yaml", "dt-1")
+    seed(sim, "dt-1")
+    result = run("destroy", str(m), sim=sim)
+    assert result.code == 1
+    assert result.err.endswith("Error: confirmation needed, but standard input is not a terminal: pass --auto-approve (-y)\n")
+    assert sim.stats["DELETE delete"] == 0
+
+
+def test_a_job_the_list_shows_without_a_service_url_gets_none_and_the_plan_ends_with_a_blank_line(tmp_path):
+    with SimServer(SimConfig(sparse_list_items=True, **FAST)) as server:  # list items without service_url
+        m = manifest_of(tmp_path / "m.yaml", "su-1")
+        text = run("apply", "-f", str(m), "-y", sim=server)
+        assert text.code == 0 and "\n\nLegend: + create\n\n" in text.out
+        assert text.out.splitlines()[-1] == "  ✓ su-1  created, RUNNING (job 1)"
+        manifest_of(m, "su-2")
+        summary = json.loads(run("apply", "-f", str(m), "-y", "-o", "json", sim=server).out.splitlines()[-1])
+    assert [(j["job_name"], j["outcome"], j["service_url"]) for j in summary["jobs"]] == [("su-2", "created", None)]
+    assert 0 <= summary["elapsed"] < 60
+
+
+def test_apply_on_another_thread_runs_without_a_signal_handler(tmp_path, sim):
+    m = manifest_of(tmp_path / "m.yaml", "th-1")
+    thread, box = run_in_thread("apply", "-f", str(m), "-y", sim=sim)
+    thread.join(30)
+    assert box["result"].code == 0, box["result"].all
+    assert "Apply complete in 0." in box["result"].out or "Apply complete in 1." in box["result"].out
