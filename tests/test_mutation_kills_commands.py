@@ -172,3 +172,53 @@ def test_apply_on_another_thread_runs_without_a_signal_handler(tmp_path, sim):
     thread.join(30)
     assert box["result"].code == 0, box["result"].all
     assert "Apply complete in 0." in box["result"].out or "Apply complete in 1." in box["result"].out
+
+
+# -- commands/sim.py ---------------------------------------------------------------------------------
+
+
+def test_sim_serve_serves_until_ctrl_c_then_says_stopped_and_never_prints_its_token(tmp_path):
+    """``sim serve`` on this process's main thread; Ctrl-C (SIGINT to this process) once it has answered a request."""
+    import io
+    import re
+    import urllib.request
+
+    from vizctl.cli import main
+    from vizctl.environment import Environment
+
+    (tmp_path / "token").write_text("tok-served-SECRET-4321\n")
+    err = io.StringIO()
+    env = Environment(stdin=io.StringIO(), stdout=io.StringIO(), stderr=err, environ={}, stdin_isatty=False, stdout_isatty=False)
+    answers = []
+
+    def use_then_stop():
+        wait_until(lambda: "listening on http://" in err.getvalue(), timeout=20)
+        url = re.search(r"listening on (http://\S+)", err.getvalue()).group(1)
+        request = urllib.request.Request(f"{url}/v1/p-1/visualization-jobs", headers={"X-Auth-Token": "tok-served-SECRET-4321"})
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            answers.append(answer.status)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    helper = threading.Thread(target=use_then_stop, daemon=True)
+    helper.start()
+    code = main(["sim", "serve", "--port", "0", "--token-file", str(tmp_path / "token")], env=env)
+    helper.join(5)
+    assert code == 0 and answers == [200]
+    lines = err.getvalue().splitlines()
+    assert lines[0].startswith("vizctl simulator listening on http://127.0.0.1:")
+    assert lines[0].endswith("(any project id; any non-empty token unless --token-file, VIZCTL_SIM_TOKEN or --strict-auth); Ctrl-C stops it")
+    assert lines[-1] == "Simulator stopped."
+    from vizctl import redact
+
+    assert redact.redact("tok-served-SECRET-4321") != "tok-served-SECRET-4321"  # registered as a secret
+
+
+def test_sim_serve_on_a_port_in_use_is_one_config_error():
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run("sim", "serve", "--port", str(port))
+    assert result.code == 1 and result.err == f"Error: cannot listen on 127.0.0.1:{port}: Address already in use\n"
