@@ -222,3 +222,22 @@ def test_sim_serve_on_a_port_in_use_is_one_config_error():
         port = taken.getsockname()[1]
         result = run("sim", "serve", "--port", str(port))
     assert result.code == 1 and result.err == f"Error: cannot listen on 127.0.0.1:{port}: Address already in use\n"
+
+
+# -- commands/plan.py --------------------------------------------------------------------------------
+
+
+def test_plan_verbose_counts_its_list_and_details_calls(tmp_path, sim):
+    m = manifest_of(tmp_path / "m.yaml", "pd-1", "pd-2", job_type="tensorboard")  # job_type: only the details show it
+    seed(sim, "pd-1", "pd-2", job_type="tensorboard")
+    result = run("plan", "-f", str(m), "-v", "--no-cache", sim=sim)
+    assert result.code == 0
+    assert f"vizctl: {sim.stats['GET list']} list call(s), 2 details call(s)" in result.err.splitlines()
+
+
+def test_plan_out_says_how_to_apply_the_saved_plan_with_or_without_the_simulator(tmp_path, sim):
+    m = manifest_of(tmp_path / "m.yaml", "po-1")
+    saved = run("plan", "-f", str(m), "--out", str(tmp_path / "p.json"), sim=sim)
+    assert f"Saved the plan to {tmp_path / 'p.json'}; apply it with: vizctl apply {tmp_path / 'p.json'} (it holds" in saved.err
+    local = run("plan", "--sim", "-f", str(m), "--out", str(tmp_path / "s.json"), cwd=tmp_path)
+    assert f"apply it with: vizctl apply --sim {tmp_path / 's.json'} (it holds no credentials" in local.err
