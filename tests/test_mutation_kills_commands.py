@@ -82,6 +82,7 @@ def test_ctrl_c_while_apply_waits_in_this_process_says_interrupted_and_exits_130
             wait_until(lambda: server.stats["POST create"] == 1 and server.stats["GET list"] >= 3, timeout=20)
             os.kill(os.getpid(), signal.SIGINT)
 
+        before = signal.getsignal(signal.SIGINT)
         presser = threading.Thread(target=press_ctrl_c, daemon=True)
         presser.start()
         result = run("apply", "-f", str(m), "-y", "--timeout", "25", sim=server)
@@ -89,7 +90,7 @@ def test_ctrl_c_while_apply_waits_in_this_process_says_interrupted_and_exits_130
     assert result.code == 130, result.all
     assert "Interrupted: starting nothing new, finishing requests in flight (Ctrl-C again to quit at once)" in result.out
     assert "not yet running" in result.out and "Traceback" not in result.all
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # apply's handler is gone again
+    assert signal.getsignal(signal.SIGINT) is before  # apply's handler is gone again
 
 
 def test_a_terminal_gets_colour_unless_no_color_or_no_color_is_set(tmp_path, sim):
@@ -201,7 +202,11 @@ def test_sim_serve_serves_until_ctrl_c_then_says_stopped_and_never_prints_its_to
 
     helper = threading.Thread(target=use_then_stop, daemon=True)
     helper.start()
-    code = main(["sim", "serve", "--port", "0", "--token-file", str(tmp_path / "token")], env=env)
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C is KeyboardInterrupt (a background job ignores it)
+    try:
+        code = main(["sim", "serve", "--port", "0", "--token-file", str(tmp_path / "token")], env=env)
+    finally:
+        signal.signal(signal.SIGINT, before)
     helper.join(5)
     assert code == 0 and answers == [200]
     lines = err.getvalue().splitlines()
