@@ -246,3 +246,59 @@ def test_plan_out_says_how_to_apply_the_saved_plan_with_or_without_the_simulator
     assert f"Saved the plan to {tmp_path / 'p.json'}; apply it with: vizctl apply {tmp_path / 'p.json'} (it holds" in saved.err
     local = run("plan", "--sim", "-f", str(m), "--out", str(tmp_path / "s.json"), cwd=tmp_path)
     assert f"apply it with: vizctl apply --sim {tmp_path / 's.json'} (it holds no credentials" in local.err
+
+
+# -- commands/config.py ------------------------------------------------------------------------------
+
+
+def certifi_bundle():
+    from pathlib import Path
+
+    import certifi
+
+    return Path(certifi.where())
+
+
+def config_show(*flags, **environ):
+    result = run("config", "show", *flags, env={"HOME": "/nonexistent", **environ})
+    assert result.code == 0, result.all
+    return result.out
+
+
+def test_config_show_of_a_region_derives_the_endpoints_with_the_cloud_and_says_agency_is_the_fallback():
+    assert config_show(VIZCTL_REGION="ap-southeast-1", VIZCTL_CLOUD="example-cloud.com", HTTPS_PROXY="http://p.corp:3128",
+                       HTTP_PROXY="http://u:pw-SECRET-1@p.corp:8080", NO_PROXY="a.internal,b.internal") == (
+        "endpoint      https://modelarts.ap-southeast-1.example-cloud.com  from region ap-southeast-1\n"
+        "project_id    (looked up at run time)                             IAM project named ap-southeast-1\n"
+        "region        ap-southeast-1                                      env VIZCTL_REGION\n"
+        "auth          agency                                              nothing else configured: the ECS metadata service will be asked\n"
+        "cloud         example-cloud.com                                   env VIZCTL_CLOUD\n"
+        "iam_endpoint  https://iam.ap-southeast-1.example-cloud.com        from region ap-southeast-1\n"
+        "tls_verify    on (system CAs)                                     default\n"
+        "https_proxy   http://p.corp:3128                                  env HTTPS_PROXY (except a.internal,b.internal)\n"
+        "http_proxy    http://u:****@p.corp:8080                           env HTTP_PROXY (except a.internal,b.internal)\n"
+    )
+
+
+def test_config_show_with_a_token_and_insecure_names_no_agency_and_says_tls_is_off():
+    assert config_show("--insecure", VIZCTL_TOKEN="tok-123456789", VIZCTL_ENDPOINT="https://m.example", VIZCTL_PROJECT_ID="p1") == (
+        "endpoint    https://m.example  env VIZCTL_ENDPOINT\n"
+        "project_id  p1                 env VIZCTL_PROJECT_ID\n"
+        "auth        token              chosen: the credentials of VIZCTL_* variables\n"
+        "token       ****               env VIZCTL_TOKEN\n"
+        "tls_verify  off (--insecure)   flag --insecure\n"
+    )
+
+
+def test_config_show_masks_every_part_of_a_proxy_password_and_caps_the_value_column(tmp_path):
+    bundle = tmp_path / ("d" * 70) / "ca.pem"
+    bundle.parent.mkdir()
+    bundle.write_bytes(certifi_bundle().read_bytes())
+    out = config_show(VIZCTL_TOKEN="tok-123456789", VIZCTL_ENDPOINT="https://m.example", VIZCTL_PROJECT_ID="p1",
+                      VIZCTL_CA_BUNDLE=str(bundle), HTTP_PROXY="http://u:pw:x@rt-SECRET@p.corp:8080", HTTPS_PROXY="http://bob@p.corp:3128")
+    pad = " " * (60 - len("https://m.example"))
+    assert out.splitlines()[0] == f"endpoint     https://m.example{pad}  env VIZCTL_ENDPOINT"  # values padded to 60 at most
+    assert f"tls_verify   CA bundle {bundle}  default" in out.splitlines()
+    assert f"http_proxy   http://u:****@p.corp:8080{' ' * (60 - 25)}  env HTTP_PROXY" in out.splitlines()
+    assert f"https_proxy  http://bob@p.corp:3128{' ' * (60 - 22)}  env HTTPS_PROXY" in out.splitlines()
+    assert "pw" not in out and "SECRET" not in out and ":x" not in out
