@@ -13,6 +13,7 @@ import pytest
 from cliutil import manifest_of, run, run_in_thread, wait_until
 from vizctl.sim.config import SimConfig
 from vizctl.sim.server import SimServer
+from vizctl.sim.state import SimState
 
 FAST = dict(startup_seconds=0.2, delete_seconds=0.05, stop_seconds=0.05, retry_after=0.05)
 
@@ -182,12 +183,14 @@ def test_sim_serve_serves_until_ctrl_c_then_says_stopped_and_never_prints_its_to
     """``sim serve`` on this process's main thread; Ctrl-C (SIGINT to this process) once it has answered a request."""
     import io
     import re
+    import urllib.error
     import urllib.request
 
     from vizctl.cli import main
     from vizctl.environment import Environment
 
     (tmp_path / "token").write_text("tok-served-SECRET-4321\n")
+    SimState(SimConfig(), tmp_path / "sim.json").seed_jobs("p-1", [{"job_name": "kept", "train_url": "/bucket/kept/", "running": True}])
     err = io.StringIO()
     env = Environment(stdin=io.StringIO(), stdout=io.StringIO(), stderr=err, environ={}, stdin_isatty=False, stdout_isatty=False)
     answers = []
@@ -195,22 +198,28 @@ def test_sim_serve_serves_until_ctrl_c_then_says_stopped_and_never_prints_its_to
     def use_then_stop():
         wait_until(lambda: "listening on http://" in err.getvalue(), timeout=20)
         url = re.search(r"listening on (http://\S+)", err.getvalue()).group(1)
-        request = urllib.request.Request(f"{url}/v1/p-1/visualization-jobs", headers={"X-Auth-Token": "tok-served-SECRET-4321"})
-        with urllib.request.urlopen(request, timeout=10) as answer:
-            answers.append(answer.status)
+        for path, token in [("", "tok-served-SECRET-4321"), ("", "another-token"), ("/999", "tok-served-SECRET-4321")]:
+            request = urllib.request.Request(f"{url}/v1/p-1/visualization-jobs{path}", headers={"X-Auth-Token": token})
+            try:
+                with urllib.request.urlopen(request, timeout=10) as answer:
+                    answers.append((answer.status, b'"kept"' in answer.read()))
+            except urllib.error.HTTPError as refused:
+                answers.append((refused.code, False))
         os.kill(os.getpid(), signal.SIGINT)
 
     helper = threading.Thread(target=use_then_stop, daemon=True)
     helper.start()
     before = signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C is KeyboardInterrupt (a background job ignores it)
     try:
-        code = main(["sim", "serve", "--port", "0", "--token-file", str(tmp_path / "token")], env=env)
+        code = main(["sim", "serve", "--host", "127.0.0.2", "--port", "0", "--token-file", str(tmp_path / "token"),
+                     "--state", str(tmp_path / "sim.json"), "--not-found-status", "404"], env=env)
     finally:
         signal.signal(signal.SIGINT, before)
     helper.join(5)
-    assert code == 0 and answers == [200]
+    assert code == 0
+    assert answers == [(200, True), (401, False), (404, False)]  # the --state's job; only the token of --token-file; the flags
     lines = err.getvalue().splitlines()
-    assert lines[0].startswith("vizctl simulator listening on http://127.0.0.1:")
+    assert lines[0].startswith("vizctl simulator listening on http://127.0.0.2:")
     assert lines[0].endswith("(any project id; any non-empty token unless --token-file, VIZCTL_SIM_TOKEN or --strict-auth); Ctrl-C stops it")
     assert lines[-1] == "Simulator stopped."
     from vizctl import redact
