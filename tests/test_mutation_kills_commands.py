@@ -311,3 +311,24 @@ def test_config_show_masks_every_part_of_a_proxy_password_and_caps_the_value_col
     assert f"http_proxy   http://u:****@p.corp:8080{' ' * (60 - 25)}  env HTTP_PROXY" in out.splitlines()
     assert f"https_proxy  http://bob@p.corp:3128{' ' * (60 - 22)}  env HTTPS_PROXY" in out.splitlines()
     assert "pw" not in out and "SECRET" not in out and ":x" not in out
+
+
+def test_plan_errors_go_to_stderr_once_and_the_count_is_said(tmp_path, sim):
+    seed(sim, "pe-1", "pe-1")
+    m = manifest_of(tmp_path / "m.yaml", "pe-1", "pe-2")
+    text = run("plan", "-f", str(m), sim=sim)
+    assert text.code == 1 and text.err == "Error: the plan has 1 error; see above\n"  # the text plan shows the error itself
+    ambiguous = "Error: 2 live jobs are named pe-1 (ids 1, 2): vizctl will neither pick one nor add another; delete the extra ones\n"
+    for output in ("json", "markdown"):
+        other = run("plan", "-f", str(m), "-o", output, sim=sim)
+        assert other.code == 1 and other.err == ambiguous + "Error: the plan has 1 error; see above\n"
+    seed(sim, "pe-2", "pe-2")
+    assert run("plan", "-f", str(m), sim=sim).err == "Error: the plan has 2 errors; see above\n"
+
+
+def test_plan_exits_2_for_changes_only_with_detailed_exitcode(tmp_path, sim):
+    m = manifest_of(tmp_path / "m.yaml", "px-1")
+    assert run("plan", "-f", str(m), sim=sim).code == 0
+    assert run("plan", "-f", str(m), "--detailed-exitcode", sim=sim).code == 2
+    seed(sim, "px-1")
+    assert run("plan", "-f", str(m), "--detailed-exitcode", sim=sim).code == 0
