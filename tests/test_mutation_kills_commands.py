@@ -332,3 +332,38 @@ def test_plan_exits_2_for_changes_only_with_detailed_exitcode(tmp_path, sim):
     assert run("plan", "-f", str(m), "--detailed-exitcode", sim=sim).code == 2
     seed(sim, "px-1")
     assert run("plan", "-f", str(m), "--detailed-exitcode", sim=sim).code == 0
+
+
+# -- commands/apply.py -------------------------------------------------------------------------------
+
+
+def test_a_saved_plan_refuses_each_planning_flag_on_its_own(tmp_path, sim):
+    m = manifest_of(tmp_path / "m.yaml", "sp-1")
+    assert run("plan", "-f", str(m), "--out", str(tmp_path / "p.json"), sim=sim).code == 0
+    for flag in (["--target", "sp-1"], ["--replace", "sp-1"], ["--prune"], ["--force"]):
+        result = run("apply", str(tmp_path / "p.json"), *flag, sim=sim)
+        assert result.code == 64, flag
+        assert result.err == "Error: a saved plan is applied as it is: --target, --replace, --prune and --force belong to `vizctl plan`\n"
+    assert sim.stats["POST create"] == 0
+
+
+def test_apply_off_a_terminal_says_how_to_go_on_and_a_plan_with_errors_changes_nothing(tmp_path):
+    with SimServer(SimConfig(quota=1, **FAST)) as server:
+        one = manifest_of(tmp_path / "one.yaml", "ae-1")
+        asked = run("apply", "-f", str(one), sim=server)
+        assert asked.code == 1 and asked.err == ("Error: confirmation needed, but standard input is not a terminal: pass --auto-approve (-y), "
+                                                 "or apply a plan saved with `vizctl plan --out FILE`\n")
+        two = manifest_of(tmp_path / "two.yaml", "ae-1", "ae-2")
+        refused = run("apply", "-f", str(two), "-y", sim=server)
+        assert refused.code == 1 and refused.err.endswith("Error: the plan has errors (above); nothing was changed\n")
+        assert server.stats["POST create"] == 0
+
+
+def test_apply_uses_the_details_cache(tmp_path, sim):
+    m = manifest_of(tmp_path / "m.yaml", "dc-1", "dc-2", job_type="tensorboard")  # job_type: only the details show it
+    seed(sim, "dc-1", "dc-2", job_type="tensorboard")
+    cache = {"VIZCTL_CACHE_DIR": str(tmp_path / "cache")}
+    assert run("apply", "-f", str(m), "-y", sim=sim, env=cache).code == 0
+    assert sim.stats["GET detail"] == 2
+    assert run("apply", "-f", str(m), "-y", sim=sim, env=cache).code == 0
+    assert sim.stats["GET detail"] == 2  # the second apply knew them from the cache
