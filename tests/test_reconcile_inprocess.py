@@ -53,9 +53,9 @@ def reconciler(sim, path, hook=None, **settings):
     """A Reconciler of the manifests at ``path`` against ``sim``; its alerts go to ``hook`` (delivered on leaving)."""
     env = Environment(stdin=io.StringIO(), stdout=io.StringIO(), stderr=io.StringIO(), environ={}, stdin_isatty=False, stdout_isatty=False)
     client = ModelArtsClient(sim.url, "proj-1", TokenAuth(TOKEN), RequestsTransport(pool_size=8), timeout=5)
-    notifier = Notifier(webhooks([hook.url] if hook else [], []), log=env.err)
-    source = ManifestSource([str(path)], {}, load_manifests([str(path)], {}))
     metrics = Metrics(0.1)
+    notifier = Notifier(webhooks([hook.url] if hook else [], []), log=env.err, delivered=metrics.alert_delivered)
+    source = ManifestSource([str(path)], {}, load_manifests([str(path)], {}))
     loop = Reconciler(Target(client, "sim", "proj-1"), source, Settings(interval=0.1, **settings), env, metrics, notifier)
     try:
         yield loop
@@ -374,3 +374,55 @@ def test_a_failed_once_read_raises_the_read_error_itself():
         _once_status(Check(Sync.FAILED, plan=object(), error=VizctlError("the plan has errors: x")))
     assert int(_once_status(Check(Sync.DRIFTED, plan=object()))) == 2
     assert int(_once_status(Check(Sync.IN_SYNC, plan=object()))) == 0
+
+
+# -- pinned by mutation part 3 (tests/MUTATION.md) -----------------------------------------------------
+
+
+def test_the_generic_webhook_body_has_every_field_and_slack_text_adds_the_error():
+    from vizctl import __version__
+    from vizctl.reconcile.alerts import SLACK_TEXT_LIMIT, Alert, body_for
+
+    alert = Alert("failed", "in_sync", "the check failed", error="no answer", endpoint="sim", project_id="p", time=12.34567)
+    assert body_for("json", alert) == {
+        "source": "vizctl", "vizctl_version": __version__, "event": "failed", "previous": "in_sync", "summary": "the check failed",
+        "error": "no answer", "diff": None, "plan": None, "endpoint": "sim", "project_id": "p", "time": 12.346,
+    }
+    assert body_for("slack", alert) == {"text": "*vizctl reconcile*: the check failed\nno answer"}
+    exact = body_for("slack", Alert("drifted", None, "s", diff="x" * SLACK_TEXT_LIMIT))["text"]
+    assert exact == "*vizctl reconcile*: s\n```\n" + "x" * SLACK_TEXT_LIMIT + "\n```"  # at the limit: not cut
+
+
+def test_a_webhook_password_holding_an_at_sign_is_a_secret_whole():
+    from vizctl.reconcile.alerts import Webhook
+
+    assert "u:p@ss" in Webhook("json", "https://u:p@ss@hooks.example.com/x", 1).secrets()
+
+
+def test_the_manifest_alerts_say_where_and_when_and_deliveries_are_counted_by_kind(tmp_path, sim):
+    import time
+
+    m = manifest_of(tmp_path / "m.yaml", "ma-a")
+    seed(sim, "ma-a")
+    with Hook() as hook:
+        with reconciler(sim, m, hook) as loop:
+            loop.run_once()
+            write(m, "jobs:\n  - job_name: not a name!\n")
+            loop.run_once()
+            manifest_of(m, "ma-a")
+            loop.run_once()
+            wait_until(lambda: metric(loop, "vizctl_alerts_total", kind="json", result="sent") == 2)
+    invalid, valid = (body for _, body in hook.received)
+    assert invalid["summary"] == "the manifests no longer validate; the last good set is used"
+    assert valid["summary"] == "the manifests validate again" and valid["error"] is None
+    for body in (invalid, valid):
+        assert (body["endpoint"], body["project_id"], body["previous"]) == ("sim", "proj-1", None)
+        assert time.time() - 60 < body["time"] <= time.time()
+
+
+def test_jitter_must_be_below_1_and_says_so(tmp_path):
+    m = manifest_of(tmp_path / "m.yaml", "jb-a")
+    env = {"VIZCTL_ENDPOINT": "http://127.0.0.1:9", "VIZCTL_PROJECT_ID": "p"}
+    assert run("reconcile", str(m), "--once", "--jitter", "1", env=env).err == (
+        "Error: argument --jitter: must be from 0 to below 1: '1' (see `vizctl reconcile --help`)\n")
+    assert "not a number: 'x'" in run("reconcile", str(m), "--once", "--jitter", "x", env=env).err
