@@ -426,3 +426,42 @@ def test_jitter_must_be_below_1_and_says_so(tmp_path):
     assert run("reconcile", str(m), "--once", "--jitter", "1", env=env).err == (
         "Error: argument --jitter: must be from 0 to below 1: '1' (see `vizctl reconcile --help`)\n")
     assert "not a number: 'x'" in run("reconcile", str(m), "--once", "--jitter", "x", env=env).err
+
+
+def test_a_webhook_answering_500_is_tried_again_with_doubling_waits_then_given_up(monkeypatch):
+    from vizctl import __version__, reconcile
+    from vizctl.reconcile.alerts import Alert
+
+    monkeypatch.setattr(reconcile.alerts, "BACKOFF", 0.01)
+    lines, outcomes = [], []
+    with Hook(fail_first=4) as hook:
+        notifier = Notifier(webhooks([hook.url], []), log=lines.append, delivered=lambda kind, ok: outcomes.append((kind, ok)))
+        notifier.send(Alert("drifted", None, "drift: é"))  # refused 3 times: given up
+        notifier.send(Alert("in_sync", "drifted", "in sync again"))  # refused once, then delivered
+        notifier.close(10)
+    label = "json webhook 1: delivery failed (HTTP 500)"
+    assert lines == [f"{label}; trying again in 0.01 s", f"{label}; trying again in 0.02 s", f"{label}; giving up on this alert",
+                     f"{label}; trying again in 0.01 s"]
+    assert outcomes == [("json", False), ("json", True)] and hook.events() == ["in_sync"]
+    line, headers = hook.requests[-1]
+    assert line.startswith("POST /hook/") and headers["Content-Type"] == "application/json" and headers["User-Agent"] == f"vizctl/{__version__}"
+
+
+def test_a_webhook_nobody_listens_on_is_logged_by_its_label_and_closing_cuts_its_retries_short():
+    import socket
+    import time
+
+    from vizctl.reconcile.alerts import ATTEMPTS, Alert
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{probe.getsockname()[1]}/dead/{SECRET}"
+    lines = []
+    notifier = Notifier(webhooks([], [url]), log=lines.append)
+    notifier.send(Alert("drifted", None, "d"))
+    wait_until(lambda: lines, timeout=10)
+    started = time.monotonic()
+    notifier.close(0.2)  # closing cuts the retries (1 s, then 2 s) short
+    assert time.monotonic() - started < 2.5
+    assert len(lines) == 1 < ATTEMPTS and lines[0].startswith("slack webhook 1: delivery failed (connection refused")
+    assert lines[0].endswith("; trying again in 1 s")
