@@ -367,3 +367,19 @@ def test_apply_uses_the_details_cache(tmp_path, sim):
     assert sim.stats["GET detail"] == 2
     assert run("apply", "-f", str(m), "-y", sim=sim, env=cache).code == 0
     assert sim.stats["GET detail"] == 2  # the second apply knew them from the cache
+
+
+# -- commands/show.py (part 2's survivors, rechecked) --------------------------------------------------
+
+
+def test_show_renders_a_saved_plan_verbose_with_v_in_colour_on_a_terminal_and_logs_where_it_was_made(tmp_path, sim):
+    m = manifest_of(tmp_path / "m.yaml", "sh-1")
+    seed(sim, "sh-other")
+    plan_file = tmp_path / "p.json"
+    assert run("plan", "-f", str(m), "--out", str(plan_file), sim=sim).code == 0
+    quiet = run("show", str(plan_file))
+    assert "(left alone; names with -v)" in quiet.out and "\x1b[" not in quiet.out and quiet.err == ""
+    verbose = run("show", str(plan_file), "-v")
+    assert "live job not declared in any manifest (left alone)\n    sh-other" in verbose.out
+    assert f"vizctl: plan made for {sim.url} project proj-1" in verbose.err.splitlines()
+    assert "\x1b[" in run("show", str(plan_file), tty=True).out
