@@ -10,7 +10,7 @@ import threading
 
 import pytest
 
-from cliutil import manifest_of, run, run_in_thread, wait_until
+from cliutil import manifest_of, run, run_in_thread, wait_until, write
 from vizctl.sim.config import SimConfig
 from vizctl.sim.server import SimServer
 from vizctl.sim.state import SimState
@@ -383,3 +383,13 @@ def test_show_renders_a_saved_plan_verbose_with_v_in_colour_on_a_terminal_and_lo
     assert "live job not declared in any manifest (left alone)\n    sh-other" in verbose.out
     assert f"vizctl: plan made for {sim.url} project proj-1" in verbose.err.splitlines()
     assert "\x1b[" in run("show", str(plan_file), tty=True).out
+
+
+def test_plan_passes_prune_and_force_to_the_planner(tmp_path, sim):
+    m = write(tmp_path / "m.yaml", 'prune: {prefix: "pf-"}\njobs:\n' + "".join(f"  - {{job_name: pf-{i}, train_url: /bucket/pf-{i}/logs/}}\n" for i in range(6)))
+    seed(sim, *(f"pf-{i}" for i in range(12)))  # 6 of 12 undeclared: beyond the 30% limit
+    assert run("plan", "-f", str(m), sim=sim).code == 0  # without --prune the undeclared ones are left alone
+    refused = run("plan", "-f", str(m), "--prune", sim=sim)
+    assert refused.code == 1 and "refused without --force" in refused.out
+    forced = run("plan", "-f", str(m), "--prune", "--force", "--detailed-exitcode", sim=sim)
+    assert forced.code == 2 and sum(line.lstrip().startswith("- pf-") for line in forced.out.splitlines()) == 6, forced.out

@@ -465,3 +465,53 @@ def test_a_webhook_nobody_listens_on_is_logged_by_its_label_and_closing_cuts_its
     assert time.monotonic() - started < 2.5
     assert len(lines) == 1 < ATTEMPTS and lines[0].startswith("slack webhook 1: delivery failed (connection refused")
     assert lines[0].endswith("; trying again in 1 s")
+
+
+@pytest.mark.parametrize("status, delivered", [(200, True), (299, True), (300, False), (199, False)])
+def test_a_webhook_delivery_is_any_2xx_answer_and_the_body_is_utf8_json(status, delivered, monkeypatch):
+    from httputil import Recorder
+    from vizctl import reconcile
+    from vizctl.reconcile.alerts import ATTEMPTS, Alert
+
+    monkeypatch.setattr(reconcile.alerts, "BACKOFF", 0.001)
+    bodies, outcomes = [], []
+
+    def answer(handler):
+        bodies.append(handler.body)
+        return status, {}, b""
+
+    with Recorder(answer) as hook:
+        notifier = Notifier(webhooks([hook.url + "/h"], []), log=lambda line: None, delivered=lambda kind, ok: outcomes.append(ok))
+        notifier.send(Alert("drifted", None, "drift: é"))
+        notifier.close(10)
+    assert outcomes == [delivered] and len(bodies) == (1 if delivered else ATTEMPTS)
+    assert '"summary": "drift: é"'.encode() in bodies[0]  # UTF-8, not \\u escapes
+
+
+def test_a_drift_alert_of_many_jobs_names_ten_and_its_diff_is_plain_text(tmp_path, sim):
+    import time
+
+    names = [f"mn-{i:02}" for i in range(11)]
+    m = manifest_of(tmp_path / "m.yaml", *names)
+    with Hook() as hook:
+        with reconciler(sim, m, hook) as loop:
+            loop.env.colors = True  # a terminal: the output is coloured, the alert is not
+            loop.run_once()
+            sim.config.update({"token": "another-token"})
+            loop.run_once()
+            loop.run_once()
+    drift, failed = (body for _, body in hook.received)
+    listed = ", ".join(f"{n} create" for n in names[:10])
+    assert drift["summary"] == f"drift: 11 jobs not as declared ({listed}, ...)"
+    assert "\x1b[" not in drift["diff"] and "mn-10" in drift["diff"] and "\x1b[" in out(loop)
+    assert time.time() - 60 < drift["time"] <= time.time()
+    assert failed["event"] == "failed" and failed["diff"] is None and failed["previous"] == "drifted"
+
+
+def test_exactly_ten_drifted_jobs_are_all_named_without_dots(tmp_path, sim):
+    names = [f"mt-{i:02}" for i in range(10)]
+    m = manifest_of(tmp_path / "m.yaml", *names)
+    with Hook() as hook:
+        with reconciler(sim, m, hook) as loop:
+            loop.run_once()
+    assert hook.received[0][1]["summary"] == "drift: 10 jobs not as declared (" + ", ".join(f"{n} create" for n in names) + ")"
