@@ -393,3 +393,13 @@ def test_plan_passes_prune_and_force_to_the_planner(tmp_path, sim):
     assert refused.code == 1 and "refused without --force" in refused.out
     forced = run("plan", "-f", str(m), "--prune", "--force", "--detailed-exitcode", sim=sim)
     assert forced.code == 2 and sum(line.lstrip().startswith("- pf-") for line in forced.out.splitlines()) == 6, forced.out
+
+
+def test_requests_are_logged_from_vv_and_retries_are_noticed_at_every_verbosity(tmp_path):
+    with SimServer(SimConfig(seed=1, **FAST)) as server:
+        m = manifest_of(tmp_path / "m.yaml", "lv-1")
+        assert "GET /v1/proj-1/visualization-jobs" not in run("plan", "-f", str(m), "-v", sim=server).err
+        assert "GET /v1/proj-1/visualization-jobs" in run("plan", "-f", str(m), "-vv", sim=server).err
+        server.config.update({"rate_429": 0.5})
+        noticed = run("plan", "-f", str(m), sim=server)
+    assert noticed.code == 0 and noticed.err.startswith("vizctl: throttled by the API, retrying in "), noticed.err
