@@ -515,3 +515,25 @@ def test_exactly_ten_drifted_jobs_are_all_named_without_dots(tmp_path, sim):
         with reconciler(sim, m, hook) as loop:
             loop.run_once()
     assert hook.received[0][1]["summary"] == "drift: 10 jobs not as declared (" + ", ".join(f"{n} create" for n in names) + ")"
+
+
+def test_a_check_says_where_it_read_heals_names_each_change_and_a_drift_alert_has_no_error(tmp_path, sim):
+    m = manifest_of(tmp_path / "m.yaml", "wh-1", "wh-2")
+    with Hook() as hook:
+        with reconciler(sim, m, hook, heal=True) as loop:
+            check = loop.run_once()
+    assert (check.plan.endpoint, check.plan.project_id) == ("sim", "proj-1")
+    assert "vizctl compared the manifests with the live jobs of project proj-1 at sim:" in out(loop)
+    assert "Healing 2 changes: wh-1 create, wh-2 create" in out(loop)
+    [drift] = [body for _, body in hook.received]
+    assert drift["error"] is None and drift["plan"]["connection"] == {"endpoint": "sim", "project_id": "proj-1"}
+
+
+def test_the_error_of_a_plan_with_errors_joins_them(tmp_path, sim):
+    m = manifest_of(tmp_path / "m.yaml", "jn-1", "jn-2")
+    seed(sim, "jn-1", "jn-1", "jn-2", "jn-2")
+    with reconciler(sim, m) as loop:
+        check = loop.run_once()
+    assert str(check.error) == ("the plan has errors: 2 live jobs are named jn-1 (ids 1, 2): vizctl will neither pick one nor add another; "
+                                "delete the extra ones; 2 live jobs are named jn-2 (ids 3, 4): vizctl will neither pick one nor add another; "
+                                "delete the extra ones")
