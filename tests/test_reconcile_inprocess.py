@@ -98,6 +98,7 @@ def test_heal_creates_what_is_missing_once_and_then_waits_for_it(tmp_path, sim):
         second = loop.run_once()
     assert first.state is Sync.DRIFTED
     assert changed(first) == [("he-a", Action.CREATE, "created")]
+    assert [r.status for r in first.healed if r.action.is_change] == [None]  # healing does not wait for the job to run (apply --no-wait)
     assert len(live(sim, "he-a")) == 1 and sim.stats_snapshot()["POST create"] == 1
     assert changed(second) == []  # a job starting is not created again
     assert "Healing 1 change: he-a create" in out(loop)
