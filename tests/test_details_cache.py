@@ -48,15 +48,18 @@ def test_second_plan_reads_no_details_and_says_the_same(tmp_path):
 
 
 def test_a_job_recreated_under_its_name_is_read_again(tmp_path):
-    """Same name, new job (new id, other job_type): the remembered details of the old one are not used."""
+    """Same name, new job (new id, other job_type): the remembered details of the old one are not used,
+    and the old job, no longer listed, is forgotten."""
     with SimServer(SimConfig(delete_seconds=0)) as sim:
         [old, *_] = seed(sim)
         m, cache = manifest(tmp_path), tmp_path / "cache"
         plan(sim, m, cache)
         sim.state.delete_job("proj-1", str(old["job_id"]))
-        seed(sim, job_type="mindinsight", names=[NAMES[0]])
+        [new] = seed(sim, job_type="mindinsight", names=[NAMES[0]])
         result = run("plan", "-f", str(m), sim=sim, env={"VIZCTL_CACHE_DIR": str(cache)})
         assert "job_type" in result.out and "mindinsight" in result.out, result.all
+        ids = sorted(k.split()[2] for k in json.loads((cache / "details-v1.json").read_text())["jobs"])
+    assert str(old["job_id"]) not in ids and str(new["job_id"]) in ids and len(ids) == len(NAMES)
 
 
 def test_no_cache_reads_every_time_and_writes_nothing(tmp_path):
@@ -107,18 +110,6 @@ def test_the_same_job_id_and_create_time_at_another_endpoint_is_read_again(tmp_p
         plan(a, m, cache)
         result, reads = plan(b, m, cache)
     assert reads == len(NAMES) and result.out.count("mindinsight") >= len(NAMES), result.out
-
-
-def test_a_job_no_longer_listed_is_forgotten(tmp_path):
-    with SimServer(SimConfig(delete_seconds=0)) as sim:
-        [gone, *_] = seed(sim)
-        m, cache = manifest(tmp_path), tmp_path / "cache"
-        plan(sim, m, cache)
-        sim.state.delete_job("proj-1", str(gone["job_id"]))
-        [new] = seed(sim, names=[NAMES[0]])  # a job to read: the cache is written again
-        run("plan", "-f", str(m), sim=sim, env={"VIZCTL_CACHE_DIR": str(cache)})
-        ids = sorted(k.split()[2] for k in json.loads((cache / "details-v1.json").read_text())["jobs"])
-    assert str(gone["job_id"]) not in ids and str(new["job_id"]) in ids and len(ids) == len(NAMES)
 
 
 def job(job_id="7", **extra):
