@@ -488,3 +488,73 @@ def test_each_damage_to_a_done_answer_is_served_and_the_operation_done(make_sim)
     assert [j["job_desc"] for j in listing(sim).json()["jobs"]] == [None, None]
     assert {k: sim.stats_snapshot()[f"faults.{k}"] for k in ("truncated", "retyped", "null_fields")} == \
         {"truncated": 1, "retyped": 1, "null_fields": 1}
+
+
+# -- sim/iam.py beyond part 2's sample: the IAM token, project and agency-key answers (pure SimIam) ---------------
+
+from vizctl.sim.iam import SimIam  # noqa: E402  (this section's own import)
+
+IAM_NOW = 1_800_000_000.0
+
+
+def login(password="pw-00001", scope=None, methods=("password",), passcode=None):
+    identity = {"methods": list(methods), "password": {"user": {"id": "uid", "password": password}}}
+    if passcode is not None:
+        identity["totp"] = {"user": {"id": "uid", "passcode": passcode}}
+    return {"auth": {"identity": identity, "scope": {"project": scope if scope is not None else {"name": "eu-de"}}}}
+
+
+def iam(**config):
+    return SimIam(SimConfig(**config), clock=lambda: IAM_NOW)
+
+
+def test_a_password_token_answer_is_keystone_shaped_and_scoped_to_the_project_asked():
+    status, body, headers = iam(token_ttl_seconds=60).issue_token(login(scope={"id": "p-given"}))
+    assert status == 201 and headers["X-Subject-Token"].startswith("sim-iam-")
+    assert body == {"token": {"expires_at": "2027-01-15T08:01:00.000000Z", "methods": ["password"],
+                              "project": {"id": "p-given", "name": "p-given"}}}
+    _, by_name, _ = iam().issue_token(login(scope={"name": "eu-de"}))
+    assert by_name["token"]["project"] == {"id": "project-eu-de", "name": "eu-de"}
+
+
+def test_a_wrong_passcode_is_refused_though_totp_is_named():
+    sim_iam = iam(iam_passcode="123456")
+    refused = sim_iam.issue_token(login(methods=("password", "totp"), passcode="000000"))
+    assert refused == (401, {"error": {"code": 401, "message": "The username or password is wrong.", "title": "Unauthorized"}}, {})
+    assert sim_iam.issue_token(login(methods=("password",), passcode="123456"))[0] == 401  # totp not named
+    assert sim_iam.issue_token(login(methods=("password", "totp"), passcode="123456"))[0] == 201
+
+
+def test_a_login_to_a_project_that_does_not_exist_is_400_not_401():
+    assert iam(projects={}).issue_token(login(scope={"name": "eu-xx"})) == (
+        400, {"error": {"code": 400, "message": "The project does not exist.", "title": "Bad Request"}}, {})
+
+
+def test_a_login_body_whose_methods_are_not_a_list_is_400():
+    body = login()
+    body["auth"]["identity"]["methods"] = "password"  # a string, not a list
+    assert iam().issue_token(body)[0] == 400
+
+
+def test_the_project_list_has_every_id_of_the_name_asked_and_none_for_no_name():
+    sim_iam = iam(projects={"eu-de": ["p1", "p2"]})
+    assert sim_iam.list_projects({"name": "eu-de"}) == (200, {"projects": [
+        {"id": "p1", "name": "eu-de", "enabled": True}, {"id": "p2", "name": "eu-de", "enabled": True}]}, {})
+    assert iam().list_projects({}) == (200, {"projects": []}, {})
+
+
+def test_expired_tokens_are_refused_after_expire_tokens():
+    sim_iam = iam()
+    _, _, headers = sim_iam.issue_token(login())
+    assert sim_iam._check_token(headers["X-Subject-Token"]) is None and sim_iam.expire_tokens() == 1
+    assert sim_iam._check_token(headers["X-Subject-Token"])[0] == 401
+
+
+def test_agency_keys_are_the_metadata_services_shape_with_their_expiry():
+    status, body, _ = iam(agency_ttl_seconds=120).security_key()
+    credential = body["credential"]
+    assert status == 200 and set(credential) == {"access", "secret", "securitytoken", "expires_at"}
+    assert credential["access"].startswith("SIMAGENCY") and len(credential["access"]) == 20
+    assert len(credential["secret"]) == 40 and credential["securitytoken"].startswith("sim-st-")
+    assert credential["expires_at"] == "2027-01-15T08:02:00.000000Z"
+    assert iam(agency=False).security_key()[0] == 401
