@@ -32,7 +32,7 @@ SIM_ENDPOINT_LABEL = "sim"
 DEFAULT_REQUEST_TIMEOUT = 30.0
 DEFAULT_COMMAND_TIMEOUT = 900.0  # --timeout: every command that talks to the API ends within it
 DEFAULT_MAX_RPS = None  # no fixed cap: the API documents none; its 429s slow the client down (retry.RateLimiter)
-DEFAULT_PARALLELISM = 32  # requests at once: 32 / 20 ms = 1,600 a second at most; see README "Speed and flow control"
+DEFAULT_PARALLELISM = 32  # requests at once: 32 / 20 ms = 1,600 a second at most; see docs/failure-behaviour.md "Speed and flow control"
 
 
 def declared_manifest(args: argparse.Namespace, env: Environment) -> Manifest:

@@ -50,7 +50,7 @@ rejected signature counts towards the key's lock). It is what
 catches a total that claims the last page early (or a list that misses
 everything) even when no second page would be read: the jobs such a read
 misses are the newest. What it cannot see: a delete and a create landing
-between the same two page reads, which leave every count intact (see README,
+between the same two page reads, which leave every count intact (docs/failure-behaviour.md,
 "What vizctl assumes about the API").
 """
 

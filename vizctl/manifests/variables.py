@@ -1,6 +1,6 @@
 """``${VAR}`` and ``${VAR:-default}`` in manifest values, from the environment.
 
-The rules (the README's "Variables" section says the same):
+The rules (docs/manifests.md, "Variables", says the same):
 
 - ``${NAME}`` is the variable's value; unset, it is a problem (no silent empty text).
 - ``${NAME:-default}`` is the value, or ``default`` when the variable is unset or empty.
