@@ -326,14 +326,10 @@ class _Watched:
 @functools.lru_cache(maxsize=None)
 def _adapter_class() -> type:
     """requests' HTTPAdapter with vizctl's connections, SSL context and proxy credentials (requests imported here)."""
-    import urllib3
     from requests.adapters import HTTPAdapter
     from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-    connection = type("_Connection", (_Watched, urllib3.connection.HTTPConnection), {})
-    tls_connection = type("_TLSConnection", (_Watched, urllib3.connection.HTTPSConnection), {})
-    pools = {"http": type("_Pool", (HTTPConnectionPool,), {"ConnectionCls": connection}),
-             "https": type("_TLSPool", (HTTPSConnectionPool,), {"ConnectionCls": tls_connection})}
+    pools = _watched_pools(HTTPConnectionPool, HTTPSConnectionPool)
 
     class Adapter(HTTPAdapter):
         context: Any = None  # the SSL context, set by the transport before the first https request
@@ -365,16 +361,22 @@ def _adapter_class() -> type:
     return Adapter
 
 
+def _watched_pools(http_pool: type, https_pool: type) -> dict[str, type]:
+    """Subclasses of two urllib3 pool classes, by scheme, whose connections are :class:`_Watched`."""
+    def watched(pool: type) -> type:
+        connection = type(f"_Watched{pool.ConnectionCls.__name__}", (_Watched, pool.ConnectionCls), {})
+        return type(f"_Watched{pool.__name__}", (pool,), {"ConnectionCls": connection})
+
+    return {"http": watched(http_pool), "https": watched(https_pool)}
+
+
 @functools.lru_cache(maxsize=None)
 def _socks_pools() -> dict[str, type]:
-    """urllib3's SOCKS pools with watched connections, so the deadline and "nothing was sent" hold through SOCKS
-    too (urllib3.contrib.socks needs PySocks; requests refuses a socks:// proxy before this without it)."""
+    """urllib3's SOCKS pools, watched, so the deadline and "nothing was sent" hold through SOCKS too
+    (urllib3.contrib.socks needs PySocks; requests refuses a socks:// proxy before this without it)."""
     from urllib3.contrib import socks
 
-    connection = type("_SOCKSConnection", (_Watched, socks.SOCKSConnection), {})
-    tls_connection = type("_SOCKSTLSConnection", (_Watched, socks.SOCKSHTTPSConnection), {})
-    return {"http": type("_SOCKSPool", (socks.SOCKSHTTPConnectionPool,), {"ConnectionCls": connection}),
-            "https": type("_SOCKSTLSPool", (socks.SOCKSHTTPSConnectionPool,), {"ConnectionCls": tls_connection})}
+    return _watched_pools(socks.SOCKSHTTPConnectionPool, socks.SOCKSHTTPSConnectionPool)
 
 
 def _new_session(pool_size: int) -> Any:
