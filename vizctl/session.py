@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from vizctl.api.auth import Auth
     from vizctl.api.client import ModelArtsClient
     from vizctl.api.transport import Transport
-    from vizctl.model import Manifest
+    from vizctl.model import LiveSnapshot, Manifest
     from vizctl.planning.details_cache import DetailsCache
     from vizctl.planning.plan import Plan
     from vizctl.planning.planner import PlanOptions
@@ -165,6 +165,16 @@ def details_cache(args: argparse.Namespace, env: Environment, target: Target) ->
 
     path = None if args.no_cache else cache_path(env)
     return None if path is None else DetailsCache(path, target.endpoint_label, target.project_id, lambda message: env.err(f"vizctl: {message}"))
+
+
+def plan_live(args: argparse.Namespace, env: Environment, target: Target, manifest: Manifest,
+              options: PlanOptions | None = None) -> tuple[Plan, LiveSnapshot]:
+    """``manifest`` planned against one read of the live jobs (details through the cache), saying where it was read."""
+    from vizctl.planning.manager import make_plan
+
+    options = plan_options(args) if options is None else options
+    plan, live = make_plan(target.client, manifest, options, args.parallelism, details_cache(args, env, target))
+    return read_at(plan, target), live
 
 
 def read_at(plan: Plan, target: Target) -> Plan:

@@ -8,12 +8,12 @@ import os
 from vizctl.applying.run import carry_out, confirm, reporter_for, show_plan
 from vizctl.environment import Environment
 from vizctl.errors import ExitStatus, PlanError, UsageError
-from vizctl.session import connect, declared_manifest, details_cache, plan_options, read_at
+from vizctl.session import connect, declared_manifest, plan_live, read_at
 
 
 def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
     from vizctl.applying.machine import ApplySettings
-    from vizctl.planning.manager import check_fresh, checked_prune, load_plan, make_plan
+    from vizctl.planning.manager import check_fresh, checked_prune, load_plan
 
     plan_file = _saved_plan_argument(args.paths)
     saved = load_plan(plan_file) if plan_file else None
@@ -33,10 +33,9 @@ def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
                 )
             live = target.client.list_all()
             check_fresh(saved.plan, manifest, live, saved.variables)
-            plan = checked_prune(saved, manifest, live)
+            plan = read_at(checked_prune(saved, manifest, live), target)
         else:
-            plan, live = make_plan(target.client, manifest, plan_options(args), args.parallelism, details_cache(args, env, target))
-        plan = read_at(plan, target)
+            plan, live = plan_live(args, env, target, manifest)
         show_plan(plan, env, reporter)
         if plan.errors:
             raise PlanError("the plan has errors (above); nothing was changed")

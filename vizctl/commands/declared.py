@@ -6,9 +6,8 @@ import argparse
 import contextlib
 from typing import Iterator
 
-from vizctl.session import Target, connect, declared_manifest, details_cache, plan_options, read_at
+from vizctl.session import Target, connect, declared_manifest, plan_live, plan_options, read_at
 from vizctl.environment import Environment
-from vizctl.planning.manager import make_plan
 from vizctl.model import LiveSnapshot
 from vizctl.planning.plan import Plan
 from vizctl.planning.planner import build_plan
@@ -24,8 +23,8 @@ def declared_plan(args: argparse.Namespace, env: Environment, details: bool = Fa
     manifest = declared_manifest(args, env)
     with connect(args, env, args.parallelism) as target:
         if details:
-            plan, live = make_plan(target.client, manifest, plan_options(args), args.parallelism, details_cache(args, env, target))
+            plan, live = plan_live(args, env, target, manifest)
         else:
             live = target.client.list_all()
-            plan = build_plan(manifest, live, {}, plan_options(args))
-        yield target, live, read_at(plan, target)
+            plan = read_at(build_plan(manifest, live, {}, plan_options(args)), target)
+        yield target, live, plan

@@ -6,12 +6,12 @@ import argparse
 
 from vizctl.environment import Environment
 from vizctl.errors import ExitStatus
-from vizctl.session import connect, declared_manifest, details_cache, plan_options, read_at
+from vizctl.session import connect, declared_manifest, plan_live, plan_options
 from vizctl.wording import plural
 
 
 def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
-    from vizctl.planning.manager import check_plan_destination, make_plan, save_plan
+    from vizctl.planning.manager import check_plan_destination, save_plan
     from vizctl.planning.plan import Action
     from vizctl.planning.render import RENDERERS
 
@@ -20,8 +20,7 @@ def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
         check_plan_destination(args.out, manifest.files)  # before any request: a refused --out sends nothing
     options = plan_options(args)
     with connect(args, env, args.parallelism) as target:
-        plan, _ = make_plan(target.client, manifest, options, args.parallelism, details_cache(args, env, target))
-        plan = read_at(plan, target)
+        plan, _ = plan_live(args, env, target, manifest, options)
         env.log(f"{target.client.calls['list']} list call(s), {target.client.calls['detail']} details call(s)")
     env.out(RENDERERS[args.output]().render(plan, verbose=env.verbosity > 0, colors=env.colors))
     if args.out:
